@@ -1,0 +1,60 @@
+# Winback — `make help` lists the targets. Every target installs what it needs first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+# Offline-safe defaults: no telemetry, no interpreter downloads (see README).
+export DO_NOT_TRACK := true
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export DBT_SEND_ANONYMOUS_USAGE_STATS := False
+export MLFLOW_DISABLE_TELEMETRY := true
+export GX_ANALYTICS_ENABLED := false
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: help setup run test lint format bench demo-data mlflow-ui clean
+
+help: ## Show this help
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+$(STAMP): pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --extra dev --compile-bytecode --python $(PYTHON)
+	@touch $@
+
+setup: $(STAMP) ## Create .venv from uv.lock (idempotent; other targets call it)
+
+run: setup ## Generate the demo shop (first time) and run the nightly flow on it
+	@test -f data/demo/orders.csv || $(BIN)/winback demo-data --out data/demo
+	$(BIN)/winback nightly --data-dir data/demo
+
+demo-data: setup ## Regenerate the demo shop in data/demo
+	$(BIN)/winback demo-data --out data/demo
+
+test: setup ## Run the test suite (real DuckDB, dbt, GX, MLflow, Prefect)
+	$(BIN)/python -m pytest
+
+lint: setup ## ruff (lint + format check) and sqlfluff on the dbt models
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	cd dbt_project && WINBACK_WAREHOUSE_PATH=:memory: ../$(BIN)/sqlfluff lint models
+
+format: setup ## Apply ruff's formatting and fixes
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+mlflow-ui: setup ## Browse model runs at http://127.0.0.1:5000
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow/mlflow.db --port 5000
+
+clean: ## Remove run-time state (warehouse, MLflow store, demo data, Prefect home)
+	rm -rf warehouse mlflow .prefect gx data reports dbt_project/target dbt_project/logs

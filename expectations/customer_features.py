@@ -1,0 +1,58 @@
+"""Expectation suite for ``marts.customer_features`` (gates the nightly flow)."""
+
+from __future__ import annotations
+
+import great_expectations.expectations as gxe
+import pandas as pd
+
+SUITE_NAME = "customer_features"
+# A run whose scoring snapshot has fewer than half the customers of the last published
+# run almost always means truncated input, not a business change.
+MIN_ROW_RATIO_VS_PREVIOUS = 0.5
+
+
+def build_suite(previous_scored_customers: int | None = None) -> list[gxe.Expectation]:
+    """Expectations on the whole feature table (every snapshot).
+
+    ``previous_scored_customers`` is how many customers the last published run scored;
+    the scoring snapshot must keep at least half of them.
+    """
+    suite: list[gxe.Expectation] = []
+    for column in ("customer_id", "as_of_date", "recency_days", "purchase_count"):
+        suite.append(gxe.ExpectColumnValuesToNotBeNull(column=column))
+    suite.append(gxe.ExpectCompoundColumnsToBeUnique(column_list=["customer_id", "as_of_date"]))
+    suite.append(gxe.ExpectColumnValuesToBeBetween(column="recency_days", min_value=0))
+    suite.append(gxe.ExpectColumnValuesToBeBetween(column="purchase_count", min_value=1))
+    for column in ("monetary_lifetime", "monetary_365d", "avg_order_value"):
+        suite.append(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=0))
+    suite.append(
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A="tenure_days", column_B="recency_days", or_equal=True
+        )
+    )
+    suite.append(
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A="monetary_lifetime", column_B="monetary_365d", or_equal=True
+        )
+    )
+    # Label rate bounds: a horizon in which (nearly) nobody or everybody buys again
+    # means broken statuses or timestamps, not a model problem.
+    suite.append(
+        gxe.ExpectColumnMeanToBeBetween(column="churn_label", min_value=0.01, max_value=0.995)
+    )
+    if previous_scored_customers:
+        suite.append(
+            gxe.ExpectColumnSumToBeBetween(
+                column="is_scoring_snapshot",
+                min_value=int(previous_scored_customers * MIN_ROW_RATIO_VS_PREVIOUS),
+            )
+        )
+    return suite
+
+
+def validation_frame(features: pd.DataFrame) -> pd.DataFrame:
+    """The feature table plus the numeric helper columns the suite checks."""
+    frame = features.copy()
+    frame["churn_label"] = frame["is_churned"].astype("Float64").astype(float)
+    frame["is_scoring_snapshot"] = frame["is_scoring_snapshot"].astype(int)
+    return frame

@@ -1,0 +1,98 @@
+"""Run a Great Expectations suite on a DataFrame read from the warehouse.
+
+GX's SQL datasource does not work on DuckDB with these versions (stack-facts), so each
+validated table is read into pandas and checked with an ephemeral GX context.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class FailedExpectation:
+    """One expectation that did not hold, described for a person."""
+
+    expectation: str
+    column: str | None
+    detail: str
+
+    def __str__(self) -> str:
+        where = f" on column {self.column}" if self.column else ""
+        return f"{self.expectation}{where}: {self.detail}"
+
+
+@dataclass
+class ValidationReport:
+    """Outcome of one suite on one table."""
+
+    table: str
+    suite: str
+    success: bool
+    evaluated: int
+    failures: list[FailedExpectation] = field(default_factory=list)
+
+    def to_markdown(self) -> str:
+        head = "passed" if self.success else f"FAILED ({len(self.failures)} of {self.evaluated})"
+        lines = [f"### Great Expectations: `{self.suite}` on `{self.table}`: {head}"]
+        lines += [f"- {f}" for f in self.failures]
+        return "\n".join(lines)
+
+
+class DataValidationError(RuntimeError):
+    """A table broke its expectation suite; nothing downstream may be published."""
+
+    def __init__(self, report: ValidationReport):
+        self.report = report
+        failed = "\n".join(f"  - {f}" for f in report.failures)
+        super().__init__(
+            f"Great Expectations suite '{report.suite}' failed on table {report.table} "
+            f"({len(report.failures)} of {report.evaluated} expectations):\n{failed}"
+        )
+
+
+def _describe(result: object) -> FailedExpectation:
+    config = result.expectation_config  # type: ignore[attr-defined]
+    kwargs = {k: v for k, v in config.kwargs.items() if k not in {"batch_id"}}
+    column = kwargs.pop("column", None)
+    res = result.result or {}  # type: ignore[attr-defined]
+    bits = [f"expected {kwargs}"]
+    if "observed_value" in res:
+        bits.append(f"observed {res['observed_value']!r}")
+    if res.get("unexpected_count"):
+        bits.append(
+            f"{res['unexpected_count']:,} unexpected rows "
+            f"({res.get('unexpected_percent', 0):.2f}%), e.g. {res.get('partial_unexpected_list', [])[:5]}"
+        )
+    return FailedExpectation(config.type, column, "; ".join(bits))
+
+
+def run_suite(
+    frame: pd.DataFrame, table: str, suite_name: str, expectations: list[Any]
+) -> ValidationReport:
+    """Validate ``frame`` (the contents of ``table``) against ``expectations``."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    source = context.data_sources.add_pandas(f"warehouse_{table}")
+    batch = source.add_dataframe_asset(table).add_batch_definition_whole_dataframe("all")
+    suite = context.suites.add(gx.ExpectationSuite(name=suite_name))
+    for expectation in expectations:
+        suite.add_expectation(expectation)
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name=f"{table}_validation", data=batch, suite=suite)
+    )
+    outcome = definition.run(batch_parameters={"dataframe": frame})
+    failures = [_describe(r) for r in outcome.results if not r.success]
+    return ValidationReport(
+        table=table,
+        suite=suite_name,
+        success=bool(outcome.success),
+        evaluated=len(outcome.results),
+        failures=failures,
+    )

@@ -1,0 +1,1 @@
+"""Churn-model maths as plain, typed functions. Never imports prefect."""

@@ -1,0 +1,29 @@
+"""Shared fixtures: an isolated workspace per test and one Prefect test server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh warehouse and MLflow store under tmp_path, picked up by ``Settings()``."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WINBACK_WAREHOUSE_PATH", str(tmp_path / "warehouse" / "winback.duckdb"))
+    monkeypatch.setenv("WINBACK_MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow/mlflow.db")
+    monkeypatch.setenv("WINBACK_MLFLOW_ARTIFACT_DIR", str(tmp_path / "mlflow" / "artifacts"))
+    for name in ("WINBACK_AS_OF", "WINBACK_DATA_DIR", "WINBACK_HORIZON_DAYS"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path
+
+
+@pytest.fixture(scope="session")
+def prefect_server() -> Iterator[None]:
+    """One throw-away Prefect API for every flow test (starting one takes ~14 s)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield

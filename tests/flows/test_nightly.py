@@ -1,0 +1,114 @@
+"""End to end: the real nightly flow (Prefect, dbt-duckdb, Great Expectations, MLflow)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+from typer.testing import CliRunner
+
+from tests.shops import write_orders_only_shop
+from winback.cli import app
+from winback.expectations.runner import DataValidationError
+from winback.flows.nightly import nightly
+
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_server")]
+AS_OF = dt.date(2026, 6, 15)
+
+
+def scores(workspace: Path) -> pd.DataFrame:
+    con = duckdb.connect(str(workspace / "warehouse" / "winback.duckdb"))
+    try:
+        return con.execute("select * from marts.churn_scores order by as_of_date, customer_id").df()
+    finally:
+        con.close()
+
+
+def customers_with_purchase_before(data: Path, as_of: dt.date) -> set[str]:
+    orders = pd.read_csv(data / "orders.csv", parse_dates=["order_ts"])
+    cutoff = pd.Timestamp(as_of + dt.timedelta(days=1), tz="UTC")
+    return set(orders.loc[orders["order_ts"] < cutoff, "customer_id"])
+
+
+def test_nightly_scores_every_customer_and_registers_a_champion(workspace: Path) -> None:
+    data = workspace / "shop"
+    write_orders_only_shop(data, n_customers=500)
+
+    first = nightly(data_dir=str(data), as_of=AS_OF)
+
+    published = scores(workspace)
+    assert set(published["customer_id"]) == customers_with_purchase_before(data, AS_OF)
+    assert published["customer_id"].is_unique
+    assert (published["as_of_date"] == pd.Timestamp(AS_OF)).all()
+    assert published["churn_probability"].between(0, 1).all()
+    assert published["churn_probability"].nunique() > 10
+    assert first.metrics["roc_auc"] > 0.7  # the shop has a real churn signal
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{workspace}/mlflow/mlflow.db")
+    champion = client.get_model_version_by_alias("winback_churn", "champion")
+    assert str(champion.version) == first.model_version
+    assert set(published["model_version"]) == {first.model_version}
+    run = client.get_run(champion.run_id)
+    assert run.data.tags["as_of_date"] == AS_OF.isoformat()
+    assert run.data.metrics["roc_auc"] == pytest.approx(first.metrics["roc_auc"])
+
+    # Same as-of date again: same rows, same probabilities, no duplicates.
+    second = nightly(data_dir=str(data), as_of=AS_OF)
+    again = scores(workspace)
+    assert len(again) == len(published)
+    pd.testing.assert_series_equal(again["customer_id"], published["customer_id"])
+    pd.testing.assert_series_equal(again["churn_probability"], published["churn_probability"])
+    assert second.model_version != first.model_version  # a new run, registered anew
+
+
+def test_failed_expectation_stops_the_flow_and_keeps_published_scores(workspace: Path) -> None:
+    data = workspace / "shop"
+    write_orders_only_shop(data, n_customers=400)
+    nightly(data_dir=str(data), as_of=AS_OF)
+    before = scores(workspace)
+
+    # Truncated input: most customers vanish, which the suite's row-count gate catches.
+    orders = pd.read_csv(data / "orders.csv")
+    keep = sorted(orders["customer_id"].unique())[:60]
+    orders[orders["customer_id"].isin(keep)].to_csv(data / "orders.csv", index=False)
+
+    with pytest.raises(DataValidationError) as caught:
+        nightly(data_dir=str(data), as_of=AS_OF)
+    assert "expect_column_sum_to_be_between" in str(caught.value)
+    assert "is_scoring_snapshot" in str(caught.value)
+    pd.testing.assert_frame_equal(scores(workspace), before)
+
+
+def test_cli_runs_on_a_directory_with_only_the_required_order_columns(workspace: Path) -> None:
+    data = workspace / "merchant"
+    write_orders_only_shop(data, n_customers=300, seed=11)
+    assert pd.read_csv(data / "orders.csv").columns.tolist() == [
+        "order_id",
+        "customer_id",
+        "order_ts",
+        "amount",
+    ]
+    result = CliRunner().invoke(
+        app, ["nightly", "--data-dir", str(data), "--as-of", "2026-06-01", "--horizon-days", "60"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Nightly run as of 2026-06-01 done" in result.output
+    published = scores(workspace)
+    assert set(published["customer_id"]) == customers_with_purchase_before(
+        data, dt.date(2026, 6, 1)
+    )
+
+
+def test_cli_failure_names_the_file_and_what_to_do(workspace: Path) -> None:
+    data = workspace / "merchant"
+    data.mkdir()
+    (data / "orders.csv").write_text("order_id,customer_id,amount\nO1,C1,5\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["nightly", "--data-dir", str(data)])
+    assert result.exit_code == 1
+    assert "orders.csv" in result.output
+    assert "required column(s) missing: order_ts" in result.output
+    assert "What to do" in result.output

@@ -1,0 +1,46 @@
+"""Small hand-rolled shops for tests that must not depend on the demo simulator."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def write_orders_only_shop(
+    out_dir: Path, n_customers: int = 600, seed: int = 7, end: dt.date = dt.date(2026, 6, 30)
+) -> Path:
+    """An ``orders.csv`` with only the four required columns and a real churn signal.
+
+    Each customer buys at their own rate until an exponential lifetime runs out, so the
+    recency against one's own cadence predicts who buys again.
+    """
+    rng = np.random.default_rng(seed)
+    start = pd.Timestamp(end) - pd.Timedelta(days=3 * 365)
+    total_days = 3 * 365
+    rows = []
+    order_no = 0
+    for c in range(n_customers):
+        first = rng.uniform(0, total_days * 0.8)
+        rate = rng.gamma(2.0, 1 / 40)  # purchases per day, mean one every ~20 days
+        life = rng.exponential(400)
+        t = first
+        while t < min(first + life, total_days):
+            order_no += 1
+            ts = start + pd.Timedelta(days=float(t))
+            rows.append(
+                (
+                    f"O{order_no:07d}",
+                    f"C{c:05d}",
+                    ts.isoformat() + "Z",
+                    round(float(rng.gamma(2, 30)), 2),
+                )
+            )
+            t += rng.exponential(1 / rate)
+    frame = pd.DataFrame(rows, columns=["order_id", "customer_id", "order_ts", "amount"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "orders.csv"
+    frame.to_csv(path, index=False)
+    return path

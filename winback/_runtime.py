@@ -1,0 +1,29 @@
+"""Process-wide defaults that must be in the environment before Prefect, dbt, MLflow or
+Great Expectations are imported: telemetry off (the machines have no network beyond the
+package registries) and run-time state kept inside the project folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+TELEMETRY_OFF = {
+    "DO_NOT_TRACK": "true",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+    "MLFLOW_DISABLE_TELEMETRY": "true",  # mlflow ignores DO_NOT_TRACK
+    "GX_ANALYTICS_ENABLED": "false",
+}
+
+
+def apply_runtime_defaults() -> None:
+    """Set defaults without overriding anything the user exported."""
+    for key, value in TELEMETRY_OFF.items():
+        os.environ.setdefault(key, value)
+    home = os.environ.get("WINBACK_HOME", ".")
+    os.environ.setdefault("PREFECT_HOME", str(Path(home, ".prefect").resolve()))
+    # A cold ephemeral Prefect server took 12-14 s on these machines; the default is 20 s.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
+    # dbt, MLflow and Prefect all log the same steps; keep the console to the essentials.
+    os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")

@@ -1,0 +1,515 @@
+"""Load a merchant's data directory into the warehouse's ``raw`` schema.
+
+Every row of every present file either arrives in ``raw.<table>`` (typed, with load
+metadata) or in ``quarantine.rejected_rows`` with the file, row number, column and a
+readable reason. Nothing is dropped: rows read = rows loaded + rows quarantined is
+checked for every table on every load. A file that cannot be read at all stops the load
+with a :class:`ContractError` naming the file, before the warehouse is touched.
+
+Row numbers count data rows after the header, starting at 1 (blank lines are skipped by
+the reader and not counted; Parquet row numbers are the file's own, from 1).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from winback.ingest.contract import SQL_TYPES, TABLES, TABLES_BY_NAME, Column, Table
+
+SUFFIXES = (".csv", ".parquet")
+# Rejected rows are staged here and published with the raw tables in one transaction.
+QUARANTINE_TABLE = "quarantine_stage"
+
+
+class ContractError(Exception):
+    """A file breaks the input contract so badly that no row of it can be trusted."""
+
+    def __init__(self, file: Path | str, problem: str):
+        self.file = str(file)
+        self.problem = problem
+        super().__init__(f"{self.file}: {problem}")
+
+
+@dataclass
+class TableLoad:
+    """What happened to one table in one load."""
+
+    table: str
+    source_file: str | None
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+
+
+@dataclass
+class LoadReport:
+    """The outcome of one load, for logs, artifacts and tests."""
+
+    load_id: str
+    as_of: dt.date
+    tables: dict[str, TableLoad] = field(default_factory=dict)
+    quarantine_counts: dict[tuple[str, str], int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def rows_quarantined(self) -> int:
+        return sum(t.rows_quarantined for t in self.tables.values())
+
+    def to_markdown(self) -> str:
+        lines = [
+            f"### Load `{self.load_id}` as of {self.as_of}",
+            "",
+            "| table | file | read | loaded | quarantined |",
+            "|---|---|---:|---:|---:|",
+        ]
+        for t in self.tables.values():
+            src = Path(t.source_file).name if t.source_file else "(absent)"
+            lines.append(
+                f"| {t.table} | {src} | {t.rows_read:,} | {t.rows_loaded:,} "
+                f"| {t.rows_quarantined:,} |"
+            )
+        if self.quarantine_counts:
+            lines += ["", "| table | quarantine reason | rows |", "|---|---|---:|"]
+            for (table, reason), n in sorted(self.quarantine_counts.items()):
+                lines.append(f"| {table} | {reason} | {n:,} |")
+        lines += [f"- {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+def q(name: str) -> str:
+    """Quote an identifier (contract names include SQL keywords such as ``group``)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def find_files(data_dir: Path) -> tuple[dict[str, Path], list[str]]:
+    """Map contract tables to their files; report files that are not part of it."""
+    if not data_dir.is_dir():
+        raise ContractError(data_dir, "data directory does not exist")
+    found: dict[str, Path] = {}
+    notes: list[str] = []
+    names = {t.name for t in TABLES}
+    for path in sorted(data_dir.iterdir()):
+        if not path.is_file() or path.name.startswith("."):
+            continue
+        if path.suffix.lower() not in SUFFIXES or path.stem not in names:
+            notes.append(f"{path.name}: not a contract table file, ignored")
+            continue
+        if path.stem in found:
+            raise ContractError(
+                path, f"both {found[path.stem].name} and {path.name} exist; keep one"
+            )
+        found[path.stem] = path
+    if "orders" not in found:
+        raise ContractError(data_dir / "orders.csv", "required file orders.csv or .parquet missing")
+    return found, notes
+
+
+def _read_source(con: duckdb.DuckDBPyConnection, table: Table, path: Path) -> list[str]:
+    """Read a file as text columns into temp table ``src_<table>``; return its columns."""
+    if path.stat().st_size == 0:
+        raise ContractError(path, "file is empty (not even a header row)")
+    target = f"src_{table.name}"
+    try:
+        if path.suffix.lower() == ".csv":
+            con.execute(
+                f"create or replace temp table {target} as "
+                "select row_number() over () as _row_number, * from read_csv("
+                f"{lit(str(path))}, all_varchar = true, header = true, delim = ',', "
+                "quote = '\"', escape = '\"', encoding = 'utf-8', auto_detect = true, "
+                "sample_size = -1, null_padding = false)"
+            )
+        else:
+            cols = con.execute(
+                f"select name from parquet_schema({lit(str(path))}) where name <> 'schema'"
+            ).fetchall()
+            casts = ", ".join(f"cast({q(c)} as varchar) as {q(c)}" for (c,) in cols)
+            con.execute(
+                f"create or replace temp table {target} as select "
+                f"file_row_number + 1 as _row_number, {casts} "
+                f"from read_parquet({lit(str(path))}, file_row_number = true)"
+            )
+    except duckdb.Error as exc:
+        raise ContractError(path, _explain_read_error(str(exc))) from exc
+    columns = [r[0] for r in con.execute(f"describe {target}").fetchall()][1:]
+    _check_header(table, path, columns)
+    return columns
+
+
+def _explain_read_error(message: str) -> str:
+    first = message.splitlines()[0]
+    if "unicode" in message.lower() or "utf-8" in message.lower():
+        return "file is not valid UTF-8 text (save it as UTF-8). Reader said: " + first
+    if "No files found" in message:
+        return "file not found"
+    return "cannot be read as the contract requires. Reader said: " + first
+
+
+def _check_header(table: Table, path: Path, columns: list[str]) -> None:
+    lowered = [c.strip().lower() for c in columns]
+    if len(set(lowered)) != len(lowered):
+        raise ContractError(path, f"duplicate column names in header: {columns}")
+    missing = [c for c in table.required_columns if c not in lowered]
+    if not missing:
+        return
+    hint = ""
+    if len(columns) == 1:
+        for sep, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes")):
+            if sep in columns[0]:
+                hint = f" The header seems separated by {name}; the contract requires commas."
+    raise ContractError(
+        path,
+        f"required column(s) missing: {', '.join(missing)} (header has: {', '.join(columns)}).{hint}",
+    )
+
+
+def _typed_expr(col: Column, raw: str) -> str:
+    text = f"nullif(trim({raw}), '')"
+    if col.kind == "string":
+        return f"lower({text})" if col.allowed else text
+    if col.kind == "timestamp":
+        # The session runs in UTC, so a value without an offset is read as UTC.
+        return f"(try_cast({text} as timestamptz) at time zone 'UTC')"
+    if col.kind == "boolean":
+        return f"try_cast(lower({text}) as boolean)"
+    return f"try_cast({text} as {SQL_TYPES[col.kind]})"
+
+
+def _problem_exprs(col: Column, raw: str, typed: str, as_of_end: str) -> list[str]:
+    """SQL expressions yielding a problem struct (or null) for one column of one row."""
+    name = lit(col.name)
+
+    def problem(cond: str, code: str, message_sql: str) -> str:
+        return (
+            f"case when {cond} then {{'column_name': {name}, 'reason_code': '{code}', "
+            f"'reason': {message_sql}}} end"
+        )
+
+    shown = f"'''' || left({raw}, 60) || ''''"
+    out = []
+    if col.required:
+        out.append(
+            problem(
+                f"nullif(trim({raw}), '') is null",
+                "missing_value",
+                f"'{col.name} is required but empty'",
+            )
+        )
+    if col.kind != "string":
+        kind_text = {
+            "timestamp": "an ISO 8601 timestamp",
+            "decimal": "a number",
+            "integer": "a whole number",
+            "boolean": "true or false",
+        }[col.kind]
+        out.append(
+            problem(
+                f"nullif(trim({raw}), '') is not null and {typed} is null",
+                f"bad_{col.kind}",
+                f"'{col.name} ' || {shown} || ' is not {kind_text}'",
+            )
+        )
+    if col.allowed:
+        allowed = ", ".join(lit(a) for a in col.allowed)
+        out.append(
+            problem(
+                f"{typed} is not null and {typed} not in ({allowed})",
+                "unknown_value",
+                f"'{col.name} ' || {shown} || ' is not one of: {', '.join(col.allowed)}'",
+            )
+        )
+    if col.min_value is not None:
+        code = "negative_amount" if col.kind == "decimal" and col.min_value == 0 else "out_of_range"
+        out.append(
+            problem(
+                f"{typed} < {col.min_value}",
+                code,
+                f"'{col.name} ' || {shown} || ' is below {col.min_value:g}'",
+            )
+        )
+    if col.max_value is not None:
+        out.append(
+            problem(
+                f"{typed} > {col.max_value}",
+                "out_of_range",
+                f"'{col.name} ' || {shown} || ' is above {col.max_value:g}'",
+            )
+        )
+    if col.not_after_as_of:
+        out.append(
+            problem(
+                f"{typed} >= {as_of_end}",
+                "future_timestamp",
+                f"'{col.name} ' || {shown} || ' is after the run''s as-of time'",
+            )
+        )
+    return out
+
+
+def default_as_of(con: duckdb.DuckDBPyConnection, *, now: dt.datetime | None = None) -> dt.date:
+    """The date of the latest parseable order that is not in the future of ``now``."""
+    now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    orders_ts = _typed_expr(Column("order_ts", "timestamp"), q("order_ts"))
+    (latest,) = con.execute(
+        f"select max(ts) from (select {orders_ts} as ts from src_orders) where ts <= ?", [now]
+    ).fetchone()
+    if latest is None:
+        raise ContractError("orders", "no order has a valid order_ts; cannot pick an as-of date")
+    return latest.date()
+
+
+class _TableLoader:
+    """Validates one staged source table in three phases: row checks, keys, references."""
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        table: Table,
+        columns: list[str],
+        path: Path,
+        as_of_end: str,
+        present: set[str],
+    ):
+        self.con, self.table, self.path = con, table, path
+        self.as_of_end, self.present = as_of_end, present
+        self.by_lower = {c.strip().lower(): c for c in columns}
+        self.extras = [
+            c for low, c in self.by_lower.items() if low not in {col.name for col in table.columns}
+        ]
+
+    def _record_json(self, alias: str = "s") -> str:
+        pairs = ", ".join(f"{lit(c)}: {alias}.{q(c)}" for c in self.by_lower.values())
+        return f"to_json({{{pairs}}})"
+
+    def run(self, load_id: str) -> None:
+        t = self.table
+        selects, problems = [], []
+        for col in t.columns:
+            if col.name in self.by_lower:
+                raw = f"s.{q(self.by_lower[col.name])}"
+                typed = _typed_expr(col, raw)
+                problems += _problem_exprs(col, raw, typed, self.as_of_end)
+            else:
+                typed = f"cast(null as {SQL_TYPES[col.kind]})"
+            selects.append(f"{typed} as {q(col.name)}")
+        selects += [f"s.{q(c)} as {q(c)}" for c in self.extras]
+        header_echo = " and ".join(
+            f"lower(trim(s.{q(c)})) = {lit(low)}" for low, c in self.by_lower.items()
+        )
+        problems.insert(
+            0,
+            (
+                f"case when {header_echo} then {{'column_name': null, 'reason_code': "
+                "'repeated_header', 'reason': 'row repeats the header line'} end"
+            ),
+        )
+        problem_list = "list_filter([" + ", ".join(problems) + "], lambda p: p is not null)"
+        self.con.execute(
+            f"create or replace temp table chk_{t.name} as select s._row_number, "
+            f"{', '.join(selects)}, {problem_list} as _problems, {self._record_json()} as _record "
+            f"from src_{t.name} s"
+        )
+        self._quarantine(load_id, "len(_problems) > 0", "_problems")
+        self.con.execute(f"delete from chk_{t.name} where len(_problems) > 0")
+        if t.key:
+            self._check_key(load_id)
+        for ref in t.references:
+            if ref.table in self.present:
+                self._check_reference(load_id, ref.column, ref.table)
+
+    def _quarantine(self, load_id: str, where: str, problems_sql: str) -> None:
+        t = self.table
+        self.con.execute(
+            f"insert into {QUARANTINE_TABLE} select {lit(load_id)}, {lit(t.name)}, "
+            f"{lit(str(self.path))}, _row_number, p[1].column_name, p[1].reason_code, "
+            "p[1].reason, "
+            "case when len(p) > 1 then array_to_string(list_transform(p[2:], lambda x: x.reason), '; ') end, "
+            f"_record from (select *, {problems_sql} as p from chk_{t.name}) where {where}"
+        )
+
+    def _check_key(self, load_id: str) -> None:
+        t, key = self.table, q(self.table.key or "")
+        self.con.execute(
+            f"create or replace temp table dup_{t.name} as select _row_number, "
+            f"min(_row_number) over (partition by {key}) as first_row from chk_{t.name}"
+        )
+        problem = (
+            f"[{{'column_name': {lit(t.key or '')}, 'reason_code': 'duplicate_key', "
+            f"'reason': {lit(t.key or '')} || ' ''' || {key} || ''' already appeared at row ' "
+            "|| d.first_row}]"
+        )
+        self.con.execute(
+            f"insert into {QUARANTINE_TABLE} select {lit(load_id)}, {lit(t.name)}, "
+            f"{lit(str(self.path))}, c._row_number, p[1].column_name, p[1].reason_code, "
+            f"p[1].reason, null, c._record from (select c.*, {problem} as p "
+            f"from chk_{t.name} c join dup_{t.name} d using (_row_number) "
+            "where d.first_row <> c._row_number) c"
+        )
+        self.con.execute(
+            f"delete from chk_{t.name} where _row_number in "
+            f"(select _row_number from dup_{t.name} where first_row <> _row_number)"
+        )
+
+    def _check_reference(self, load_id: str, column: str, parent: str) -> None:
+        t = self.table
+        parent_key = q(TABLES_BY_NAME[parent].key or "")
+        cond = (
+            f"{q(column)} is not null and {q(column)} not in (select {parent_key} from ok_{parent})"
+        )
+        problem = (
+            f"[{{'column_name': {lit(column)}, 'reason_code': 'unknown_reference', "
+            f"'reason': {lit(column)} || ' ''' || {q(column)} || ''' is not in {parent} "
+            "(unknown, or quarantined itself)'}]"
+        )
+        self._quarantine(load_id, cond, problem)
+        self.con.execute(f"delete from chk_{t.name} where {cond}")
+
+
+def _make_load_id(files: dict[str, Path], as_of: dt.date) -> str:
+    digest = hashlib.sha256(str(as_of).encode())
+    for name, path in sorted(files.items()):
+        stat = path.stat()
+        digest.update(f"{name}:{path.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return f"{as_of:%Y%m%d}-{digest.hexdigest()[:10]}"
+
+
+def _empty_select(table: Table) -> str:
+    cols = ", ".join(f"cast(null as {SQL_TYPES[c.kind]}) as {q(c.name)}" for c in table.columns)
+    meta = (
+        "cast(null as varchar) as _load_id, cast(null as varchar) as _source_file, "
+        "cast(null as bigint) as _row_number, cast(null as timestamp) as _loaded_at"
+    )
+    return f"select {cols}, {meta} where false"
+
+
+def load_data_dir(
+    warehouse_path: Path,
+    data_dir: Path,
+    as_of: dt.date | None = None,
+    *,
+    progress: Callable[[str], None] | None = None,
+) -> LoadReport:
+    """Validate every contract file in ``data_dir`` and replace the ``raw`` schema.
+
+    The raw tables and the quarantine are swapped in one transaction, so a failed load
+    leaves the previous load in place. Re-loading the same files for the same as-of
+    date gives the same rows.
+    """
+    say = progress or (lambda _msg: None)
+    files, notes = find_files(data_dir)
+    warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(warehouse_path))
+    try:
+        con.execute("set TimeZone = 'UTC'")
+        columns: dict[str, list[str]] = {}
+        for table in TABLES:
+            if table.name in files:
+                say(f"reading {files[table.name].name}")
+                columns[table.name] = _read_source(con, table, files[table.name])
+        if as_of is None:
+            as_of = default_as_of(con)
+        as_of_end = f"timestamp '{as_of + dt.timedelta(days=1):%Y-%m-%d} 00:00:00'"
+        load_id = _make_load_id(files, as_of)
+        report = LoadReport(load_id=load_id, as_of=as_of, notes=notes)
+        con.execute(
+            "create or replace temp table quarantine_stage (load_id varchar, table_name varchar, "
+            "source_file varchar, row_number bigint, column_name varchar, reason_code varchar, "
+            "reason varchar, other_problems varchar, record json)"
+        )
+        for table in TABLES:
+            if table.name not in files:
+                con.execute(
+                    f"create or replace temp table ok_{table.name} as {_empty_select(table)}"
+                )
+                report.tables[table.name] = TableLoad(table.name, None)
+                continue
+            say(f"validating {table.name}")
+            loader = _TableLoader(
+                con, table, columns[table.name], files[table.name], as_of_end, set(files)
+            )
+            loader.run(load_id)
+            keep = [q(c.name) for c in table.columns] + [q(c) for c in loader.extras]
+            con.execute(
+                f"create or replace temp table ok_{table.name} as select {', '.join(keep)}, "
+                f"{lit(load_id)} as _load_id, {lit(str(files[table.name]))} as _source_file, "
+                f"_row_number, current_timestamp at time zone 'UTC' as _loaded_at "
+                f"from chk_{table.name} order by _row_number"
+            )
+            report.tables[table.name] = _count(con, table.name, files[table.name])
+        _publish_raw(con, report)
+    finally:
+        con.close()
+    orders = report.tables["orders"]
+    if orders.rows_loaded == 0:
+        raise ContractError(
+            files["orders"],
+            f"none of its {orders.rows_read:,} rows passed validation; "
+            "see quarantine.rejected_rows for the reasons",
+        )
+    return report
+
+
+def _count(con: duckdb.DuckDBPyConnection, table: str, path: Path) -> TableLoad:
+    (read,) = con.execute(f"select count(*) from src_{table}").fetchone()  # type: ignore[misc]
+    (loaded,) = con.execute(f"select count(*) from ok_{table}").fetchone()  # type: ignore[misc]
+    (quarantined,) = con.execute(
+        "select count(*) from quarantine_stage where table_name = ?", [table]
+    ).fetchone()  # type: ignore[misc]
+    if read != loaded + quarantined:
+        raise RuntimeError(
+            f"conservation broken for {path}: read {read} rows, loaded {loaded}, "
+            f"quarantined {quarantined}. This is a Winback bug; please report it."
+        )
+    return TableLoad(table, str(path), read, loaded, quarantined)
+
+
+def _publish_raw(con: duckdb.DuckDBPyConnection, report: LoadReport) -> None:
+    """Swap the validated tables into ``raw`` and the rejects into ``quarantine`` at once."""
+    con.execute("begin transaction")
+    try:
+        con.execute("create schema if not exists raw")
+        con.execute("create schema if not exists quarantine")
+        for table in TABLES:
+            con.execute(
+                f"create or replace table raw.{table.name} as select * from ok_{table.name}"
+            )
+        con.execute(
+            "create or replace table quarantine.rejected_rows as "
+            "select * from quarantine_stage order by table_name, row_number"
+        )
+        con.execute(
+            "create table if not exists raw._loads (load_id varchar, as_of date, table_name varchar, "
+            "source_file varchar, rows_read bigint, rows_loaded bigint, rows_quarantined bigint, "
+            "loaded_at timestamp)"
+        )
+        con.execute("delete from raw._loads where load_id = ?", [report.load_id])
+        for t in report.tables.values():
+            con.execute(
+                "insert into raw._loads values (?, ?, ?, ?, ?, ?, ?, current_timestamp at time zone 'UTC')",
+                [
+                    report.load_id,
+                    report.as_of,
+                    t.table,
+                    t.source_file,
+                    t.rows_read,
+                    t.rows_loaded,
+                    t.rows_quarantined,
+                ],
+            )
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
+    rows = con.execute(
+        "select table_name, reason_code, count(*) from quarantine.rejected_rows group by all"
+    ).fetchall()
+    report.quarantine_counts = {(t, r): n for t, r, n in rows}

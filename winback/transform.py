@@ -1,0 +1,79 @@
+"""The one place dbt is called from (in-process ``dbtRunner``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from winback.config import DBT_PROJECT_DIR, Settings
+
+
+class DbtBuildError(RuntimeError):
+    """dbt reported failed models or tests; the message lists them."""
+
+
+@dataclass(frozen=True)
+class DbtNodeResult:
+    name: str
+    resource_type: str
+    status: str
+    message: str | None
+    seconds: float
+
+
+def dbt_vars(settings: Settings, as_of: dt.date) -> dict[str, object]:
+    return {
+        "as_of_date": as_of.isoformat(),
+        "horizon_days": settings.horizon_days,
+        "snapshot_cadence_days": settings.snapshot_cadence_days,
+        "snapshot_count": settings.snapshot_count,
+    }
+
+
+def run_dbt(
+    args: list[str],
+    settings: Settings,
+    as_of: dt.date,
+    *,
+    project_dir: Path = DBT_PROJECT_DIR,
+) -> list[DbtNodeResult]:
+    """Run one dbt command (e.g. ``["build"]``) against the warehouse; raise on failure."""
+    from dbt.cli.main import dbtRunner
+
+    os.environ["WINBACK_WAREHOUSE_PATH"] = str(settings.warehouse_path.resolve())
+    full = [
+        *args,
+        "--project-dir",
+        str(project_dir),
+        "--profiles-dir",
+        str(project_dir),
+        "--vars",
+        json.dumps(dbt_vars(settings, as_of)),
+        "--no-use-colors",
+        "--quiet",
+    ]
+    result = dbtRunner().invoke(full)
+    nodes: list[DbtNodeResult] = []
+    if result.result is not None and hasattr(result.result, "results"):
+        for r in result.result.results:
+            nodes.append(
+                DbtNodeResult(
+                    name=r.node.name,
+                    resource_type=str(r.node.resource_type),
+                    status=str(r.status),
+                    message=r.message,
+                    seconds=float(r.execution_time or 0.0),
+                )
+            )
+    failed = [n for n in nodes if n.status in {"error", "fail", "runtime error"}]
+    if not result.success or failed:
+        lines = [f"dbt {' '.join(args)} failed:"]
+        lines += [f"  - {n.resource_type} {n.name}: {n.status}: {n.message}" for n in failed]
+        if result.exception is not None:
+            lines.append(f"  - {type(result.exception).__name__}: {result.exception}")
+        lines.append(f"  (logs: {project_dir / 'logs' / 'dbt.log'})")
+        raise DbtBuildError("\n".join(lines))
+    return nodes
