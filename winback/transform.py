@@ -38,9 +38,13 @@ def run_dbt(
     settings: Settings,
     as_of: dt.date,
     *,
+    extra_vars: dict[str, object] | None = None,
     project_dir: Path = DBT_PROJECT_DIR,
 ) -> list[DbtNodeResult]:
-    """Run one dbt command (e.g. ``["build"]``) against the warehouse; raise on failure."""
+    """Run one dbt command (e.g. ``["build", "--select", "tag:x"]``); raise on failure.
+
+    ``extra_vars`` adds flow-specific dbt vars to the common ones (as-of date, horizon).
+    """
     from dbt.cli.main import dbtRunner
 
     os.environ["WINBACK_WAREHOUSE_PATH"] = str(settings.warehouse_path.resolve())
@@ -51,7 +55,7 @@ def run_dbt(
         "--profiles-dir",
         str(project_dir),
         "--vars",
-        json.dumps(dbt_vars(settings, as_of)),
+        json.dumps({**dbt_vars(settings, as_of), **(extra_vars or {})}),
         "--no-use-colors",
         "--quiet",
     ]
