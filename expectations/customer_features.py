@@ -35,6 +35,24 @@ def build_suite(previous_scored_customers: int | None = None) -> list[gxe.Expect
             column_A="monetary_lifetime", column_B="monetary_365d", or_equal=True
         )
     )
+    suite.append(
+        gxe.ExpectColumnValuesToBeInSet(
+            column="lapse_status", value_set=["active", "cooling", "at_risk", "lapsed", "lost"]
+        )
+    )
+    suite.append(
+        gxe.ExpectColumnValuesToBeBetween(column="churn_risk_score", min_value=0, max_value=8)
+    )
+    for column in ("discounted_purchase_share", "late_invoice_share"):
+        suite.append(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=0, max_value=1))
+    suite.append(gxe.ExpectColumnValuesToBeBetween(column="recency_vs_cadence", min_value=0))
+    # Null shares: spend is known for every purchase; age may be missing, not mostly wrong.
+    suite.append(gxe.ExpectColumnValuesToNotBeNull(column="monetary_lifetime"))
+    suite.append(
+        gxe.ExpectColumnValuesToBeBetween(
+            column="age_years", min_value=10, max_value=110, mostly=0.99
+        )
+    )
     # Label rate bounds: a horizon in which (nearly) nobody or everybody buys again
     # means broken statuses or timestamps, not a model problem.
     suite.append(

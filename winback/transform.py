@@ -24,6 +24,12 @@ class DbtNodeResult:
     seconds: float
 
 
+def dbt_target_dir(settings: Settings) -> Path:
+    """dbt's artifacts (manifest, catalog, run results) live beside the warehouse they
+    describe, so two warehouses never share a target folder."""
+    return settings.warehouse_path.resolve().parent / "dbt_target"
+
+
 def dbt_vars(settings: Settings, as_of: dt.date) -> dict[str, object]:
     return {
         "as_of_date": as_of.isoformat(),
@@ -54,6 +60,10 @@ def run_dbt(
         str(project_dir),
         "--profiles-dir",
         str(project_dir),
+        "--target-path",
+        str(dbt_target_dir(settings)),
+        "--log-path",
+        str(dbt_target_dir(settings) / "logs"),
         "--vars",
         json.dumps({**dbt_vars(settings, as_of), **(extra_vars or {})}),
         "--no-use-colors",
@@ -78,6 +88,6 @@ def run_dbt(
         lines += [f"  - {n.resource_type} {n.name}: {n.status}: {n.message}" for n in failed]
         if result.exception is not None:
             lines.append(f"  - {type(result.exception).__name__}: {result.exception}")
-        lines.append(f"  (logs: {project_dir / 'logs' / 'dbt.log'})")
+        lines.append(f"  (dbt log: {dbt_target_dir(settings) / 'logs' / 'dbt.log'})")
         raise DbtBuildError("\n".join(lines))
     return nodes

@@ -1,0 +1,28 @@
+-- The training label per customer per labelled snapshot: purchases (paid, not refunded)
+-- placed within (as_of, as_of + horizon]. Only snapshots whose horizon lies wholly
+-- before the run's as-of date are labelled; a missing row means no purchase in it.
+with
+
+snapshots as (
+    select * from {{ ref('int_snapshot_dates') }}
+),
+
+orders as (
+    select * from {{ ref('int_orders_enriched') }}
+),
+
+final as (
+    select
+        snapshots.as_of_date,
+        orders.customer_id,
+        count(*) as purchases_in_horizon
+    from snapshots
+    inner join orders
+        on
+            snapshots.as_of_end_at <= orders.ordered_at
+            and snapshots.horizon_end_at > orders.ordered_at
+    where snapshots.is_label_observed and orders.is_purchase
+    group by snapshots.as_of_date, orders.customer_id
+)
+
+select * from final

@@ -1,0 +1,100 @@
+-- Order history per customer per snapshot: R1 (recency against own cadence, trends),
+-- R3 (frequency and spend, lifetime and last 365 days, necessary vs discretionary),
+-- R6 (unpaid-order habits) and R7 (refunds). Only orders placed before the end of the
+-- as-of day count; a payment counts only if it was made by then.
+with
+
+snapshots as (
+    select * from {{ ref('int_snapshot_dates') }}
+),
+
+orders as (
+    select * from {{ ref('int_orders_enriched') }}
+),
+
+history as (
+    select
+        snapshots.as_of_date,
+        snapshots.as_of_end_at,
+        orders.*,
+        orders.is_purchase
+        and (orders.paid_at is null or orders.paid_at < snapshots.as_of_end_at) as is_visible_purchase,
+        {{ dbt.datediff('cast(orders.ordered_at as date)', 'snapshots.as_of_date', 'day') }} as days_before_as_of
+    from snapshots
+    inner join orders
+        on snapshots.as_of_end_at > orders.ordered_at
+),
+
+aggregated as (
+    select
+        as_of_date,
+        customer_id,
+        max(as_of_end_at) as as_of_end_at,
+        min(ordered_at) filter (where is_visible_purchase) as first_purchase_at,
+        max(ordered_at) filter (where is_visible_purchase) as last_purchase_at,
+        count(*) filter (where is_visible_purchase) as purchase_count,
+        sum(amount) filter (where is_visible_purchase) as monetary_lifetime,
+        count(*) filter (where is_visible_purchase and days_before_as_of < 365) as purchase_count_365d,
+        sum(amount) filter (where is_visible_purchase and days_before_as_of < 365) as monetary_365d,
+        count(*) filter (where is_visible_purchase and days_before_as_of < 90) as purchase_count_90d,
+        count(*) filter (
+            where is_visible_purchase and days_before_as_of >= 90 and days_before_as_of < 180
+        ) as purchase_count_prev_90d,
+        sum(amount) filter (where is_visible_purchase and days_before_as_of < 90) as monetary_90d,
+        sum(amount) filter (
+            where is_visible_purchase and days_before_as_of >= 90 and days_before_as_of < 180
+        ) as monetary_prev_90d,
+        sum(essential_amount) filter (where is_visible_purchase) as essential_spend_lifetime,
+        sum(discretionary_amount) filter (where is_visible_purchase) as discretionary_spend_lifetime,
+        sum(essential_amount) filter (
+            where is_visible_purchase and days_before_as_of < 365
+        ) as essential_spend_365d,
+        sum(discretionary_amount) filter (
+            where is_visible_purchase and days_before_as_of < 365
+        ) as discretionary_spend_365d,
+        median(gap_days) filter (where is_visible_purchase) as median_gap_days,
+        stddev_samp(gap_days) filter (where is_visible_purchase) as gap_days_stddev,
+        avg(case when is_discounted then 1.0 else 0.0 end) filter (
+            where is_visible_purchase
+        ) as discounted_purchase_share,
+        count(*) filter (where is_refunded) as refund_count,
+        count(*) filter (where is_abandoned_unpaid) as abandoned_unpaid_order_count,
+        count(*) as order_count_all_statuses,
+        avg(pay_delay_hours) filter (
+            where is_visible_purchase and paid_at is not null
+        ) as avg_pay_delay_hours
+    from history
+    group by as_of_date, customer_id
+),
+
+final as (
+    select
+        customer_id,
+        as_of_date,
+        as_of_end_at,
+        first_purchase_at,
+        last_purchase_at,
+        purchase_count,
+        cast(monetary_lifetime as double) as monetary_lifetime,
+        purchase_count_365d,
+        cast(coalesce(monetary_365d, 0) as double) as monetary_365d,
+        purchase_count_90d,
+        purchase_count_prev_90d,
+        cast(coalesce(monetary_90d, 0) as double) as monetary_90d,
+        cast(coalesce(monetary_prev_90d, 0) as double) as monetary_prev_90d,
+        cast(essential_spend_lifetime as double) as essential_spend_lifetime,
+        cast(discretionary_spend_lifetime as double) as discretionary_spend_lifetime,
+        cast(essential_spend_365d as double) as essential_spend_365d,
+        cast(discretionary_spend_365d as double) as discretionary_spend_365d,
+        cast(median_gap_days as double) as median_gap_days,
+        gap_days_stddev,
+        discounted_purchase_share,
+        refund_count,
+        abandoned_unpaid_order_count,
+        order_count_all_statuses,
+        avg_pay_delay_hours
+    from aggregated
+    where purchase_count > 0
+)
+
+select * from final
