@@ -29,6 +29,10 @@ class Settings(BaseSettings):
         Path("data/demo"),
         description="Directory of the merchant's input files (one <table>.csv|parquet each).",
     )
+    duckdb_memory_limit: str = Field(
+        "6GB",
+        description="Most memory DuckDB may use in ingestion and dbt (it spills to disk beyond).",
+    )
     mlflow_tracking_uri: str = Field(
         "sqlite:///mlflow/mlflow.db",
         description="MLflow tracking and registry store; a sqlite file needs no server.",

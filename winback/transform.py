@@ -54,6 +54,7 @@ def run_dbt(
     from dbt.cli.main import dbtRunner
 
     os.environ["WINBACK_WAREHOUSE_PATH"] = str(settings.warehouse_path.resolve())
+    os.environ["WINBACK_DUCKDB_MEMORY_LIMIT"] = settings.duckdb_memory_limit
     full = [
         *args,
         "--project-dir",

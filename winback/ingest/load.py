@@ -315,8 +315,7 @@ class _TableLoader:
         problem_list = "list_filter([" + ", ".join(problems) + "], lambda p: p is not null)"
         self.con.execute(
             f"create or replace temp table chk_{t.name} as select s._row_number, "
-            f"{', '.join(selects)}, {problem_list} as _problems, {self._record_json()} as _record "
-            f"from src_{t.name} s"
+            f"{', '.join(selects)}, {problem_list} as _problems from src_{t.name} s"
         )
         self._quarantine(load_id, "len(_problems) > 0", "_problems")
         self.con.execute(f"delete from chk_{t.name} where len(_problems) > 0")
@@ -333,14 +332,18 @@ class _TableLoader:
             f"{lit(str(self.path))}, _row_number, p[1].column_name, p[1].reason_code, "
             "p[1].reason, "
             "case when len(p) > 1 then array_to_string(list_transform(p[2:], lambda x: x.reason), '; ') end, "
-            f"_record from (select *, {problems_sql} as p from chk_{t.name}) where {where}"
+            f"{self._record_json()} from (select *, {problems_sql} as p from chk_{t.name} where {where}) c "
+            f"join src_{t.name} s using (_row_number)"
         )
 
     def _check_key(self, load_id: str) -> None:
         t, key = self.table, q(self.table.key or "")
+        # Only keys seen more than once matter; the first occurrence is kept.
         self.con.execute(
-            f"create or replace temp table dup_{t.name} as select _row_number, "
-            f"min(_row_number) over (partition by {key}) as first_row from chk_{t.name}"
+            f"create or replace temp table dup_{t.name} as select c._row_number, f.first_row "
+            f"from chk_{t.name} c join (select {key}, min(_row_number) as first_row "
+            f"from chk_{t.name} group by {key} having count(*) > 1) f using ({key}) "
+            "where c._row_number <> f.first_row"
         )
         problem = (
             f"[{{'column_name': {lit(t.key or '')}, 'reason_code': 'duplicate_key', "
@@ -350,13 +353,12 @@ class _TableLoader:
         self.con.execute(
             f"insert into {QUARANTINE_TABLE} select {lit(load_id)}, {lit(t.name)}, "
             f"{lit(str(self.path))}, c._row_number, p[1].column_name, p[1].reason_code, "
-            f"p[1].reason, null, c._record from (select c.*, {problem} as p "
-            f"from chk_{t.name} c join dup_{t.name} d using (_row_number) "
-            "where d.first_row <> c._row_number) c"
+            f"p[1].reason, null, {self._record_json()} from (select c.*, {problem} as p "
+            f"from chk_{t.name} c join dup_{t.name} d using (_row_number)) c "
+            f"join src_{t.name} s using (_row_number)"
         )
         self.con.execute(
-            f"delete from chk_{t.name} where _row_number in "
-            f"(select _row_number from dup_{t.name} where first_row <> _row_number)"
+            f"delete from chk_{t.name} where _row_number in (select _row_number from dup_{t.name})"
         )
 
     def _check_reference(self, load_id: str, column: str, parent: str) -> None:
@@ -397,6 +399,7 @@ def load_data_dir(
     as_of: dt.date | None = None,
     *,
     progress: Callable[[str], None] | None = None,
+    memory_limit: str | None = None,
 ) -> LoadReport:
     """Validate every contract file in ``data_dir`` and replace the ``raw`` schema.
 
@@ -410,6 +413,8 @@ def load_data_dir(
     con = duckdb.connect(str(warehouse_path))
     try:
         con.execute("set TimeZone = 'UTC'")
+        if memory_limit:
+            con.execute(f"set memory_limit = {lit(memory_limit)}")
         columns: dict[str, list[str]] = {}
         for table in TABLES:
             if table.name in files:
