@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.states import State
 
@@ -17,12 +17,15 @@ from winback.config import Settings
 from winback.expectations import customer_features as features_suite
 from winback.expectations.runner import DataValidationError, ValidationReport, run_suite
 from winback.ingest import LoadReport, load_data_dir
-from winback.models import scoring, tracking, training
+from winback.models import baselines, promotion, scoring, tracking, training, value
+from winback.models.evaluation import evaluate
+from winback.models.params import ModelParams, TrainParams
 from winback.transform import run_dbt
 from winback.warehouse import (
     previous_scored_customers,
     publish_churn_scores,
     read_customer_features,
+    read_purchase_dates,
 )
 
 
@@ -72,8 +75,9 @@ def load_raw(settings: Settings) -> LoadReport:
 
 @task(cache_policy=NO_CACHE)
 def build_features(settings: Settings, as_of: dt.date) -> None:
-    """dbt build: staging → intermediate → marts, with dbt's own tests."""
-    nodes = run_dbt(["build"], settings, as_of)
+    """dbt build: staging → intermediate → marts, with dbt's own tests. The decision
+    models need this run's scores and the reminder models have their own flow."""
+    nodes = run_dbt(["build", "--exclude", "tag:decisions", "tag:reminders"], settings, as_of)
     get_run_logger().info("dbt built %d nodes", len(nodes))
 
 
@@ -98,25 +102,92 @@ def validate_features(settings: Settings, as_of: dt.date) -> pd.DataFrame:
     return features
 
 
+def model_params(settings: Settings) -> ModelParams:
+    """The model lifecycle's settings for this run (seed from ``WINBACK_SEED``)."""
+    return ModelParams(lightgbm=TrainParams(seed=settings.seed))
+
+
+@dataclass
+class TrainingOutcome:
+    """The new model version, its validation metrics and the promotion decision."""
+
+    registered: tracking.RegisteredModel
+    metrics: dict[str, float]
+    decision: promotion.PromotionDecision
+
+
+def _metrics_markdown(
+    model: dict[str, float],
+    others: dict[str, dict[str, float]],
+    decision: promotion.PromotionDecision,
+) -> str:
+    names = tracking.LEADERBOARD_METRICS
+    lines = ["| | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    for label, metrics in {"model": model, **others}.items():
+        lines.append(f"| {label} | " + " | ".join(f"{metrics[n]:.4f}" for n in names) + " |")
+    verdict = "promoted to champion" if decision.promote else "stays challenger"
+    return "\n".join([*lines, "", f"**Promotion:** {verdict}: {decision.reason}"])
+
+
 @task(cache_policy=NO_CACHE)
 def train_and_register(
     settings: Settings, features: pd.DataFrame, as_of: dt.date
-) -> tuple[tracking.RegisteredModel, dict[str, float]]:
-    """Train on labelled snapshots, log to MLflow, register and promote."""
-    params = training.TrainParams(seed=settings.seed)
-    trained = training.train(training.split_by_snapshot(features), params)
+) -> TrainingOutcome:
+    """Train and calibrate on labelled snapshots, evaluate with the baselines, log to
+    MLflow, register as challenger and promote if not worse than the champion."""
+    logger = get_run_logger()
+    params = model_params(settings)
+    frame = training.split_by_snapshot(features)
+    trained = training.train(frame, params)
+    baseline_probabilities = baselines.baseline_probabilities(
+        frame, settings.horizon_days, params.bgnbd_penalizer
+    )
+    value_metrics = value.validate_future_value(
+        features, read_purchase_dates(settings.warehouse_path), params.bgnbd_penalizer
+    )
     tracking.use_store(
         settings.mlflow_tracking_uri, settings.mlflow_experiment, settings.mlflow_artifact_dir
     )
-    registered = tracking.log_and_register(
+    # The champion is scored on this run's validation snapshot before anything moves.
+    champion, champion_metrics = None, None
+    try:
+        found = tracking.champion_metrics_on(settings.model_name, frame.valid, params)
+        if found is not None:
+            champion, champion_metrics = found
+        decision = promotion.decide(trained.metrics, champion_metrics, params.promotion)
+    except ValueError as exc:
+        champion = tracking.current_champion(settings.model_name)
+        decision = promotion.PromotionDecision(True, f"champion cannot be compared: {exc}", {})
+    registered = tracking.log_training_run(
         trained,
         params,
         model_name=settings.model_name,
         tags={"as_of_date": as_of.isoformat(), "horizon_days": str(settings.horizon_days)},
+        baseline_probabilities=baseline_probabilities,
+        extra_metrics=value_metrics,
     )
-    tracking.set_champion(registered)
-    get_run_logger().info("model version %s: %s", registered.version, trained.metrics)
-    return registered, trained.metrics
+    tracking.record_decision(registered, champion, decision)
+    logger.info("model version %s: %s; %s", registered.version, trained.metrics, decision.reason)
+    labels = training.labels(frame.valid)
+    others = {
+        f"baseline {name}": evaluate(labels, p, params.profit, params.calibration_bins)
+        for name, p in baseline_probabilities.items()
+    }
+    if champion is not None and champion_metrics is not None:
+        others[f"champion v{champion.version}"] = champion_metrics
+    create_markdown_artifact(
+        key="model-metrics",
+        markdown=f"## Model v{registered.version} on validation snapshot {frame.valid_date}\n\n"
+        + _metrics_markdown(trained.metrics, others, decision),
+        description="Validation metrics: model, baselines, champion",
+    )
+    board = tracking.leaderboard(settings.mlflow_experiment, settings.model_name, limit=15)
+    create_table_artifact(
+        key="model-leaderboard",
+        table=board.astype(object).where(board.notna(), None).to_dict("records"),
+        description="Recent runs and baselines (winback models compare)",
+    )
+    return TrainingOutcome(registered, trained.metrics, decision)
 
 
 @task(cache_policy=NO_CACHE)
@@ -128,8 +199,8 @@ def score_and_publish(
         settings.mlflow_tracking_uri, settings.mlflow_experiment, settings.mlflow_artifact_dir
     )
     model, version, columns = tracking.load_champion(settings.model_name)
-    current = features[features["is_scoring_snapshot"].astype(bool)]
-    scores = scoring.score(model, current, columns)  # type: ignore[arg-type]
+    current = features[features["is_scoring_snapshot"].astype(bool)].reset_index(drop=True)
+    scores = scoring.score(model, current, columns, model_params(settings))  # type: ignore[arg-type]
     scores["model_version"] = version
     return publish_churn_scores(settings.warehouse_path, as_of, scores), version
 
@@ -165,13 +236,16 @@ def nightly(
     as_of = load.as_of
     build_features(settings, as_of)
     features = validate_features(settings, as_of)
-    registered, metrics = train_and_register(settings, features, as_of)
+    outcome = train_and_register(settings, features, as_of)
+    metrics = outcome.metrics
     scored, version = score_and_publish(settings, features, as_of)
+    verdict = "promoted" if outcome.decision.promote else "kept as challenger"
     summary = (
         f"## Nightly run as of {as_of}\n\n"
-        f"- customers scored: {scored:,}\n"
-        f"- model `{registered.name}` version {version} (champion); "
-        f"validation ROC-AUC {metrics['roc_auc']:.3f}\n"
+        f"- customers scored: {scored:,} with champion version {version}\n"
+        f"- new model `{outcome.registered.name}` version {outcome.registered.version}: "
+        f"validation ROC-AUC {metrics['roc_auc']:.3f}, Brier {metrics['brier']:.4f}; "
+        f"{verdict} ({outcome.decision.reason})\n"
         f"- rows quarantined: {load.rows_quarantined:,}\n"
         f"- warehouse: `{settings.warehouse_path}` (table `marts.churn_scores`)\n"
     )

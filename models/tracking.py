@@ -2,25 +2,51 @@
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
+import numpy as np
+import pandas as pd
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
+from winback.models import plots
+from winback.models.evaluation import calibration_table, evaluate, lift_table, profit_curve
+from winback.models.explain import feature_importance, shap_values
 from winback.models.features import model_input
-from winback.models.training import TrainedModel, TrainParams
+from winback.models.params import ModelParams
+from winback.models.promotion import PromotionDecision
+from winback.models.training import TrainedModel, input_columns, labels
 
 CHAMPION = "champion"
+CHALLENGER = "challenger"
 # MLflow 3 saves scikit-learn models with skops, which loads only types it was told to
-# trust; these are the LightGBM classes inside our model.
+# trust; these are the LightGBM and calibration classes inside our model.
 TRUSTED_TYPES = [
     "collections.OrderedDict",
     "lightgbm.basic.Booster",
     "lightgbm.sklearn.LGBMClassifier",
+    "sklearn.calibration.CalibratedClassifierCV",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.frozen._frozen.FrozenEstimator",
+    "sklearn.isotonic.IsotonicRegression",
 ]
+# Metrics the leaderboard shows, in order.
+LEADERBOARD_METRICS = (
+    "roc_auc",
+    "pr_auc",
+    "brier",
+    "log_loss",
+    "ece",
+    "lift_top_decile",
+    "max_profit_per_customer",
+)
 
 
 @dataclass(frozen=True)
@@ -64,30 +90,124 @@ def git_commit() -> str:
         return "unknown"
 
 
-def log_and_register(
+def dataset_digest(frame: pd.DataFrame) -> str:
+    """Content hash of a snapshot frame (rows and values), for lineage."""
+    hashed = pd.util.hash_pandas_object(frame.reset_index(drop=True), index=False)
+    return hashlib.sha256(hashed.to_numpy().tobytes()).hexdigest()[:16]
+
+
+def lineage_tags(trained: TrainedModel) -> dict[str, str]:
+    """Which snapshots a run used and their content hashes."""
+    frame = trained.frame
+    return {
+        "train_snapshots": ",".join(frame.train_dates),
+        "calibration_snapshot": frame.calibration_date,
+        "valid_snapshot": frame.valid_date,
+        "train_digest": dataset_digest(frame.train),
+        "calibration_digest": dataset_digest(frame.calibration),
+        "valid_digest": dataset_digest(frame.valid),
+    }
+
+
+def _flat(prefix: str, values: dict[str, object]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            out |= _flat(f"{prefix}{key}.", value)
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def write_plots(
     trained: TrainedModel,
-    params: TrainParams,
+    baselines: dict[str, np.ndarray],
+    params: ModelParams,
+    out_dir: Path,
+) -> None:
+    """Every diagnostic plot and table of a run into ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    y = labels(trained.frame.valid)
+    scores = {"model": trained.valid_probabilities, **baselines}
+    plots.roc_plot(y, scores, out_dir / "roc.png")
+    plots.pr_plot(y, scores, out_dir / "pr.png")
+    plots.calibration_plot(y, scores, params.calibration_bins, out_dir / "calibration.png")
+    plots.lift_plot(y, scores, out_dir / "lift.png")
+    curves = {name: profit_curve(y, p, params.profit) for name, p in scores.items()}
+    plots.profit_plot(curves, out_dir / "profit_curve.png")
+    importance = feature_importance(trained.model)
+    plots.importance_plot(importance, out_dir / "feature_importance.png")
+    sample = trained.frame.valid.head(2000)
+    contributions = shap_values(trained.model, sample, trained.features)
+    plots.shap_summary_plot(
+        contributions, model_input(sample, trained.features), out_dir / "shap_summary.png"
+    )
+    calibration_table(y, trained.valid_probabilities, params.calibration_bins).to_csv(
+        out_dir / "calibration_table.csv", index=False
+    )
+    lift_table(y, trained.valid_probabilities).to_csv(out_dir / "lift_table.csv", index=False)
+    curves["model"].to_csv(out_dir / "profit_curve.csv", index=False)
+    importance.to_csv(out_dir / "feature_importance.csv", index=False)
+
+
+def log_training_run(
+    trained: TrainedModel,
+    params: ModelParams,
     *,
     model_name: str,
     tags: dict[str, str],
+    baseline_probabilities: dict[str, np.ndarray],
+    extra_metrics: dict[str, float],
 ) -> RegisteredModel:
-    """Log params, metrics and the model in one MLflow run; register a new version."""
+    """One MLflow run for the model, one per baseline (same tags, same validation), the
+    model registered as a new version with alias ``challenger``."""
     frame = trained.frame
+    y = labels(frame.valid)
+    lineage = lineage_tags(trained)
+    common = {**tags, **lineage, "git_commit": git_commit()}
+    baseline_metrics = {
+        name: evaluate(y, p, params.profit, params.calibration_bins)
+        for name, p in baseline_probabilities.items()
+    }
+    for name, metrics in baseline_metrics.items():
+        with mlflow.start_run(run_name=f"baseline-{name}-{tags.get('as_of_date', '')}"):
+            mlflow.set_tags({**common, "model_kind": f"baseline_{name}"})
+            mlflow.log_metrics(metrics)
     example = model_input(frame.valid.head(5), trained.features)
     with mlflow.start_run(run_name=f"lightgbm-{tags.get('as_of_date', '')}") as run:
-        mlflow.set_tags({**tags, "git_commit": git_commit(), "model_kind": "lightgbm"})
-        mlflow.log_params(params.model_dump())
+        mlflow.set_tags({**common, "model_kind": "lightgbm"})
+        mlflow.log_params(_flat("", params.model_dump()))
         mlflow.log_params(
             {
                 "n_features": len(trained.features),
                 "best_iteration": trained.best_iteration,
+                "calibration_method_used": trained.calibration_method,
                 "train_rows": len(frame.train),
-                "valid_rows": len(frame.valid),
-                "train_snapshots": ",".join(frame.train_dates),
-                "valid_snapshot": frame.valid_date,
+                "calibration_rows": len(frame.calibration),
             }
         )
         mlflow.log_metrics(trained.metrics)
+        for name, metrics in baseline_metrics.items():
+            mlflow.log_metrics({f"baseline_{name}_{k}": metrics[k] for k in LEADERBOARD_METRICS})
+            mlflow.log_metrics(
+                {
+                    f"gain_over_{name}_roc_auc": trained.metrics["roc_auc"] - metrics["roc_auc"],
+                    f"gain_over_{name}_brier": metrics["brier"] - trained.metrics["brier"],
+                }
+            )
+        mlflow.log_metrics(extra_metrics)
+        for context, part in (
+            ("training", frame.train),
+            ("calibration", frame.calibration),
+            ("validation", frame.valid),
+        ):
+            dataset = mlflow.data.from_pandas(
+                part, name=f"customer_features[{context}]", digest=dataset_digest(part)
+            )
+            mlflow.log_input(dataset, context=context)
+        with tempfile.TemporaryDirectory() as tmp:
+            write_plots(trained, baseline_probabilities, params, Path(tmp))
+            mlflow.log_artifacts(tmp, artifact_path="evaluation")
         signature = infer_signature(example, trained.model.predict_proba(example))
         info = mlflow.sklearn.log_model(
             trained.model,
@@ -99,8 +219,9 @@ def log_and_register(
             # Named here because uv's venv has no pip for MLflow to ask.
             pip_requirements=_requirements(),
         )
-    version = str(info.registered_model_version)
-    return RegisteredModel(model_name, version, run.info.run_id)
+    registered = RegisteredModel(model_name, str(info.registered_model_version), run.info.run_id)
+    MlflowClient().set_registered_model_alias(model_name, CHALLENGER, registered.version)
+    return registered
 
 
 def _requirements() -> list[str]:
@@ -109,14 +230,103 @@ def _requirements() -> list[str]:
     return [f"{p}=={version(p)}" for p in ("lightgbm", "scikit-learn", "pandas", "numpy")]
 
 
+def current_champion(model_name: str) -> RegisteredModel | None:
+    """The version with alias ``champion``, if any."""
+    client = MlflowClient()
+    try:
+        found = client.get_model_version_by_alias(model_name, CHAMPION)
+    except MlflowException:
+        return None
+    return RegisteredModel(model_name, str(found.version), str(found.run_id))
+
+
+def champion_metrics_on(
+    model_name: str, valid: pd.DataFrame, params: ModelParams
+) -> tuple[RegisteredModel, dict[str, float]] | None:
+    """Score the challenger's validation snapshot with the current champion: the only fair
+    comparison. None without a champion or when it cannot read today's features."""
+    champion = current_champion(model_name)
+    if champion is None:
+        return None
+    model = load_model(model_name, champion.version)
+    columns = input_columns(model)
+    if missing := set(columns) - set(valid.columns):
+        raise ValueError(f"champion needs feature columns the mart no longer has: {missing}")
+    probabilities = model.predict_proba(model_input(valid, columns))[:, 1]  # type: ignore[attr-defined]
+    return champion, evaluate(labels(valid), probabilities, params.profit, params.calibration_bins)
+
+
+def record_decision(
+    challenger: RegisteredModel,
+    champion: RegisteredModel | None,
+    decision: PromotionDecision,
+) -> None:
+    """Log the decision and its figures in the challenger's run; move the aliases."""
+    client = MlflowClient()
+    client.set_tag(
+        challenger.run_id,
+        "promotion_decision",
+        "promoted" if decision.promote else "kept_challenger",
+    )
+    client.set_tag(challenger.run_id, "promotion_reason", decision.reason)
+    if champion is not None:
+        client.set_tag(challenger.run_id, "compared_with_champion_version", champion.version)
+    for key, value in decision.figures.items():
+        client.log_metric(challenger.run_id, f"promotion_{key}", value)
+    if decision.promote:
+        client.set_registered_model_alias(challenger.name, CHAMPION, challenger.version)
+        client.delete_registered_model_alias(challenger.name, CHALLENGER)
+
+
 def set_champion(model: RegisteredModel) -> None:
     """Make ``model`` the version that scores (alias ``champion``)."""
     MlflowClient().set_registered_model_alias(model.name, CHAMPION, model.version)
+
+
+def load_model(model_name: str, version: str) -> object:
+    return mlflow.sklearn.load_model(f"models:/{model_name}/{version}")
 
 
 def load_champion(model_name: str) -> tuple[object, str, list[str]]:
     """The champion model, its version and its input columns."""
     version = MlflowClient().get_model_version_by_alias(model_name, CHAMPION).version
     model = mlflow.sklearn.load_model(f"models:/{model_name}@{CHAMPION}")
-    columns = list(model.feature_name_)  # type: ignore[attr-defined]
-    return model, str(version), columns
+    return model, str(version), input_columns(model)
+
+
+def leaderboard(experiment: str, model_name: str, limit: int = 20) -> pd.DataFrame:
+    """Recent runs (model and baselines), newest first, with the metrics every run logs on
+    its validation snapshot and which registered version is champion/challenger."""
+    client = MlflowClient()
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return pd.DataFrame()
+    runs = client.search_runs(
+        [found.experiment_id], order_by=["attributes.start_time DESC"], max_results=limit
+    )
+    aliases: dict[str, str] = {}
+    try:
+        by_version: dict[str, list[str]] = {}
+        for alias, version in client.get_registered_model(model_name).aliases.items():
+            by_version.setdefault(str(version), []).append(alias)
+        for found_version in client.search_model_versions(f"name='{model_name}'"):
+            names = " ".join(sorted(by_version.get(str(found_version.version), [])))
+            aliases[found_version.run_id] = f"v{found_version.version} {names}".strip()
+    except MlflowException:
+        pass
+    rows = []
+    for run in runs:
+        tags = run.data.tags
+        rows.append(
+            {
+                "started": pd.Timestamp(run.info.start_time, unit="ms").strftime("%Y-%m-%d %H:%M"),
+                "kind": tags.get("model_kind", ""),
+                "as_of": tags.get("as_of_date", ""),
+                "valid_snapshot": tags.get("valid_snapshot", ""),
+                "valid_digest": tags.get("valid_digest", "")[:8],
+                "version": aliases.get(run.info.run_id, ""),
+                **{m: run.data.metrics.get(m) for m in LEADERBOARD_METRICS},
+                "run_id": run.info.run_id[:8],
+            }
+        )
+    return pd.DataFrame(rows)

@@ -1,4 +1,13 @@
-"""Train the churn-propensity model on point-in-time snapshots (time-based validation)."""
+"""Train the churn-propensity model on point-in-time snapshots, then calibrate it.
+
+Snapshot roles (never a random split; see ``split_by_snapshot``):
+- validation: the newest labelled snapshot. Every metric, baseline and the champion
+  comparison is computed here and nowhere else.
+- calibration: the labelled snapshot before it. Early stopping picks the number of
+  rounds on it and the probability calibrator is fitted on it, so the calibrator never
+  sees the rows its quality is reported on.
+- training: all older labelled snapshots, stacked.
+"""
 
 from __future__ import annotations
 
@@ -7,84 +16,92 @@ from dataclasses import dataclass
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, Field
-from sklearn.metrics import roc_auc_score
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.frozen import FrozenEstimator
 
+from winback.models.evaluation import evaluate
 from winback.models.features import LABEL_COLUMN, feature_columns, model_input
+from winback.models.params import ModelParams, TrainParams
 
-
-class TrainParams(BaseModel):
-    """LightGBM settings; every run logs them to MLflow."""
-
-    n_estimators: int = Field(400, description="Most boosting rounds (early stopping picks fewer).")
-    learning_rate: float = Field(0.05, description="Shrinkage per round.")
-    num_leaves: int = Field(31, description="Leaves per tree.")
-    min_child_samples: int = Field(50, description="Fewest rows in a leaf.")
-    subsample: float = Field(0.8, description="Row share per bagging round.")
-    subsample_freq: int = Field(1, description="Bagging every k rounds.")
-    colsample_bytree: float = Field(0.8, description="Feature share per tree.")
-    reg_lambda: float = Field(1.0, description="L2 regularisation.")
-    early_stopping_rounds: int = Field(30, description="Stop after this many rounds without gain.")
-    n_jobs: int = Field(2, description="Threads (the machines have 2 cores).")
-    seed: int = Field(42, description="Seed for bagging and feature sampling.")
+__all__ = [
+    "NotEnoughHistoryError",
+    "TrainParams",
+    "TrainedModel",
+    "TrainingFrame",
+    "split_by_snapshot",
+    "train",
+]
 
 
 @dataclass
 class TrainingFrame:
-    """Labelled snapshots split by time: validation is the newest labelled snapshot."""
+    """Labelled snapshots split by time: train < calibration < validation."""
 
     train: pd.DataFrame
+    calibration: pd.DataFrame
     valid: pd.DataFrame
     features: list[str]
     train_dates: list[str]
+    calibration_date: str
     valid_date: str
 
 
 @dataclass
 class TrainedModel:
-    """A fitted model with what it was trained on and how it did on validation."""
+    """A fitted, calibrated model with what it was trained on and how it did on validation."""
 
-    model: lgb.LGBMClassifier
+    model: CalibratedClassifierCV
+    booster: lgb.LGBMClassifier
     features: list[str]
     metrics: dict[str, float]
     best_iteration: int
+    calibration_method: str
+    valid_probabilities: np.ndarray
     frame: TrainingFrame
 
 
 class NotEnoughHistoryError(ValueError):
-    """The data is too short for a labelled snapshot."""
+    """The data is too short for the labelled snapshots the model needs."""
 
 
 def split_by_snapshot(features: pd.DataFrame) -> TrainingFrame:
-    """Stack the labelled snapshots; hold out the newest one for validation.
+    """Stack the labelled snapshots: newest for validation, the one before for
+    calibration and early stopping, all older ones for training.
 
-    Never a random split: validating on a later snapshot than any training row is what
-    the model faces in production (it scores a date after all its training labels).
+    Validating on a later snapshot than any training row is what the model faces in
+    production (it scores a date after all its training labels).
     """
     labelled = features[features["is_label_observed"].astype(bool)]
     dates = sorted(labelled["as_of_date"].astype(str).unique())
-    if len(dates) < 2:
+    if len(dates) < 3:
         raise NotEnoughHistoryError(
-            f"need at least 2 labelled snapshots, found {len(dates)}: the data must span "
-            "the churn horizon plus two snapshot intervals. Shorten --horizon-days or "
-            "WINBACK_SNAPSHOT_CADENCE_DAYS, or bring a longer order history."
+            f"need at least 3 labelled snapshots (train, calibrate, validate), found "
+            f"{len(dates)}: the data must span the churn horizon plus three snapshot "
+            "intervals. Shorten --horizon-days or WINBACK_SNAPSHOT_CADENCE_DAYS, or bring "
+            "a longer order history."
         )
     as_text = labelled["as_of_date"].astype(str)
     return TrainingFrame(
-        train=labelled[as_text < dates[-1]],
+        train=labelled[as_text < dates[-2]],
+        calibration=labelled[as_text == dates[-2]],
         valid=labelled[as_text == dates[-1]],
         features=feature_columns(features),
-        train_dates=dates[:-1],
+        train_dates=dates[:-2],
+        calibration_date=dates[-2],
         valid_date=dates[-1],
     )
 
 
-def train(frame: TrainingFrame, params: TrainParams) -> TrainedModel:
-    """Fit LightGBM with early stopping on the validation snapshot."""
-    x_train = model_input(frame.train, frame.features)
-    y_train = frame.train[LABEL_COLUMN].astype(int)
-    x_valid = model_input(frame.valid, frame.features)
-    y_valid = frame.valid[LABEL_COLUMN].astype(int)
+def labels(frame: pd.DataFrame) -> np.ndarray:
+    """The churn label as 0/1."""
+    return frame[LABEL_COLUMN].astype(int).to_numpy()
+
+
+def fit_booster(frame: TrainingFrame, params: TrainParams) -> lgb.LGBMClassifier:
+    """LightGBM on the training snapshots, early-stopped on the calibration snapshot.
+
+    Text columns arrive as pandas categories, which LightGBM splits on natively.
+    """
     model = lgb.LGBMClassifier(
         n_estimators=params.n_estimators,
         learning_rate=params.learning_rate,
@@ -101,27 +118,60 @@ def train(frame: TrainingFrame, params: TrainParams) -> TrainedModel:
         verbosity=-1,
     )
     model.fit(
-        x_train,
-        y_train,
-        eval_X=(x_valid,),
-        eval_y=(y_valid,),
-        eval_metric="auc",
-        callbacks=[lgb.early_stopping(params.early_stopping_rounds, verbose=False)],
+        model_input(frame.train, frame.features),
+        labels(frame.train),
+        eval_X=(model_input(frame.calibration, frame.features),),
+        eval_y=(labels(frame.calibration),),
+        eval_metric="binary_logloss",
+        callbacks=[
+            lgb.early_stopping(params.early_stopping_rounds, first_metric_only=True, verbose=False)
+        ],
     )
+    return model
+
+
+def calibrate(
+    booster: lgb.LGBMClassifier, calibration: pd.DataFrame, features: list[str], method: str
+) -> CalibratedClassifierCV:
+    """Fit a calibrator on the held-out calibration snapshot (the booster stays frozen)."""
+    calibrated = CalibratedClassifierCV(FrozenEstimator(booster), method=method)
+    calibrated.fit(model_input(calibration, features), labels(calibration))
+    return calibrated
+
+
+def train(frame: TrainingFrame, params: ModelParams) -> TrainedModel:
+    """Fit, calibrate and evaluate on the validation snapshot."""
+    booster = fit_booster(frame, params.lightgbm)
+    method = params.calibration_method
+    if method == "isotonic" and len(frame.calibration) < params.min_rows_for_isotonic:
+        method = "sigmoid"
+    model = calibrate(booster, frame.calibration, frame.features, method)
+    x_valid = model_input(frame.valid, frame.features)
+    y_valid = labels(frame.valid)
     probabilities = model.predict_proba(x_valid)[:, 1]
+    metrics = evaluate(y_valid, probabilities, params.profit, params.calibration_bins)
+    raw = evaluate(y_valid, booster.predict_proba(x_valid)[:, 1], params.profit)
+    metrics |= {f"uncalibrated_{k}": raw[k] for k in ("roc_auc", "brier", "log_loss", "ece")}
     return TrainedModel(
         model=model,
+        booster=booster,
         features=frame.features,
-        metrics=evaluate(y_valid.to_numpy(), probabilities),
-        best_iteration=int(model.best_iteration_ or params.n_estimators),
+        metrics=metrics,
+        best_iteration=int(booster.best_iteration_ or params.lightgbm.n_estimators),
+        calibration_method=method,
+        valid_probabilities=probabilities,
         frame=frame,
     )
 
 
-def evaluate(y_true: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:
-    """Validation metrics (scikit-learn)."""
-    return {
-        "roc_auc": float(roc_auc_score(y_true, probabilities)),
-        "churn_rate": float(np.mean(y_true)),
-        "mean_probability": float(np.mean(probabilities)),
-    }
+def booster_of(model: object) -> lgb.LGBMClassifier:
+    """The LightGBM model inside a calibrated model (or the model itself)."""
+    if isinstance(model, lgb.LGBMClassifier):
+        return model
+    inner = model.calibrated_classifiers_[0].estimator  # type: ignore[attr-defined]
+    return inner.estimator if isinstance(inner, FrozenEstimator) else inner
+
+
+def input_columns(model: object) -> list[str]:
+    """The feature columns a fitted model expects, in order."""
+    return list(booster_of(model).feature_name_)

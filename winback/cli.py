@@ -91,7 +91,9 @@ def demo_data(
     out: Annotated[Path, typer.Option(help="Directory to write the shop's files into.")] = Path(
         "data/demo"
     ),
-    customers: Annotated[int, typer.Option(help="Number of customers.")] = 20_000,
+    customers: Annotated[
+        int | None, typer.Option(help="Number of customers. Default: WINBACK_DEMO_CUSTOMERS (20000).")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same shop.")] = 42,
     as_of: Annotated[
         str, typer.Option(help="Last day of the shop's history, YYYY-MM-DD.")
@@ -103,10 +105,91 @@ def demo_data(
 
     if file_format not in {"csv", "parquet"}:
         raise typer.BadParameter("--format must be csv or parquet")
-    spec = ShopSpec(n_customers=customers, seed=seed, as_of=_parse_date(as_of), fmt=file_format)
+    from winback.config import Settings
+
+    spec = ShopSpec(
+        n_customers=customers or Settings().demo_customers,
+        seed=seed,
+        as_of=_parse_date(as_of),
+        fmt=file_format,
+    )
     summary = generate_shop(spec, out, progress=lambda msg: typer.echo(f"  {msg}", err=True))
-    typer.echo(f"✓ demo shop written to {out}: {summary}")
+    rows = summary["rows"]
+    typer.secho(
+        f"✓ demo shop of {spec.n_customers:,} customers written to {out} as of {spec.as_of} "
+        f"in {summary['seconds']['total']:.1f} s",
+        fg=typer.colors.GREEN,
+    )
+    for table, count in rows.items():
+        typer.echo(f"  {table:<40} {count:>12,} rows")
+
+
+@app.command("payment-reminders")
+def payment_reminders(
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Directory of input files (orders.csv|parquet required). "
+            "Default: WINBACK_DATA_DIR or data/demo."
+        ),
+    ] = None,
+    at: Annotated[
+        str | None,
+        typer.Option(help="Decide as of this time, ISO 8601 (no offset means UTC). Default: now."),
+    ] = None,
+) -> None:
+    """Decide every unpaid order: schedule a payment reminder or skip it with a reason."""
+    from winback.flows.payment_reminders import payment_reminders as reminders_flow
+
+    try:
+        when = dt.datetime.fromisoformat(at) if at else None
+    except ValueError as exc:
+        raise typer.BadParameter(f"{at!r} is not an ISO 8601 timestamp") from exc
+    try:
+        result = reminders_flow(data_dir=str(data_dir) if data_dir else None, at=when)
+    except Exception as exc:  # noqa: BLE001 - the CLI turns any failure into a readable one
+        _fail(exc, "Payment reminders")
+        return
+    summary = result.summary
+    typer.secho(
+        f"\n✓ Payment reminders at {result.at:%Y-%m-%d %H:%M} UTC done",
+        fg=typer.colors.GREEN,
+        bold=True,
+    )
+    typer.echo(
+        f"  pending orders: {summary.pending_orders:,}; reminders: {summary.reminders:,}; "
+        f"skipped: {sum(summary.skips_by_reason.values()):,}\n"
+        f"  quarantined rows: {result.load.rows_quarantined:,}\n"
+        f"  warehouse: {result.warehouse_path}  →  select * from marts.payment_reminders"
+    )
 
 
 def main() -> None:  # pragma: no cover - console entry point
     sys.exit(app())
+
+
+models_app = typer.Typer(help="Churn models in MLflow: compare runs and baselines.")
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("compare")
+def models_compare(
+    limit: Annotated[int, typer.Option(help="How many recent runs to show.")] = 15,
+) -> None:
+    """Leaderboard of recent model runs and their baselines (newest first)."""
+    from winback.config import Settings
+    from winback.models import tracking
+
+    settings = Settings().resolved()
+    tracking.use_store(
+        settings.mlflow_tracking_uri, settings.mlflow_experiment, settings.mlflow_artifact_dir
+    )
+    board = tracking.leaderboard(settings.mlflow_experiment, settings.model_name, limit)
+    if board.empty:
+        typer.echo("No runs yet: run `winback nightly` first.")
+        return
+    typer.echo(
+        f"Experiment {settings.mlflow_experiment!r}, model {settings.model_name!r}: metrics on "
+        "each run's validation snapshot (compare rows with the same valid_digest)."
+    )
+    typer.echo(board.to_string(index=False, float_format=lambda v: f"{v:.4f}", na_rep="-"))

@@ -21,9 +21,34 @@ create table if not exists marts.churn_scores (
     churn_probability double not null,
     model_version varchar not null,
     scored_at timestamp not null,
+    risk_band varchar,
+    reason_1 varchar,
+    reason_2 varchar,
+    reason_3 varchar,
+    p_alive double,
+    expected_value_12m double,
+    expected_next_order_date date,
     primary key (as_of_date, customer_id)
 )
 """
+# Columns added after the first release: a warehouse created before gets them added
+# (nullable, so its old rows stay valid).
+CHURN_SCORES_ADDED_COLUMNS = {
+    "risk_band": "varchar",
+    "reason_1": "varchar",
+    "reason_2": "varchar",
+    "reason_3": "varchar",
+    "p_alive": "double",
+    "expected_value_12m": "double",
+    "expected_next_order_date": "date",
+}
+
+
+def _ensure_churn_scores(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("create schema if not exists marts")
+    con.execute(CHURN_SCORES_DDL)
+    for column, sql_type in CHURN_SCORES_ADDED_COLUMNS.items():
+        con.execute(f"alter table marts.churn_scores add column if not exists {column} {sql_type}")
 
 
 @contextmanager
@@ -49,8 +74,7 @@ def previous_scored_customers(path: Path, as_of: dt.date) -> int | None:
     """How many customers the latest published run up to ``as_of`` scored (a rerun of
     the same date compares with what it would replace)."""
     with connect(path) as con:
-        con.execute("create schema if not exists marts")
-        con.execute(CHURN_SCORES_DDL)
+        _ensure_churn_scores(con)
         row = con.execute(
             "select count(*) from marts.churn_scores where as_of_date = "
             "(select max(as_of_date) from marts.churn_scores where as_of_date <= ?)",
@@ -65,17 +89,19 @@ def publish_churn_scores(path: Path, as_of: dt.date, scores: pd.DataFrame) -> in
     missing = expected - set(scores.columns)
     if missing:
         raise ValueError(f"scores lack columns {sorted(missing)}")
+    optional = [c for c in CHURN_SCORES_ADDED_COLUMNS if c in scores.columns]
     with connect(path) as con:
-        con.execute("create schema if not exists marts")
-        con.execute(CHURN_SCORES_DDL)
+        _ensure_churn_scores(con)
         con.register("new_scores", scores)
         con.execute("begin transaction")
         try:
             con.execute("delete from marts.churn_scores where as_of_date = ?", [as_of])
             con.execute(
-                "insert into marts.churn_scores select ?, customer_id, churn_probability, "
-                "model_version, current_timestamp at time zone 'UTC' from new_scores "
-                "order by customer_id",
+                "insert into marts.churn_scores (as_of_date, customer_id, churn_probability, "
+                f"model_version, scored_at{''.join(', ' + c for c in optional)}) "
+                "select ?, customer_id, churn_probability, model_version, "
+                f"current_timestamp at time zone 'UTC'{''.join(', ' + c for c in optional)} "
+                "from new_scores order by customer_id",
                 [as_of],
             )
             con.execute("commit")
@@ -86,3 +112,16 @@ def publish_churn_scores(path: Path, as_of: dt.date, scores: pd.DataFrame) -> in
             "select count(*) from marts.churn_scores where as_of_date = ?", [as_of]
         ).fetchone()  # type: ignore[misc]
     return int(count)
+
+
+def read_purchase_dates(path: Path) -> pd.DataFrame | None:
+    """Every purchase (customer_id, ordered_at), for checking next-order predictions;
+    None when the intermediate table is not there."""
+    with connect(path) as con:
+        try:
+            return con.execute(
+                "select customer_id, ordered_at from intermediate.int_orders_enriched "
+                "where is_purchase"
+            ).df()
+        except duckdb.CatalogException:
+            return None

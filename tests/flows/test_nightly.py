@@ -29,9 +29,14 @@ def scores(workspace: Path) -> pd.DataFrame:
 
 
 def customers_with_purchase_before(data: Path, as_of: dt.date) -> set[str]:
+    """Customers the mart scores: a purchase by the as-of date, the last one at most
+    long_lost_after_days (730) before it."""
     orders = pd.read_csv(data / "orders.csv", parse_dates=["order_ts"])
     cutoff = pd.Timestamp(as_of + dt.timedelta(days=1), tz="UTC")
-    return set(orders.loc[orders["order_ts"] < cutoff, "customer_id"])
+    before = orders[orders["order_ts"] < cutoff]
+    last = before.groupby("customer_id")["order_ts"].max()
+    recency = (cutoff - last).dt.days
+    return set(last.index[recency <= 730])
 
 
 def test_nightly_scores_every_customer_and_registers_a_champion(workspace: Path) -> None:
@@ -46,6 +51,12 @@ def test_nightly_scores_every_customer_and_registers_a_champion(workspace: Path)
     assert (published["as_of_date"] == pd.Timestamp(AS_OF)).all()
     assert published["churn_probability"].between(0, 1).all()
     assert published["churn_probability"].nunique() > 10
+    assert set(published["risk_band"]) <= {"low", "medium", "high", "very_high"}
+    high = published[published["churn_probability"] > 0.5]
+    assert high["reason_1"].notna().all()  # every risky customer gets a readable reason
+    assert published["p_alive"].between(0, 1).all()
+    assert (published["expected_value_12m"] >= 0).all()
+    assert (published["expected_next_order_date"] > pd.Timestamp(AS_OF)).all()
     assert first.metrics["roc_auc"] > 0.7  # the shop has a real churn signal
 
     client = MlflowClient(tracking_uri=f"sqlite:///{workspace}/mlflow/mlflow.db")
@@ -63,6 +74,14 @@ def test_nightly_scores_every_customer_and_registers_a_champion(workspace: Path)
     pd.testing.assert_series_equal(again["customer_id"], published["customer_id"])
     pd.testing.assert_series_equal(again["churn_probability"], published["churn_probability"])
     assert second.model_version != first.model_version  # a new run, registered anew
+    run = client.get_run(client.get_model_version_by_alias("winback_churn", "champion").run_id)
+    assert run.data.tags["promotion_decision"] == "promoted"  # same data: not worse
+    assert run.data.metrics["promotion_delta_roc_auc"] == pytest.approx(0.0)
+    assert {"baseline_cadence", "baseline_bgnbd", "lightgbm"} <= {
+        r.data.tags["model_kind"] for r in client.search_runs([run.info.experiment_id])
+    }
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "evaluation")}
+    assert {"evaluation/calibration.png", "evaluation/shap_summary.png"} <= artifacts
 
 
 def test_failed_expectation_stops_the_flow_and_keeps_published_scores(workspace: Path) -> None:

@@ -1,0 +1,154 @@
+"""`make bench`: the whole nightly flow on demo shops of growing size.
+
+For each size it generates a demo shop (cached under benchmarks/data/), then runs
+`winback nightly` in a fresh process against a fresh warehouse and MLflow store, and
+collects the per-stage wall time and peak memory that the run measured itself (written
+by the CLI's --stats-json). Results go to benchmarks/results/nightly.{json,md}.
+
+    python benchmarks/bench.py --sizes 10000 100000 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "benchmarks" / "data"
+RESULTS = ROOT / "benchmarks" / "results"
+WINBACK = Path(sys.executable).with_name("winback")
+
+
+def shop_dir(customers: int, seed: int) -> Path:
+    return DATA / f"shop_{customers}_s{seed}"
+
+
+def generate(customers: int, seed: int) -> dict[str, object]:
+    """Generate (or reuse) a parquet demo shop; time and memory from a child process."""
+    out = shop_dir(customers, seed)
+    if (out / "orders.parquet").exists():
+        return {"cached": True}
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [
+            "/usr/bin/time",
+            "-f",
+            "%M",
+            str(WINBACK),
+            "demo-data",
+            "--out",
+            str(out),
+            "--customers",
+            str(customers),
+            "--seed",
+            str(seed),
+            "--format",
+            "parquet",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    peak_kib = int(proc.stderr.strip().splitlines()[-1])
+    return {"cached": False, "seconds": time.perf_counter() - start, "peak_rss_mb": peak_kib / 1024}
+
+
+def run_nightly(customers: int, seed: int, workspace: Path) -> dict[str, object]:
+    if workspace.exists():
+        shutil.rmtree(workspace)
+    workspace.mkdir(parents=True)
+    stats = workspace / "stats.json"
+    env = {
+        **os.environ,
+        "WINBACK_WAREHOUSE_PATH": str(workspace / "winback.duckdb"),
+        "WINBACK_MLFLOW_TRACKING_URI": f"sqlite:///{workspace}/mlflow.db",
+        "WINBACK_MLFLOW_ARTIFACT_DIR": str(workspace / "artifacts"),
+        "PREFECT_HOME": str(workspace / "prefect"),
+    }
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [
+            "/usr/bin/time",
+            "-f",
+            "%M",
+            str(WINBACK),
+            "nightly",
+            "--data-dir",
+            str(shop_dir(customers, seed)),
+            "--stats-json",
+            str(stats),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=workspace,
+    )
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
+        raise SystemExit(f"nightly failed at {customers:,} customers")
+    result = json.loads(stats.read_text())
+    result["process_seconds"] = wall
+    result["process_peak_rss_mb"] = int(proc.stderr.strip().splitlines()[-1]) / 1024
+    return result
+
+
+def to_markdown(rows: list[dict[str, object]]) -> str:
+    stages: list[str] = []
+    for row in rows:
+        for s in row["nightly"]["stages"]:  # type: ignore[index]
+            if s["stage"] not in stages:
+                stages.append(s["stage"])
+    head = "| stage | " + " | ".join(f"{r['customers']:,} customers" for r in rows) + " |"
+    lines = [head, "|---|" + "---:|" * len(rows)]
+    for stage in stages:
+        cells = []
+        for row in rows:
+            fig = next((s for s in row["nightly"]["stages"] if s["stage"] == stage), None)  # type: ignore[index]
+            cells.append(
+                "" if fig is None else f"{fig['seconds']:.1f} s / {fig['peak_rss_mb']:,.0f} MB"
+            )
+        lines.append(f"| {stage} | " + " | ".join(cells) + " |")
+    totals = [
+        f"**{r['nightly']['total_seconds']:.1f} s / {r['nightly']['process_peak_rss_mb']:,.0f} MB**"
+        for r in rows
+    ]  # type: ignore[index]
+    lines.append("| **total (flow) / process peak** | " + " | ".join(totals) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    rows = []
+    for customers in args.sizes:
+        print(f"== {customers:,} customers: generating shop", flush=True)
+        gen = generate(customers, args.seed)
+        print(f"   generation: {gen}", flush=True)
+        print("   running the nightly flow", flush=True)
+        nightly = run_nightly(customers, args.seed, ROOT / "benchmarks" / "work" / str(customers))
+        print(f"   nightly: {nightly['total_seconds']:.1f} s", flush=True)
+        rows.append({"customers": customers, "generation": gen, "nightly": nightly})
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "nightly.json").write_text(json.dumps(rows, indent=2, default=str))
+    table = to_markdown(rows)
+    (args.out / "nightly.md").write_text(
+        "# Nightly flow benchmark (`make bench`)\n\n" + table + "\n"
+    )
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

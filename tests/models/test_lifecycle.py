@@ -1,0 +1,165 @@
+"""Training, calibration, baselines, promotion and scoring on a small real feature mart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from winback.models import baselines, explain, promotion, scoring, tracking, training, value
+from winback.models.evaluation import evaluate, profit_curve
+from winback.models.params import ModelParams, ProfitAssumptions, TrainParams
+from winback.warehouse import publish_churn_scores
+
+
+def test_snapshot_roles_are_ordered_in_time_and_disjoint(shop_features: pd.DataFrame) -> None:
+    frame = training.split_by_snapshot(shop_features)
+    assert max(frame.train_dates) < frame.calibration_date < frame.valid_date
+    assert set(frame.valid["as_of_date"].astype(str)) == {frame.valid_date}
+    assert set(frame.calibration["as_of_date"].astype(str)) == {frame.calibration_date}
+    assert "is_churned" not in frame.features and "as_of_date" not in frame.features
+
+
+def test_same_seed_and_data_give_the_same_metrics(shop_features: pd.DataFrame) -> None:
+    frame = training.split_by_snapshot(shop_features)
+    first = training.train(frame, ModelParams())
+    second = training.train(frame, ModelParams())
+    assert first.metrics == second.metrics
+    np.testing.assert_array_equal(first.valid_probabilities, second.valid_probabilities)
+    a = baselines.baseline_probabilities(frame, 90, 0.001)
+    b = baselines.baseline_probabilities(frame, 90, 0.001)
+    for name in baselines.BASELINES:
+        np.testing.assert_array_equal(a[name], b[name])
+
+
+def test_model_is_calibrated_and_ahead_of_the_cadence_rule(shop_features: pd.DataFrame) -> None:
+    frame = training.split_by_snapshot(shop_features)
+    trained = training.train(frame, ModelParams())
+    y = training.labels(frame.valid)
+    cadence = evaluate(y, baselines.cadence_baseline(frame), ModelParams().profit)
+    assert trained.metrics["roc_auc"] > cadence["roc_auc"]
+    assert trained.metrics["brier"] < cadence["brier"]
+    assert trained.metrics["ece"] < 0.05
+    assert abs(trained.metrics["mean_probability"] - trained.metrics["churn_rate"]) < 0.03
+
+
+def test_profit_curve_is_zero_without_contacts_and_counts_every_contact() -> None:
+    y = np.array([1, 1, 0, 0])
+    p = np.array([0.9, 0.8, 0.2, 0.1])
+    economics = ProfitAssumptions(
+        customer_value=100, offer_cost=10, contact_cost=1, acceptance_rate=0.5
+    )
+    curve = profit_curve(y, p, economics, points=4)
+    assert curve["profit"].tolist() == [0.0, 44.0, 88.0, 77.0, 66.0]
+
+
+def test_reasons_are_readable_and_unknown_features_fall_back() -> None:
+    assert explain.readable_reason("recency_vs_cadence", None) == "overdue by own purchase rhythm"
+    assert explain.readable_reason("loyalty_points_90d", None) == (
+        "loyalty points 90d points to churn"
+    )
+    contributions = pd.DataFrame({"recency_vs_cadence": [0.9, -0.1], "region": [0.2, -0.3]})
+    features = pd.DataFrame({"recency_vs_cadence": [4.0, 0.5], "region": ["north", "south"]})
+    reasons = explain.reason_codes(contributions, features, count=3)
+    assert reasons.iloc[0].tolist() == [
+        "overdue by own purchase rhythm",
+        "region points to churn (north)",
+        None,
+    ]
+    assert reasons.iloc[1].isna().all()  # nothing pushes this customer towards churn
+
+
+def test_scores_carry_band_reasons_value_and_next_order(shop_features: pd.DataFrame) -> None:
+    frame = training.split_by_snapshot(shop_features)
+    trained = training.train(frame, ModelParams())
+    current = shop_features[shop_features["is_scoring_snapshot"]].reset_index(drop=True)
+    scores = scoring.score(trained.model, current, trained.features)
+    assert len(scores) == len(current)
+    assert scores["risk_band"].isin(["low", "medium", "high", "very_high"]).all()
+    risky = scores[scores["churn_probability"] > 0.5]
+    assert risky["reason_1"].notna().all()
+    assert scores["p_alive"].between(0, 1).all()
+    assert (scores["expected_value_12m"] >= 0).all()
+    as_of = pd.Timestamp(current["as_of_date"].iloc[0])
+    assert (pd.to_datetime(scores["expected_next_order_date"]) > as_of).all()
+
+
+def test_future_value_beats_the_naive_spend_projection(shop_features: pd.DataFrame) -> None:
+    metrics = value.validate_future_value(shop_features, None, 0.001)
+    assert metrics["value_window_days"] > 300
+    assert metrics["value_mae"] < metrics["value_naive_mae"]
+    assert metrics["value_spearman"] > metrics["value_naive_spearman"]
+
+
+def test_worse_challenger_stays_challenger(workspace: Path, shop_features: pd.DataFrame) -> None:
+    tracking.use_store(
+        f"sqlite:///{workspace}/mlflow/mlflow.db", "test-churn", workspace / "mlflow" / "art"
+    )
+    frame = training.split_by_snapshot(shop_features)
+    params = ModelParams()
+    tags = {"as_of_date": "2026-06-15", "horizon_days": "90"}
+    good = training.train(frame, params)
+    champion = tracking.log_training_run(
+        good, params, model_name="m", tags=tags, baseline_probabilities={}, extra_metrics={}
+    )
+    tracking.record_decision(champion, None, promotion.decide(good.metrics, None, params.promotion))
+
+    # Deliberately weakened: two stumps and only the tenure feature to learn from.
+    weak_frame = training.split_by_snapshot(shop_features)
+    weak_frame.features = ["tenure_days"]
+    weak_params = ModelParams(
+        lightgbm=TrainParams(n_estimators=2, num_leaves=2, early_stopping_rounds=1)
+    )
+    weak = training.train(weak_frame, weak_params)
+    found = tracking.champion_metrics_on("m", frame.valid, params)
+    assert found is not None
+    current, current_metrics = found
+    assert current_metrics["roc_auc"] == pytest.approx(good.metrics["roc_auc"])  # same rows
+    decision = promotion.decide(weak.metrics, current_metrics, params.promotion)
+    challenger = tracking.log_training_run(
+        weak, weak_params, model_name="m", tags=tags, baseline_probabilities={}, extra_metrics={}
+    )
+    tracking.record_decision(challenger, current, decision)
+
+    client = MlflowClient()
+    assert not decision.promote and "ROC-AUC" in decision.reason
+    assert str(client.get_model_version_by_alias("m", "champion").version) == champion.version
+    assert str(client.get_model_version_by_alias("m", "challenger").version) == challenger.version
+    run = client.get_run(challenger.run_id)
+    assert run.data.tags["promotion_decision"] == "kept_challenger"
+    assert run.data.metrics["promotion_delta_roc_auc"] < -0.05
+    board = tracking.leaderboard("test-churn", "m")
+    assert board["version"].tolist() == [f"v{challenger.version} challenger", "v1 champion"]
+
+
+def test_a_warehouse_from_the_old_schema_gains_the_new_columns(tmp_path: Path) -> None:
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("create schema marts")
+    con.execute(
+        "create table marts.churn_scores (as_of_date date not null, customer_id varchar not "
+        "null, churn_probability double not null, model_version varchar not null, scored_at "
+        "timestamp not null, primary key (as_of_date, customer_id))"
+    )
+    con.execute("insert into marts.churn_scores values ('2026-01-01', 'C1', 0.5, '1', now())")
+    con.close()
+    scores = pd.DataFrame(
+        {
+            "customer_id": ["C1"],
+            "churn_probability": [0.8],
+            "model_version": ["2"],
+            "risk_band": ["very_high"],
+            "reason_1": ["overdue by own purchase rhythm"],
+        }
+    )
+    assert publish_churn_scores(path, pd.Timestamp("2026-02-01").date(), scores) == 1
+    con = duckdb.connect(str(path))
+    rows = con.execute(
+        "select as_of_date, risk_band, reason_1 from marts.churn_scores order by 1"
+    ).fetchall()
+    con.close()
+    assert [r[1] for r in rows] == [None, "very_high"]
