@@ -92,7 +92,8 @@ def demo_data(
         "data/demo"
     ),
     customers: Annotated[
-        int | None, typer.Option(help="Number of customers. Default: WINBACK_DEMO_CUSTOMERS (20000).")
+        int | None,
+        typer.Option(help="Number of customers. Default: WINBACK_DEMO_CUSTOMERS (20000)."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same shop.")] = 42,
     as_of: Annotated[
