@@ -19,7 +19,7 @@ export GX_ANALYTICS_ENABLED := false
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help setup run test lint format bench demo-data mlflow-ui clean
+.PHONY: help setup run test lint format bench serve demo-data mlflow-ui clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -52,6 +52,17 @@ lint: setup ## ruff (lint + format check) and sqlfluff on the dbt models
 format: setup ## Apply ruff's formatting and fixes
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+bench: setup ## Benchmarks: nightly flow at 10k/100k/1M customers, payment reminders (results in benchmarks/results/)
+	$(BIN)/python benchmarks/bench.py --sizes $(or $(SIZES),10000 100000 1000000)
+	$(BIN)/python benchmarks/reminders_bench.py
+
+serve: setup ## Start a local Prefect server (UI http://127.0.0.1:4200) and serve the scheduled flows
+	@mkdir -p .prefect
+	@$(BIN)/prefect server start --host 127.0.0.1 --port 4200 > .prefect/server.log 2>&1 & echo $$! > .prefect/server.pid
+	@for i in $$(seq 1 60); do curl -sf http://127.0.0.1:4200/api/health >/dev/null && break; sleep 1; done
+	@echo "Prefect UI: http://127.0.0.1:4200  (server pid $$(cat .prefect/server.pid); Ctrl-C stops serving)"
+	PREFECT_API_URL=http://127.0.0.1:4200/api $(BIN)/python -m winback.flows.serve; kill $$(cat .prefect/server.pid)
 
 mlflow-ui: setup ## Browse model runs at http://127.0.0.1:5000
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow/mlflow.db --port 5000

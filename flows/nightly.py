@@ -16,10 +16,12 @@ from prefect.states import State
 from winback.config import Settings
 from winback.expectations import customer_features as features_suite
 from winback.expectations.runner import DataValidationError, ValidationReport, run_suite
+from winback.flows.decisions import DecisionsResult, publish_winback_decisions_task
 from winback.ingest import LoadReport, load_data_dir
 from winback.models import baselines, promotion, scoring, tracking, training, value
 from winback.models.evaluation import evaluate
 from winback.models.params import ModelParams, TrainParams
+from winback.stages import StageClock, StageFigure
 from winback.transform import run_dbt
 from winback.warehouse import (
     previous_scored_customers,
@@ -39,6 +41,8 @@ class NightlyResult:
     model_version: str
     metrics: dict[str, float]
     warehouse_path: Path
+    stages: list[StageFigure]
+    decisions: DecisionsResult
 
 
 def _is_transient(task: object, task_run: object, state: State) -> bool:
@@ -232,13 +236,21 @@ def nightly(
     Unset parameters come from the ``WINBACK_*`` settings.
     """
     settings = settings_for_run(data_dir, as_of, horizon_days)
-    load = load_raw(settings)
+    clock = StageClock()
+    with clock.stage("ingest"):
+        load = load_raw(settings)
     as_of = load.as_of
-    build_features(settings, as_of)
-    features = validate_features(settings, as_of)
-    outcome = train_and_register(settings, features, as_of)
+    with clock.stage("dbt build"):
+        build_features(settings, as_of)
+    with clock.stage("validation"):
+        features = validate_features(settings, as_of)
+    with clock.stage("training"):
+        outcome = train_and_register(settings, features, as_of)
     metrics = outcome.metrics
-    scored, version = score_and_publish(settings, features, as_of)
+    with clock.stage("scoring + publish"):
+        scored, version = score_and_publish(settings, features, as_of)
+    with clock.stage("decisions"):
+        decisions = publish_winback_decisions_task(settings, as_of)
     verdict = "promoted" if outcome.decision.promote else "kept as challenger"
     summary = (
         f"## Nightly run as of {as_of}\n\n"
@@ -246,8 +258,16 @@ def nightly(
         f"- new model `{outcome.registered.name}` version {outcome.registered.version}: "
         f"validation ROC-AUC {metrics['roc_auc']:.3f}, Brier {metrics['brier']:.4f}; "
         f"{verdict} ({outcome.decision.reason})\n"
+        f"- win-back list: {decisions.contacted:,} customers to contact "
+        f"(+{decisions.control:,} control), {decisions.excluded:,} excluded, "
+        f"{decisions.service_recovery:,} for service recovery; committed cost "
+        f"{decisions.committed_cost:,.0f}, expected profit {decisions.expected_profit:,.0f}; "
+        f"report `{decisions.report_path}`\n"
         f"- rows quarantined: {load.rows_quarantined:,}\n"
         f"- warehouse: `{settings.warehouse_path}` (table `marts.churn_scores`)\n"
     )
+    summary += "\n### Stages\n\n" + clock.to_markdown() + "\n"
     create_markdown_artifact(key="nightly-summary", markdown=summary, description="Nightly run")
-    return NightlyResult(as_of, load, scored, version, metrics, settings.warehouse_path)
+    return NightlyResult(
+        as_of, load, scored, version, metrics, settings.warehouse_path, clock.figures, decisions
+    )

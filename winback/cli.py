@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -64,6 +66,10 @@ def nightly(
             help="Churn horizon in days: no purchase within it counts as churn. Default 90."
         ),
     ] = None,
+    stats_json: Annotated[
+        Path | None,
+        typer.Option(help="Also write the run's per-stage wall time and peak memory to this file."),
+    ] = None,
 ) -> None:
     """Run the nightly flow: load, dbt build, validate, train, register, score, publish."""
     from winback.flows.nightly import nightly as nightly_flow
@@ -84,6 +90,30 @@ def nightly(
         f"  quarantined rows: {result.load.rows_quarantined:,}\n"
         f"  warehouse: {result.warehouse_path}  →  select * from marts.churn_scores"
     )
+    d = result.decisions
+    typer.echo(
+        f"  win-back list: {d.contacted:,} to contact (+{d.control:,} control group), "
+        f"{d.excluded:,} excluded, {d.service_recovery:,} for service recovery\n"
+        f"    committed cost {d.committed_cost:,.0f}, expected profit {d.expected_profit:,.0f}"
+        f"  →  select * from marts.winback_list\n"
+        f"    report: {d.report_path}"
+    )
+    for figure in result.stages:
+        peak = "" if figure.peak_rss_mb is None else f", peak {figure.peak_rss_mb:,.0f} MB"
+        typer.echo(f"  {figure.stage:<18} {figure.seconds:7.1f} s{peak}")
+    if stats_json:
+        stats_json.write_text(
+            json.dumps(
+                {
+                    "as_of": result.as_of.isoformat(),
+                    "customers_scored": result.scored_customers,
+                    "total_seconds": sum(f.seconds for f in result.stages),
+                    "stages": [dataclasses.asdict(f) for f in result.stages],
+                    "metrics": result.metrics,
+                },
+                indent=2,
+            )
+        )
 
 
 @app.command("demo-data")

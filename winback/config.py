@@ -58,6 +58,14 @@ class Settings(BaseSettings):
         12, ge=1, description="Most snapshots (as-of dates) to build, newest first."
     )
     seed: int = Field(42, description="Random seed for the model and the demo shop.")
+    nightly_cron: str = Field(
+        "0 2 * * *",
+        description="When the deployed nightly flow runs (cron, in the shop's time zone "
+        "WINBACK_REMINDER_SHOP_TIMEZONE).",
+    )
+    reminders_cron: str = Field(
+        "*/15 * * * *", description="When the deployed payment-reminder flow runs (cron)."
+    )
     demo_customers: int = Field(
         20_000, ge=100, description="Customers in the demo shop that `make run` generates."
     )

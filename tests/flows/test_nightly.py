@@ -28,6 +28,14 @@ def scores(workspace: Path) -> pd.DataFrame:
         con.close()
 
 
+def query(workspace: Path, sql: str, params: dict[str, object]) -> tuple:
+    con = duckdb.connect(str(workspace / "warehouse" / "winback.duckdb"))
+    try:
+        return con.execute(sql, params).fetchone()  # type: ignore[return-value]
+    finally:
+        con.close()
+
+
 def customers_with_purchase_before(data: Path, as_of: dt.date) -> set[str]:
     """Customers the mart scores: a purchase by the as-of date, the last one at most
     long_lost_after_days (730) before it."""
@@ -66,6 +74,21 @@ def test_nightly_scores_every_customer_and_registers_a_champion(workspace: Path)
     run = client.get_run(champion.run_id)
     assert run.data.tags["as_of_date"] == AS_OF.isoformat()
     assert run.data.metrics["roc_auc"] == pytest.approx(first.metrics["roc_auc"])
+
+    # Decisions: every at-risk, lapsed or lost customer is either listed or excluded.
+    # An orders-only shop has no consent on file, so nobody may be contacted.
+    candidates, listed, contacted, excluded = query(
+        workspace,
+        "select (select count(*) from marts.customer_features where is_scoring_snapshot "
+        "and lapse_status in ('at_risk', 'lapsed', 'lost')), "
+        "(select count(*) from marts.winback_list where as_of_date = $d), "
+        "(select count(*) from marts.winback_list where as_of_date = $d and is_contacted), "
+        "(select count(*) from marts.winback_exclusions where as_of_date = $d)",
+        {"d": AS_OF},
+    )
+    assert candidates > 0 and listed + excluded == candidates
+    assert contacted == 0
+    assert first.decisions.report_path.exists()
 
     # Same as-of date again: same rows, same probabilities, no duplicates.
     second = nightly(data_dir=str(data), as_of=AS_OF)

@@ -1,0 +1,100 @@
+-- Every candidate with their value tier (R5), their two likeliest reasons (R7) and the
+-- rules that can keep them out of the list (R6, R13). The exclusion that wins is decided
+-- in int_winback_candidates_decided, after the offers are valued (unprofitable needs them).
+with
+
+candidates as (
+    select * from {{ ref('int_winback_candidates_valued') }}
+),
+
+boundaries as (
+    select * from {{ ref('winback_value_tier_boundaries') }}
+),
+
+reasons as (
+    select * from {{ ref('int_winback_reasons_scored') }}
+),
+
+bounds as (
+    select
+        max(min_value_12m) filter (where value_tier = 1) as tier_1_min,
+        max(min_value_12m) filter (where value_tier = 2) as tier_2_min,
+        max(min_value_12m) filter (where value_tier = 3) as tier_3_min,
+        max(min_value_12m) filter (where value_tier = 4) as tier_4_min
+    from boundaries
+),
+
+top_reasons as (
+    select
+        customer_id,
+        max(reason) filter (where reason_rank = 1) as likely_reason_1,
+        max(reason_confidence) filter (where reason_rank = 1) as reason_1_confidence,
+        max(reason_evidence) filter (where reason_rank = 1) as reason_1_evidence,
+        max(reason_label) filter (where reason_rank = 1) as reason_1_label,
+        max(reason) filter (where reason_rank = 2) as likely_reason_2,
+        max(reason_confidence) filter (where reason_rank = 2) as reason_2_confidence,
+        max(reason_label) filter (where reason_rank = 2) as reason_2_label
+    from reasons
+    where is_scoring_snapshot
+    group by customer_id
+),
+
+tiered as (
+    select
+        candidates.*,
+        case
+            when candidates.value_if_retained_12m >= bounds.tier_1_min then 1
+            when candidates.value_if_retained_12m >= bounds.tier_2_min then 2
+            when candidates.value_if_retained_12m >= bounds.tier_3_min then 3
+            when candidates.value_if_retained_12m >= bounds.tier_4_min then 4
+            else 5
+        end as value_tier,
+        median(candidates.avg_order_value) over () as median_candidate_order_value
+    from candidates
+    cross join bounds
+),
+
+final as (
+    select
+        tiered.*,
+        top_reasons.likely_reason_1,
+        top_reasons.reason_1_confidence,
+        top_reasons.reason_1_label,
+        top_reasons.likely_reason_2,
+        top_reasons.reason_2_confidence,
+        top_reasons.reason_2_label,
+        -- Readable: "Forgot about the shop (48%); then Price / cost-consciousness (21%): ..."
+        top_reasons.reason_1_label || ' (' || cast(round(100 * top_reasons.reason_1_confidence) as integer) || '%)'
+        || coalesce(': ' || top_reasons.reason_1_evidence, '')
+        || '; then ' || top_reasons.reason_2_label
+        || ' (' || cast(round(100 * top_reasons.reason_2_confidence) as integer) || '%)'
+        || coalesce('; model: ' || concat_ws(', ', tiered.model_reason_1, tiered.model_reason_2, tiered.model_reason_3), '')
+            as reason_explanation,
+        tiered.open_tickets > 0 as is_open_dispute,
+        not(
+            tiered.has_consent_email or tiered.has_consent_sms or tiered.has_consent_phone or tiered.has_consent_push
+        ) as has_no_consented_channel,
+        coalesce(tiered.days_since_winback_contact < {{ var('winback_frequency_cap_days') }}, false)
+            as is_contacted_too_recently,
+        coalesce(
+            tiered.invoices_due >= {{ var('winback_late_payer_min_invoices') }}
+            and tiered.late_invoice_share >= {{ var('winback_late_payer_share') }},
+            false
+        ) as is_chronic_late_payer,
+        coalesce(
+            tiered.discounted_purchase_share >= {{ var('winback_price_hunter_discount_share') }}
+            and tiered.disputes_price >= {{ var('winback_price_hunter_min_price_disputes') }},
+            false
+        ) as is_price_hunter,
+        coalesce(
+            tiered.tickets_lifetime >= {{ var('winback_attention_min_tickets') }}
+            and tiered.tickets_lifetime >= {{ var('winback_attention_tickets_per_purchase') }} * tiered.purchase_count
+            and tiered.avg_order_value < tiered.median_candidate_order_value,
+            false
+        ) as is_high_attention_low_spend
+    from tiered
+    left join top_reasons
+        on tiered.customer_id = top_reasons.customer_id
+)
+
+select * from final

@@ -1,0 +1,45 @@
+"""Deployments and schedules, in one place: the nightly flow and payment reminders.
+
+python -m winback.flows.serve      # (make serve) serves both against PREFECT_API_URL
+"""
+
+from __future__ import annotations
+
+from prefect import serve
+from prefect.deployments.runner import RunnerDeployment
+from prefect.schedules import Cron
+
+from winback.config import Settings
+from winback.flows.nightly import nightly
+from winback.flows.payment_reminders import payment_reminders
+from winback.reminders.settings import ReminderSettings
+
+
+def deployments(
+    settings: Settings | None = None, reminders: ReminderSettings | None = None
+) -> list[RunnerDeployment]:
+    """The nightly chain (default 02:00 shop time) and payment reminders (every 15 min)."""
+    settings = settings or Settings()
+    timezone = (reminders or ReminderSettings()).shop_timezone
+    return [
+        nightly.to_deployment(
+            name="nightly",
+            schedules=[Cron(settings.nightly_cron, timezone=timezone)],
+            description="Load, dbt build, validate, train, score and publish the win-back tables.",
+            tags=["winback", "nightly"],
+        ),
+        payment_reminders.to_deployment(
+            name="payment-reminders",
+            schedules=[Cron(settings.reminders_cron, timezone=timezone)],
+            description="Schedule or skip a reminder for every unpaid order (R15–R22).",
+            tags=["winback", "reminders"],
+        ),
+    ]
+
+
+def main() -> None:  # pragma: no cover - long-running process
+    serve(*deployments())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

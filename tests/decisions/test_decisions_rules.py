@@ -1,0 +1,217 @@
+"""Hand-made candidates through the real ingestion and dbt: one customer per rule."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from winback.config import Settings
+from winback.decisions import DecisionSettings, control_draw
+from winback.ingest import load_data_dir
+from winback.transform import run_dbt
+
+AS_OF = dt.date(2026, 6, 30)
+CUSTOMERS = ["OK1", "OK2", "OK3", "DNC", "NOCONSENT", "DISPUTE", "LATEPAYER", "RECENT", "HUNTER"]
+
+
+def lapsed_orders(cid: str, discounted: bool = False) -> list[dict[str, object]]:
+    """Four purchases 30 days apart, the last 200 days before AS_OF: lapsed (R1)."""
+    last = pd.Timestamp("2025-12-12T10:00:00Z")
+    return [
+        {
+            "order_id": f"{cid}-{k}",
+            "customer_id": cid,
+            "order_ts": (last - pd.Timedelta(days=30 * k)).isoformat(),
+            "amount": 80.0,
+            "status": "paid",
+            "discount_amount": 16.0 if discounted else 0.0,
+        }
+        for k in range(4)
+    ]
+
+
+def customer(cid: str, **overrides: object) -> dict[str, object]:
+    row: dict[str, object] = {
+        "customer_id": cid,
+        "consent_email": True,
+        "consent_sms": False,
+        "consent_phone": False,
+        "consent_push": False,
+        "preferred_channel": "email",
+        "preferred_contact_hour": 19,
+        "do_not_contact": False,
+        "segment": "b2c",
+        "timezone": "Asia/Shanghai",
+    }
+    return row | overrides
+
+
+def write_shop(data: Path) -> None:
+    data.mkdir(parents=True, exist_ok=True)
+    orders = [o for cid in CUSTOMERS if cid != "HUNTER" for o in lapsed_orders(cid)]
+    orders += lapsed_orders("HUNTER", discounted=True)
+    customers = [customer(c) for c in CUSTOMERS if c not in {"DNC", "NOCONSENT"}]
+    customers += [
+        customer("DNC", do_not_contact=True),
+        customer("NOCONSENT", consent_email=False, preferred_channel="none"),
+    ]
+    tickets = [
+        {
+            "ticket_id": "T1",
+            "customer_id": "DISPUTE",
+            "order_id": "DISPUTE-0",
+            "opened_ts": "2025-12-14T10:00:00Z",
+            "kind": "logistics",
+            "resolved": False,
+        },
+        {
+            "ticket_id": "T2",
+            "customer_id": "HUNTER",
+            "order_id": "HUNTER-0",
+            "opened_ts": "2025-12-13T10:00:00Z",
+            "closed_ts": "2025-12-14T10:00:00Z",
+            "kind": "price",
+            "resolved": True,
+        },
+    ]
+    payments = [
+        {
+            "invoice_id": f"I{k}",
+            "customer_id": "LATEPAYER",
+            "order_id": f"LATEPAYER-{k}",
+            "due_ts": f"2025-{9 + k:02d}-01T00:00:00Z",
+            "paid_ts": f"2025-{9 + k:02d}-25T00:00:00Z",
+            "amount": 80.0,
+        }
+        for k in range(3)
+    ]
+    contacts = [
+        {
+            "contact_id": "K1",
+            "customer_id": "RECENT",
+            "campaign_id": "OLD",
+            "contact_ts": "2026-06-25T11:00:00Z",
+            "channel": "email",
+            "offer_code": "REMIND",
+            "group": "treatment",
+            "step": 1,
+            "converted_order_id": None,
+        },
+    ]
+    for name, rows in {
+        "orders": orders,
+        "customers": customers,
+        "tickets": tickets,
+        "payments": payments,
+        "campaign_contacts": contacts,
+    }.items():
+        pd.DataFrame(rows).to_csv(data / f"{name}.csv", index=False)
+
+
+def write_scores(warehouse: Path, probability: float) -> None:
+    """A minimal marts.churn_scores for AS_OF, as the scoring step would publish it."""
+    con = duckdb.connect(str(warehouse))
+    try:
+        con.execute("create schema if not exists marts")
+        con.execute(
+            "create or replace table marts.churn_scores (as_of_date date, customer_id varchar, "
+            "churn_probability double, model_version varchar, scored_at timestamp)"
+        )
+        for cid in CUSTOMERS:
+            con.execute(
+                "insert into marts.churn_scores values (?, ?, ?, '1', now())",
+                [AS_OF, cid, probability],
+            )
+    finally:
+        con.close()
+
+
+def read(warehouse: Path, sql: str) -> pd.DataFrame:
+    con = duckdb.connect(str(warehouse))
+    try:
+        return con.execute(sql).df()
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, Path]:
+    root = tmp_path_factory.mktemp("decisions")
+    write_shop(root / "data")
+    warehouse = root / "wh.duckdb"
+    load_data_dir(warehouse, root / "data", AS_OF)
+    settings = Settings(warehouse_path=warehouse, snapshot_count=3).resolved()
+    run_dbt(["build", "--exclude", "tag:decisions", "tag:reminders"], settings, AS_OF)
+    write_scores(warehouse, 0.8)
+    run_dbt(
+        ["build", "--select", "tag:decisions"],
+        settings,
+        AS_OF,
+        extra_vars=DecisionSettings(budget=1000, control_share=0.0).dbt_vars(),
+    )
+    return settings, warehouse
+
+
+def test_every_rule_excludes_with_its_reason(built: tuple[Settings, Path]) -> None:
+    _, warehouse = built
+    excluded = read(warehouse, "select customer_id, exclusion_reason from marts.winback_exclusions")
+    assert dict(zip(excluded["customer_id"], excluded["exclusion_reason"], strict=True)) == {
+        "DNC": "do_not_contact",
+        "NOCONSENT": "no_consented_channel",
+        "DISPUTE": "open_dispute",
+        "LATEPAYER": "chronic_late_payer",
+        "RECENT": "contacted_too_recently",
+        "HUNTER": "price_hunter",
+    }
+    queue = read(
+        warehouse, "select customer_id, open_dispute_kinds from marts.service_recovery_queue"
+    )
+    assert queue.to_dict("records") == [
+        {"customer_id": "DISPUTE", "open_dispute_kinds": "logistics"}
+    ]
+    listed = read(warehouse, "select * from marts.winback_list order by customer_id")
+    assert list(listed["customer_id"]) == ["OK1", "OK2", "OK3"]
+    assert set(listed["churn_probability_source"]) == {"model"}
+    assert (listed["churn_probability"] == 0.8).all()
+
+
+def test_contacted_rows_have_a_consented_plan_at_the_preferred_hour(
+    built: tuple[Settings, Path],
+) -> None:
+    _, warehouse = built
+    listed = read(warehouse, "select * from marts.winback_list")
+    assert listed["is_contacted"].all() and (listed["action"] == "contact").all()
+    assert (listed["channel"] == "email").all()  # the only consent they gave
+    assert (listed["contact_1_at"] == pd.Timestamp("2026-07-01 11:00:00")).all()  # 19:00 Shanghai
+    assert listed["likely_reason_1"].notna().all() and listed["reason_explanation"].notna().all()
+    assert (listed["expected_profit"] > 0).all()
+    assert listed["committed_cost"].sum() <= 1000
+
+
+def test_rerun_replaces_its_date_and_keeps_tier_boundaries(built: tuple[Settings, Path]) -> None:
+    settings, warehouse = built
+    before = read(
+        warehouse, "select * from marts.winback_value_tier_boundaries order by value_tier"
+    )
+    write_scores(warehouse, 0.95)
+    run_dbt(
+        ["build", "--select", "tag:decisions"],
+        settings,
+        AS_OF,
+        extra_vars=DecisionSettings(budget=1000, control_share=0.5).dbt_vars(),
+    )
+    after = read(warehouse, "select * from marts.winback_value_tier_boundaries order by value_tier")
+    pd.testing.assert_frame_equal(before, after)
+    listed = read(warehouse, "select * from marts.winback_list")
+    assert len(listed) == 3 and (listed["churn_probability"] == 0.95).all()
+    expected_control = {
+        c for c in ("OK1", "OK2", "OK3") if control_draw(c, "winback-2026-06") < 0.5
+    }
+    assert set(listed.loc[listed["is_control_group"], "customer_id"]) == expected_control
+    control = listed[listed["is_control_group"]]
+    assert not control["is_contacted"].any() and control["channel"].isna().all()
+    assert control["contact_1_at"].isna().all()
