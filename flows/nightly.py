@@ -22,7 +22,7 @@ from winback.models import baselines, promotion, scoring, tracking, training, va
 from winback.models.evaluation import evaluate
 from winback.models.params import ModelParams, TrainParams
 from winback.stages import StageClock, StageFigure
-from winback.transform import run_dbt
+from winback.transform import FEATURE_BUILD, run_dbt
 from winback.warehouse import (
     previous_scored_customers,
     publish_churn_scores,
@@ -81,7 +81,7 @@ def load_raw(settings: Settings) -> LoadReport:
 def build_features(settings: Settings, as_of: dt.date) -> None:
     """dbt build: staging → intermediate → marts, with dbt's own tests. The decision
     models need this run's scores and the reminder models have their own flow."""
-    nodes = run_dbt(["build", "--exclude", "tag:decisions", "tag:reminders"], settings, as_of)
+    nodes = run_dbt(FEATURE_BUILD, settings, as_of)
     get_run_logger().info("dbt built %d nodes", len(nodes))
 
 

@@ -14,8 +14,11 @@ Inputs come from the feature mart, in weeks: frequency = repeat purchases
 
 from __future__ import annotations
 
+import logging
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,6 +27,7 @@ with warnings.catch_warnings():
     # lifetimes sets a pandas option at import that pandas 3 deprecates (harmless).
     warnings.simplefilter("ignore")
     from lifetimes import BetaGeoFitter, GammaGammaFitter
+    from lifetimes.utils import ConvergenceError
 
 _DAYS_PER_UNIT = 7.0
 
@@ -106,16 +110,50 @@ class BuyTillYouDie:
         return scale * (np.power(2.0, 1.0 / shape) - 1.0) * _DAYS_PER_UNIT
 
 
+# Penalties tried in turn when a fit does not converge (heavy-tailed spend or very short
+# histories make the unpenalised likelihood flat).
+PENALTY_STEPS = (1.0, 10.0, 100.0)
+
+
+def _fit(make: Callable[[float], Any], args: tuple[Any, ...], penalizer: float) -> Any | None:
+    for step in PENALTY_STEPS:
+        fitter = make(max(penalizer, 1e-4) * step if step > 1 else penalizer)
+        try:
+            fitter.fit(*args)
+        except ConvergenceError:
+            continue
+        return fitter
+    return None
+
+
 def fit_btyd(snapshot: pd.DataFrame, penalizer: float) -> BuyTillYouDie:
-    """Fit BG/NBD on one snapshot (no labels used) and Gamma-Gamma on its repeat buyers."""
+    """Fit BG/NBD on one snapshot (no labels used) and Gamma-Gamma on its repeat buyers.
+
+    A fit that does not converge is retried with a larger penalty; if Gamma-Gamma still
+    fails, order values fall back to the mean order value (said in the log).
+    """
     h = purchase_history(snapshot)
-    purchases = BetaGeoFitter(penalizer_coef=penalizer)
-    purchases.fit(h.frequency, h.recency, h.age)
+    purchases = _fit(
+        lambda c: BetaGeoFitter(penalizer_coef=c), (h.frequency, h.recency, h.age), penalizer
+    )
+    if purchases is None:
+        raise ValueError(
+            "BG/NBD did not converge even with a penalty of "
+            f"{max(penalizer, 1e-4) * PENALTY_STEPS[-1]:g}; the order history is too short "
+            "or too irregular for a buy-till-you-die model"
+        )
     repeat = (h.frequency > 0) & (h.avg_order_value > 0)
     spend: GammaGammaFitter | None = None
     if repeat.sum() >= 20:
-        spend = GammaGammaFitter(penalizer_coef=penalizer)
-        spend.fit(pd.Series(h.frequency[repeat]), pd.Series(h.avg_order_value[repeat]))
+        spend = _fit(
+            lambda c: GammaGammaFitter(penalizer_coef=c),
+            (pd.Series(h.frequency[repeat]), pd.Series(h.avg_order_value[repeat])),
+            penalizer,
+        )
+        if spend is None:
+            logging.getLogger(__name__).warning(
+                "Gamma-Gamma did not converge; expected order values use the mean order value"
+            )
     positive = h.avg_order_value[h.avg_order_value > 0]
     mean_value = float(positive.mean()) if len(positive) else 0.0
     return BuyTillYouDie(purchases, spend, mean_value)

@@ -10,6 +10,10 @@ from pathlib import Path
 
 from winback.config import DBT_PROJECT_DIR, Settings
 
+# The nightly feature build: everything but the decision models (they need this run's
+# scores) and the reminder models (their own flow builds them).
+FEATURE_BUILD = ["build", "--exclude", "tag:decisions", "tag:reminders"]
+
 
 class DbtBuildError(RuntimeError):
     """dbt reported failed models or tests; the message lists them."""

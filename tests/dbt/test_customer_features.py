@@ -15,7 +15,7 @@ import pytest
 
 from winback.config import Settings
 from winback.ingest import load_data_dir
-from winback.transform import run_dbt
+from winback.transform import FEATURE_BUILD, run_dbt
 
 AS_OF = dt.date(2026, 6, 30)
 LABEL_COLUMNS = {"is_churned", "is_label_observed", "is_scoring_snapshot"}
@@ -35,7 +35,7 @@ def build(
     warehouse = tmp_path / "wh.duckdb"
     load_data_dir(warehouse, data, AS_OF)
     config = Settings(warehouse_path=warehouse, **settings).resolved()  # type: ignore[arg-type]
-    run_dbt(["build"], config, AS_OF)
+    run_dbt(FEATURE_BUILD, config, AS_OF)
     con = duckdb.connect(str(warehouse))
     try:
         return con.execute(

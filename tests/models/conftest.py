@@ -17,12 +17,12 @@ def build_features(data_dir: Path, warehouse: Path, as_of: dt.date | None) -> pd
     """Load ``data_dir`` and run dbt into ``warehouse``; the whole feature mart."""
     from winback.config import Settings
     from winback.ingest import load_data_dir
-    from winback.transform import run_dbt
+    from winback.transform import FEATURE_BUILD, run_dbt
     from winback.warehouse import read_customer_features
 
     settings = Settings(warehouse_path=warehouse, data_dir=data_dir, as_of=as_of).resolved()
     report = load_data_dir(settings.warehouse_path, settings.data_dir, settings.as_of)
-    run_dbt(["build"], settings, report.as_of)
+    run_dbt(FEATURE_BUILD, settings, report.as_of)
     return read_customer_features(settings.warehouse_path)
 
 
