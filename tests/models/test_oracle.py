@@ -37,9 +37,11 @@ def test_model_beats_both_baselines_on_the_validation_snapshot(
 
 
 @pytest.mark.xfail(
-    reason="open: on the 5k demo shop the model's ROC-AUC at the as-of date is 0.906 vs the "
-    "oracle's 0.964 (Brier 0.089 vs 0.057); see the issue 5 closing note",
-    strict=False,
+    reason="open (issue 5): the planted p_churn_horizon knows whether a customer is already "
+    "dead, which no observable history reveals; on this shop the model reaches ROC-AUC "
+    "~0.915 vs the oracle's ~0.967, and even a model fitted on the as-of labels themselves "
+    "reaches only ~0.919 (see test_model_is_close_to_the_observable_ceiling)",
+    strict=True,
 )
 def test_model_is_close_to_the_planted_truth_at_the_as_of_date(
     demo: tuple[pd.DataFrame, pd.DataFrame],
@@ -55,3 +57,38 @@ def test_model_is_close_to_the_planted_truth_at_the_as_of_date(
     oracle = evaluate(realised, joined["p_churn_horizon"].to_numpy(), params.profit)
     assert model["roc_auc"] >= oracle["roc_auc"] - 0.03
     assert model["brier"] <= oracle["brier"] * 1.05
+
+
+def test_model_is_close_to_the_observable_ceiling(
+    demo: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    """The issue's tolerances (ROC-AUC − 0.03, Brier + 5%) against the best any model of
+    these features can do at the as-of date: LightGBM fitted by 5-fold cross-validation on
+    the realised as-of labels themselves (labels no production run can have)."""
+    import lightgbm as lgb
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    from winback.models.features import feature_columns, model_input
+
+    features, truth = demo
+    params = ModelParams()
+    trained = training.train(training.split_by_snapshot(features), params)
+    current = features[features["is_scoring_snapshot"]].reset_index(drop=True)
+    joined = current.merge(truth[["customer_id", "churned_in_horizon"]], on="customer_id")
+    realised = joined["churned_in_horizon"].astype(int).to_numpy()
+    scores = scoring.score(trained.model, joined, trained.features, params)
+    model = evaluate(realised, scores["churn_probability"].to_numpy(), params.profit)
+
+    ceiling_model = lgb.LGBMClassifier(
+        n_estimators=300, learning_rate=0.03, min_child_samples=50, n_jobs=2, verbosity=-1
+    )
+    ceiling_p = cross_val_predict(
+        ceiling_model,
+        model_input(joined, feature_columns(features)),
+        realised,
+        cv=StratifiedKFold(5, shuffle=True, random_state=0),
+        method="predict_proba",
+    )[:, 1]
+    ceiling = evaluate(realised, ceiling_p, params.profit)
+    assert model["roc_auc"] >= ceiling["roc_auc"] - 0.03
+    assert model["brier"] <= ceiling["brier"] * 1.05
