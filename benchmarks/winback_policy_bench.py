@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -48,7 +49,7 @@ from winback.config import Settings
 from winback.decisions.settings import DecisionSettings
 from winback.demo import ShopSpec, generate_shop
 from winback.ingest import load_data_dir
-from winback.transform import run_dbt
+from winback.transform import FEATURE_BUILD, run_dbt
 from winback.warehouse import connect
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -129,6 +130,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--budget", type=float, default=None, help="default: 0.5 x customers")
     parser.add_argument("--work-dir", type=Path, default=None)
+    parser.add_argument(
+        "--with-model",
+        action="store_true",
+        help="run the real nightly flow (trained, calibrated model in marts.churn_scores) "
+        "instead of the status-index stand-in",
+    )
     args = parser.parse_args()
     budget = args.budget if args.budget is not None else 0.5 * args.customers
     as_of = dt.date(2026, 6, 30)
@@ -139,11 +146,27 @@ def main() -> None:
         ShopSpec(n_customers=args.customers, seed=args.seed, as_of=as_of, fmt="parquet"), shop
     )
     warehouse.unlink(missing_ok=True)
-    load_data_dir(warehouse, shop, as_of)
-    settings = Settings(warehouse_path=warehouse).resolved()
-    run_dbt(["build", "--exclude", "tag:decisions", "tag:reminders"], settings, as_of)
     decision = DecisionSettings(budget=budget)
-    run_dbt(["build", "--select", "tag:decisions"], settings, as_of, extra_vars=decision.dbt_vars())
+    if args.with_model:
+        os.environ.update(
+            {
+                "WINBACK_WAREHOUSE_PATH": str(warehouse),
+                "WINBACK_MLFLOW_TRACKING_URI": f"sqlite:///{work}/mlflow.db",
+                "WINBACK_MLFLOW_ARTIFACT_DIR": str(work / "artifacts"),
+                "WINBACK_DECISION_BUDGET": str(budget),
+                "WINBACK_DECISION_REPORT_DIR": str(work / "reports"),
+            }
+        )
+        from winback.flows.nightly import nightly
+
+        nightly(data_dir=str(shop), as_of=as_of)
+    else:
+        load_data_dir(warehouse, shop, as_of)
+        settings = Settings(warehouse_path=warehouse).resolved()
+        run_dbt(FEATURE_BUILD, settings, as_of)
+        run_dbt(
+            ["build", "--select", "tag:decisions"], settings, as_of, extra_vars=decision.dbt_vars()
+        )
 
     with connect(warehouse) as con:
         listed = con.execute(
@@ -212,7 +235,11 @@ def main() -> None:
         "seed": args.seed,
         "as_of": as_of.isoformat(),
         "budget": budget,
-        "churn_probability": "status-index stand-in (no model trained), the same for every policy",
+        "churn_probability": (
+            "the trained model (marts.churn_scores), the same for every policy"
+            if args.with_model
+            else "status-index stand-in (no model trained), the same for every policy"
+        ),
         "policies": policies,
         "ratio_vs_best_naive": round(ratio, 3),
         "target_ratio": 1.3,
@@ -225,7 +252,8 @@ def main() -> None:
         "seconds": round(time.perf_counter() - started, 1),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "winback_policy.json").write_text(json.dumps(result, indent=2) + "\n")
+    stem = "winback_policy_model" if args.with_model else "winback_policy"
+    (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [
         f"# Win-back policy benchmark ({args.customers:,} customers, seed {args.seed}, budget {budget:,.0f})",
         "",
@@ -248,7 +276,7 @@ def main() -> None:
     ]
     for r, v in per_reason.items():
         lines.append(f"| {r} | {v['customers']} | {v['accuracy']:.1%} | {v['top2_accuracy']:.1%} |")
-    (RESULTS / "winback_policy.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
