@@ -93,10 +93,31 @@ def run_nightly(customers: int, seed: int, workspace: Path) -> dict[str, object]
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
-        raise SystemExit(f"nightly failed at {customers:,} customers")
+        errors = [line.strip() for line in proc.stdout.splitlines() if "Error" in line]
+        return {"failed": True, "error": errors[-1] if errors else "see stderr", "seconds": wall}
     result = json.loads(stats.read_text())
     result["process_seconds"] = wall
     result["process_peak_rss_mb"] = int(proc.stderr.strip().splitlines()[-1]) / 1024
+    return result
+
+
+def run_pandas_reference(customers: int, seed: int) -> dict[str, object]:
+    """The notebook-style pandas feature build on the same parquet files (fresh process)."""
+    proc = subprocess.run(
+        [
+            "/usr/bin/time",
+            "-f",
+            "%M",
+            sys.executable,
+            str(ROOT / "benchmarks" / "pandas_reference.py"),
+            str(shop_dir(customers, seed)),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result["peak_rss_mb"] = int(proc.stderr.strip().splitlines()[-1]) / 1024
     return result
 
 
@@ -121,6 +142,19 @@ def to_markdown(rows: list[dict[str, object]]) -> str:
         for r in rows
     ]  # type: ignore[index]
     lines.append("| **total (flow) / process peak** | " + " | ".join(totals) + " |")
+    pandas_cells = []
+    for row in rows:
+        ref = row.get("pandas_reference")
+        pandas_cells.append(
+            "" if not ref else f"{ref['seconds']:.1f} s / {ref['peak_rss_mb']:,.0f} MB"  # type: ignore[index]
+        )
+    lines.append("| pandas reference (order features only) | " + " | ".join(pandas_cells) + " |")
+    ratio_cells = [
+        "" if not r.get("pandas_reference") else f"{r['pandas_ratio']:.2f}×" for r in rows
+    ]
+    lines.append("| pandas order features ÷ whole dbt build | " + " | ".join(ratio_cells) + " |")
+    loads = [f"{r['load_average_before'][0]:.1f}" for r in rows]  # type: ignore[index]
+    lines.append("| machine load average at start (1 min) | " + " | ".join(loads) + " |")
     return "\n".join(lines)
 
 
@@ -132,18 +166,42 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
-    rows = []
+    rows: list[dict[str, object]] = []
+    failures: list[dict[str, object]] = []
     for customers in args.sizes:
         print(f"== {customers:,} customers: generating shop", flush=True)
         gen = generate(customers, args.seed)
         print(f"   generation: {gen}", flush=True)
         print("   running the nightly flow", flush=True)
+        load_before = os.getloadavg()
         nightly = run_nightly(customers, args.seed, ROOT / "benchmarks" / "work" / str(customers))
+        if nightly.get("failed"):
+            print(f"   nightly FAILED: {nightly['error']}", flush=True)
+            failures.append({"customers": customers, **nightly})
+            continue
         print(f"   nightly: {nightly['total_seconds']:.1f} s", flush=True)
-        rows.append({"customers": customers, "generation": gen, "nightly": nightly})
+        reference = run_pandas_reference(customers, args.seed)
+        stages: list[dict[str, float]] = nightly["stages"]  # type: ignore[assignment]
+        dbt_seconds = next(s["seconds"] for s in stages if s["stage"] == "dbt build")
+        print(f"   pandas reference: {reference['seconds']:.1f} s", flush=True)
+        rows.append(
+            {
+                "customers": customers,
+                "generation": gen,
+                "nightly": nightly,
+                "pandas_reference": reference,
+                # > 1 means the product's whole feature build beats pandas' one family.
+                "pandas_ratio": float(reference["seconds"]) / dbt_seconds,  # type: ignore[arg-type]
+                "load_average_before": load_before,
+            }
+        )
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "nightly.json").write_text(json.dumps(rows, indent=2, default=str))
-    table = to_markdown(rows)
+    (args.out / "nightly.json").write_text(
+        json.dumps({"runs": rows, "failures": failures}, indent=2, default=str)
+    )
+    table = to_markdown(rows) if rows else ""
+    for failure in failures:
+        table += f"\n\n**{failure['customers']:,} customers: failed** — {failure['error']}"
     (args.out / "nightly.md").write_text(
         "# Nightly flow benchmark (`make bench`)\n\n" + table + "\n"
     )

@@ -1,12 +1,15 @@
 """Run a Great Expectations suite on a DataFrame read from the warehouse.
 
 GX's SQL datasource does not work on DuckDB with these versions (stack-facts), so each
-validated table is read into pandas and checked with an ephemeral GX context.
+validated table is read into pandas and checked with an ephemeral GX context. Given a
+``docs_dir``, the run goes through a checkpoint that renders GX Data Docs there (a static
+site: ``index.html`` plus one page per validation) and the report links its page.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -34,11 +37,14 @@ class ValidationReport:
     success: bool
     evaluated: int
     failures: list[FailedExpectation] = field(default_factory=list)
+    data_docs_url: str | None = None
 
     def to_markdown(self) -> str:
         head = "passed" if self.success else f"FAILED ({len(self.failures)} of {self.evaluated})"
         lines = [f"### Great Expectations: `{self.suite}` on `{self.table}`: {head}"]
         lines += [f"- {f}" for f in self.failures]
+        if self.data_docs_url:
+            lines += ["", f"Data Docs: {self.data_docs_url}"]
         return "\n".join(lines)
 
 
@@ -48,9 +54,10 @@ class DataValidationError(RuntimeError):
     def __init__(self, report: ValidationReport):
         self.report = report
         failed = "\n".join(f"  - {f}" for f in report.failures)
+        docs = f"\nData Docs: {report.data_docs_url}" if report.data_docs_url else ""
         super().__init__(
             f"Great Expectations suite '{report.suite}' failed on table {report.table} "
-            f"({len(report.failures)} of {report.evaluated} expectations):\n{failed}"
+            f"({len(report.failures)} of {report.evaluated} expectations):\n{failed}{docs}"
         )
 
 
@@ -70,15 +77,36 @@ def _describe(result: object) -> FailedExpectation:
     return FailedExpectation(config.type, column, "; ".join(bits))
 
 
+DOCS_SITE = "winback"
+
+
 def run_suite(
-    frame: pd.DataFrame, table: str, suite_name: str, expectations: list[Any]
+    frame: pd.DataFrame,
+    table: str,
+    suite_name: str,
+    expectations: list[Any],
+    docs_dir: Path | None = None,
 ) -> ValidationReport:
-    """Validate ``frame`` (the contents of ``table``) against ``expectations``."""
+    """Validate ``frame`` (the contents of ``table``) against ``expectations``; with
+    ``docs_dir``, also render GX Data Docs there and link the validation's page."""
     import great_expectations as gx
+    from great_expectations.checkpoint import UpdateDataDocsAction
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    if docs_dir is not None:
+        context.add_data_docs_site(
+            site_name=DOCS_SITE,
+            site_config={
+                "class_name": "SiteBuilder",
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": str(docs_dir),
+                },
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            },
+        )
     source = context.data_sources.add_pandas(f"warehouse_{table}")
     batch = source.add_dataframe_asset(table).add_batch_definition_whole_dataframe("all")
     suite = context.suites.add(gx.ExpectationSuite(name=suite_name))
@@ -87,7 +115,21 @@ def run_suite(
     definition = context.validation_definitions.add(
         gx.ValidationDefinition(name=f"{table}_validation", data=batch, suite=suite)
     )
-    outcome = definition.run(batch_parameters={"dataframe": frame})
+    url = None
+    if docs_dir is None:
+        outcome = definition.run(batch_parameters={"dataframe": frame})
+    else:
+        checkpoint = context.checkpoints.add(
+            gx.Checkpoint(
+                name=f"{table}_checkpoint",
+                validation_definitions=[definition],
+                actions=[UpdateDataDocsAction(name="data_docs", site_names=[DOCS_SITE])],
+            )
+        )
+        result = checkpoint.run(batch_parameters={"dataframe": frame})
+        identifier, outcome = next(iter(result.run_results.items()))
+        urls = context.get_docs_sites_urls(resource_identifier=identifier, site_names=[DOCS_SITE])
+        url = urls[0]["site_url"] if urls else None
     failures = [_describe(r) for r in outcome.results if not r.success]
     return ValidationReport(
         table=table,
@@ -95,4 +137,5 @@ def run_suite(
         success=bool(outcome.success),
         evaluated=len(outcome.results),
         failures=failures,
+        data_docs_url=url,
     )

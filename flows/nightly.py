@@ -1,4 +1,10 @@
-"""The nightly flow: load → dbt build → validate → train → register → score → publish."""
+"""The nightly flow: load → dbt build → validate → train → register → score → decide →
+publish.
+
+The whole chain runs under the warehouse's run lock (one run at a time) and writes only
+the private working warehouse; the analysts' file is replaced in one atomic rename at
+the very end (``winback.publish``), so a run that dies anywhere publishes nothing.
+"""
 
 from __future__ import annotations
 
@@ -11,16 +17,22 @@ import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.context import FlowRunContext
 from prefect.states import State
 
 from winback.config import Settings
 from winback.expectations import customer_features as features_suite
+from winback.expectations import raw_orders as raw_suite
 from winback.expectations.runner import DataValidationError, ValidationReport, run_suite
 from winback.flows.decisions import DecisionsResult, publish_winback_decisions_task
 from winback.ingest import LoadReport, load_data_dir
+from winback.locking import run_lock
 from winback.models import baselines, promotion, scoring, tracking, training, value
+from winback.models.drift import population_stability_index
 from winback.models.evaluation import evaluate
 from winback.models.params import ModelParams, TrainParams
+from winback.publish import PublishReport, publish, read_previous_probabilities
+from winback.resume import FEATURES_DIGEST_TAG, features_digest, trained_version_for
 from winback.stages import StageClock, StageFigure
 from winback.transform import FEATURE_BUILD, run_dbt
 from winback.warehouse import (
@@ -28,6 +40,7 @@ from winback.warehouse import (
     publish_churn_scores,
     read_customer_features,
     read_purchase_dates,
+    read_raw_orders,
 )
 
 
@@ -43,6 +56,10 @@ class NightlyResult:
     warehouse_path: Path
     stages: list[StageFigure]
     decisions: DecisionsResult
+    published: PublishReport
+    psi: float | None
+    model_reused: bool
+    drift_flagged: bool = False
 
 
 def _is_transient(task: object, task_run: object, state: State) -> bool:
@@ -86,6 +103,36 @@ def build_features(settings: Settings, as_of: dt.date) -> None:
 
 
 @task(cache_policy=NO_CACHE)
+def validate_raw(settings: Settings, load: LoadReport) -> None:
+    """Great Expectations gate on the loaded orders (before dbt): raises on failure."""
+    orders = load.tables.get("orders")
+    frame = raw_suite.validation_frame(
+        read_raw_orders(settings.warehouse_path),
+        orders.rows_read if orders else 0,
+        orders.rows_quarantined if orders else 0,
+    )
+    report = run_suite(
+        frame,
+        raw_suite.TABLE,
+        raw_suite.SUITE_NAME,
+        raw_suite.build_suite(settings.max_quarantined_share),
+        docs_dir=data_docs_dir(settings),
+    )
+    create_markdown_artifact(
+        key="nightly-raw-validation",
+        markdown=report.to_markdown(),
+        description="Great Expectations on raw.orders",
+    )
+    if not report.success:
+        raise DataValidationError(report)
+
+
+def data_docs_dir(settings: Settings) -> Path:
+    """Great Expectations Data Docs live beside the warehouse they describe."""
+    return settings.warehouse_path.parent / "data_docs"
+
+
+@task(cache_policy=NO_CACHE)
 def validate_features(settings: Settings, as_of: dt.date) -> pd.DataFrame:
     """Great Expectations gate on the feature mart; raises so nothing is published."""
     features = read_customer_features(settings.warehouse_path)
@@ -95,6 +142,7 @@ def validate_features(settings: Settings, as_of: dt.date) -> pd.DataFrame:
         "marts.customer_features",
         features_suite.SUITE_NAME,
         suite,
+        docs_dir=data_docs_dir(settings),
     )
     create_markdown_artifact(
         key="nightly-validation",
@@ -118,6 +166,7 @@ class TrainingOutcome:
     registered: tracking.RegisteredModel
     metrics: dict[str, float]
     decision: promotion.PromotionDecision
+    reused: bool = False
 
 
 def _metrics_markdown(
@@ -141,6 +190,29 @@ def train_and_register(
     MLflow, register as challenger and promote if not worse than the champion."""
     logger = get_run_logger()
     params = model_params(settings)
+    tracking.use_store(
+        settings.mlflow_tracking_uri, settings.mlflow_experiment, settings.mlflow_artifact_dir
+    )
+    digest = features_digest(
+        features,
+        {"params": params.model_dump(), "as_of": as_of, "horizon_days": settings.horizon_days},
+    )
+    found = (
+        trained_version_for(settings.model_name, digest) if settings.reuse_trained_model else None
+    )
+    if found is not None:
+        # Resume: the newest version was trained on exactly these features (a rerun after
+        # a failure further down, or a rerun of a finished date): no need to train again.
+        registered, metrics, promoted, reason = found
+        logger.info("reusing model version %s (features digest %s)", registered.version, digest)
+        create_markdown_artifact(
+            key="model-metrics",
+            markdown=f"## Model v{registered.version} reused\n\nTrained earlier on the same "
+            f"features (digest `{digest}`); promotion then: {reason or 'n/a'}.",
+            description="Validation metrics: model reused (resume)",
+        )
+        decision = promotion.PromotionDecision(promoted, f"reused: {reason}", {})
+        return TrainingOutcome(registered, metrics, decision, reused=True)
     frame = training.split_by_snapshot(features)
     trained = training.train(frame, params)
     baseline_probabilities = baselines.baseline_probabilities(
@@ -148,9 +220,6 @@ def train_and_register(
     )
     value_metrics = value.validate_future_value(
         features, read_purchase_dates(settings.warehouse_path), params.bgnbd_penalizer
-    )
-    tracking.use_store(
-        settings.mlflow_tracking_uri, settings.mlflow_experiment, settings.mlflow_artifact_dir
     )
     # The champion is scored on this run's validation snapshot before anything moves.
     champion, champion_metrics = None, None
@@ -166,7 +235,11 @@ def train_and_register(
         trained,
         params,
         model_name=settings.model_name,
-        tags={"as_of_date": as_of.isoformat(), "horizon_days": str(settings.horizon_days)},
+        tags={
+            "as_of_date": as_of.isoformat(),
+            "horizon_days": str(settings.horizon_days),
+            FEATURES_DIGEST_TAG: digest,
+        },
         baseline_probabilities=baseline_probabilities,
         extra_metrics=value_metrics,
     )
@@ -197,8 +270,9 @@ def train_and_register(
 @task(cache_policy=NO_CACHE)
 def score_and_publish(
     settings: Settings, features: pd.DataFrame, as_of: dt.date
-) -> tuple[int, str]:
-    """Score the as-of snapshot with the champion and publish ``marts.churn_scores``."""
+) -> tuple[int, str, pd.Series]:
+    """Score the as-of snapshot with the champion into the working warehouse's
+    ``marts.churn_scores`` (analysts see it after the final publish)."""
     tracking.use_store(
         settings.mlflow_tracking_uri, settings.mlflow_experiment, settings.mlflow_artifact_dir
     )
@@ -206,7 +280,32 @@ def score_and_publish(
     current = features[features["is_scoring_snapshot"].astype(bool)].reset_index(drop=True)
     scores = scoring.score(model, current, columns, model_params(settings))  # type: ignore[arg-type]
     scores["model_version"] = version
-    return publish_churn_scores(settings.warehouse_path, as_of, scores), version
+    count = publish_churn_scores(settings.warehouse_path, as_of, scores)
+    return count, version, scores["churn_probability"]
+
+
+@task(retries=2, retry_delay_seconds=5, retry_condition_fn=_is_transient, cache_policy=NO_CACHE)
+def publish_for_analysts(settings: Settings, as_of: dt.date, run_id: str) -> PublishReport:
+    """Swap in a new published file with this run's tables (atomic rename; file I/O:
+    retried). The previous file stays whole and readable until the rename."""
+    report = publish(
+        settings.warehouse_path,
+        settings.published_file(),
+        flow="nightly",
+        run_id=run_id,
+        as_of=as_of.isoformat(),
+    )
+    get_run_logger().info("published %s tables to %s", len(report.tables), report.published_path)
+    return report
+
+
+def _current_run_id() -> str:
+    context = FlowRunContext.get()
+    if context is not None and context.flow_run is not None:
+        return str(context.flow_run.id)
+    import uuid
+
+    return str(uuid.uuid4())
 
 
 def settings_for_run(
@@ -236,9 +335,16 @@ def nightly(
     Unset parameters come from the ``WINBACK_*`` settings.
     """
     settings = settings_for_run(data_dir, as_of, horizon_days)
+    with run_lock(settings.warehouse_path, "nightly", settings.lock_timeout_seconds):
+        return _nightly_chain(settings)
+
+
+def _nightly_chain(settings: Settings) -> NightlyResult:
+    """The chain itself, under the run lock."""
     clock = StageClock()
     with clock.stage("ingest"):
         load = load_raw(settings)
+        validate_raw(settings, load)
     as_of = load.as_of
     with clock.stage("dbt build"):
         build_features(settings, as_of)
@@ -248,15 +354,38 @@ def nightly(
         outcome = train_and_register(settings, features, as_of)
     metrics = outcome.metrics
     with clock.stage("scoring + publish"):
-        scored, version = score_and_publish(settings, features, as_of)
+        scored, version, probabilities = score_and_publish(settings, features, as_of)
     with clock.stage("decisions"):
         decisions = publish_winback_decisions_task(settings, as_of)
-    verdict = "promoted" if outcome.decision.promote else "kept as challenger"
+    previous = read_previous_probabilities(settings.published_file())
+    psi = (
+        None
+        if previous is None or probabilities.empty
+        else population_stability_index(previous.to_numpy(), probabilities.to_numpy())
+    )
+    with clock.stage("publish"):
+        published = publish_for_analysts(settings, as_of, _current_run_id())
+    if outcome.reused:
+        verdict = "reused from an earlier run on the same features"
+    else:
+        verdict = "promoted" if outcome.decision.promote else "kept as challenger"
+    roc_auc = metrics.get("roc_auc", float("nan"))
+    brier = metrics.get("brier", float("nan"))
+    drift = "n/a (nothing published before)"
+    if psi is not None:
+        flag = psi > settings.psi_threshold
+        drift = f"{psi:.3f}" + (
+            f" **⚠ SHIFT: above {settings.psi_threshold}; check the input data before "
+            "acting on the list**"
+            if flag
+            else f" (below the {settings.psi_threshold} threshold)"
+        )
     summary = (
         f"## Nightly run as of {as_of}\n\n"
+        f"- score drift (PSI vs the last published run): {drift}\n"
         f"- customers scored: {scored:,} with champion version {version}\n"
-        f"- new model `{outcome.registered.name}` version {outcome.registered.version}: "
-        f"validation ROC-AUC {metrics['roc_auc']:.3f}, Brier {metrics['brier']:.4f}; "
+        f"- model `{outcome.registered.name}` version {outcome.registered.version}: "
+        f"validation ROC-AUC {roc_auc:.3f}, Brier {brier:.4f}; "
         f"{verdict} ({outcome.decision.reason})\n"
         f"- win-back list: {decisions.contacted:,} customers to contact "
         f"(+{decisions.control:,} control), {decisions.excluded:,} excluded, "
@@ -264,10 +393,22 @@ def nightly(
         f"{decisions.committed_cost:,.0f}, expected profit {decisions.expected_profit:,.0f}; "
         f"report `{decisions.report_path}`\n"
         f"- rows quarantined: {load.rows_quarantined:,}\n"
-        f"- warehouse: `{settings.warehouse_path}` (table `marts.churn_scores`)\n"
+        f"- published for analysts: `{published.published_path}` "
+        f"({len(published.tables)} tables, run `{published.run_id}`)\n"
     )
     summary += "\n### Stages\n\n" + clock.to_markdown() + "\n"
     create_markdown_artifact(key="nightly-summary", markdown=summary, description="Nightly run")
     return NightlyResult(
-        as_of, load, scored, version, metrics, settings.warehouse_path, clock.figures, decisions
+        as_of,
+        load,
+        scored,
+        version,
+        metrics,
+        settings.warehouse_path,
+        clock.figures,
+        decisions,
+        published,
+        psi,
+        outcome.reused,
+        psi is not None and psi > settings.psi_threshold,
     )

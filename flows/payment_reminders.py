@@ -3,6 +3,9 @@
 Every order pending at ``at`` is either scheduled for a reminder or skipped with a
 reason code (rules R15–R21 in ``dbt_project/models/reminders``). The ledger makes each
 order reminded at most once, so rerunning for the same ``at`` changes nothing.
+
+Like the nightly flow, it runs under the warehouse's run lock and ends by swapping in a
+new published file for analysts (its tables fresh, the nightly tables carried over).
 """
 
 from __future__ import annotations
@@ -16,10 +19,14 @@ import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.context import FlowRunContext
 from prefect.states import State
 
 from winback.config import Settings
 from winback.ingest import LoadReport, load_data_dir
+from winback.locking import run_lock
+from winback.publish import PublishReport
+from winback.publish import publish as publish_snapshot
 from winback.reminders import ReminderSettings, ledger, pipeline
 from winback.reminders.settings import utc_naive
 
@@ -33,6 +40,7 @@ class PaymentRemindersResult:
     summary: pipeline.DecisionSummary
     published: ledger.PublishCounts
     warehouse_path: Path
+    snapshot: PublishReport
 
 
 def _is_transient(task: object, task_run: object, state: State) -> bool:
@@ -75,6 +83,20 @@ def publish(settings: Settings, decisions: pd.DataFrame, at: dt.datetime) -> led
     return ledger.publish(settings.warehouse_path, decisions, at)
 
 
+@task(retries=2, retry_delay_seconds=5, retry_condition_fn=_is_transient, cache_policy=NO_CACHE)
+def publish_for_analysts(settings: Settings, at: dt.datetime) -> PublishReport:
+    """Swap in a new published file with the fresh reminder tables (atomic rename)."""
+    context = FlowRunContext.get()
+    run_id = str(context.flow_run.id) if context and context.flow_run else f"reminders-{at}"
+    return publish_snapshot(
+        settings.warehouse_path,
+        settings.published_file(),
+        flow="payment_reminders",
+        run_id=run_id,
+        as_of=at.isoformat(),
+    )
+
+
 def settings_for_run(data_dir: str | None) -> Settings:
     """Settings from the environment with this run's data directory, paths made absolute."""
     overrides: dict[str, object] = {}
@@ -94,16 +116,19 @@ def payment_reminders(
     settings = settings_for_run(data_dir)
     reminder_settings = ReminderSettings()
     at = utc_naive(at)
-    load = load_raw(settings, at.date())
-    decide(settings, reminder_settings, at)
-    decisions = render(settings, reminder_settings)
-    counts = publish(settings, decisions, at)
+    with run_lock(settings.warehouse_path, "payment_reminders", settings.lock_timeout_seconds):
+        load = load_raw(settings, at.date())
+        decide(settings, reminder_settings, at)
+        decisions = render(settings, reminder_settings)
+        counts = publish(settings, decisions, at)
+        snapshot = publish_for_analysts(settings, at)
     summary = pipeline.summarise(decisions, at)
     create_markdown_artifact(
         key="payment-reminders",
         markdown=summary.to_markdown()
         + f"\n\n- ledger: {counts.ledger_scheduled:,} newly scheduled, "
-        f"{counts.ledger_cancelled:,} cancelled\n- rows quarantined: {load.rows_quarantined:,}",
+        f"{counts.ledger_cancelled:,} cancelled\n- rows quarantined: {load.rows_quarantined:,}"
+        f"\n- published for analysts: `{snapshot.published_path}`",
         description="Payment reminder decisions",
     )
-    return PaymentRemindersResult(at, load, summary, counts, settings.warehouse_path)
+    return PaymentRemindersResult(at, load, summary, counts, settings.warehouse_path, snapshot)

@@ -1,4 +1,5 @@
-"""Deployments and schedules, in one place: the nightly flow and payment reminders.
+"""Deployments and schedules, in one place: the nightly flow, payment reminders and the
+unscheduled backfill (start it from the UI or `prefect deployment run backfill/backfill`).
 
 python -m winback.flows.serve      # (make serve) serves both against PREFECT_API_URL
 """
@@ -10,6 +11,7 @@ from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron
 
 from winback.config import Settings
+from winback.flows.backfill import backfill
 from winback.flows.nightly import nightly
 from winback.flows.payment_reminders import payment_reminders
 from winback.reminders.settings import ReminderSettings
@@ -18,7 +20,8 @@ from winback.reminders.settings import ReminderSettings
 def deployments(
     settings: Settings | None = None, reminders: ReminderSettings | None = None
 ) -> list[RunnerDeployment]:
-    """The nightly chain (default 02:00 shop time) and payment reminders (every 15 min)."""
+    """The nightly chain (default 02:00 shop time), payment reminders (every 15 min) and
+    the backfill (run on demand)."""
     settings = settings or Settings()
     timezone = (reminders or ReminderSettings()).shop_timezone
     return [
@@ -33,6 +36,11 @@ def deployments(
             schedules=[Cron(settings.reminders_cron, timezone=timezone)],
             description="Schedule or skip a reminder for every unpaid order (R15–R22).",
             tags=["winback", "reminders"],
+        ),
+        backfill.to_deployment(
+            name="backfill",
+            description="The nightly chain over a range of as-of dates (no schedule).",
+            tags=["winback", "backfill"],
         ),
     ]
 

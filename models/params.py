@@ -21,6 +21,14 @@ class TrainParams(BaseModel):
     early_stopping_rounds: int = Field(30, description="Stop after this many rounds without gain.")
     n_jobs: int = Field(2, description="Threads (the machines have 2 cores).")
     seed: int = Field(42, description="Seed for bagging and feature sampling.")
+    max_train_rows: int = Field(
+        1_500_000,
+        ge=1000,
+        description="Most rows of the stacked training snapshots the booster sees; larger "
+        "shops are sampled uniformly (same share from every snapshot, seeded). The share "
+        "used is logged as metric train_sample_share. Calibration and validation "
+        "snapshots are never sampled.",
+    )
 
 
 class ProfitAssumptions(BaseModel):
@@ -79,6 +87,26 @@ class ModelParams(BaseModel):
         description="Band names, one more than the cut points.",
     )
     reason_count: int = Field(3, ge=1, le=5, description="Reason codes per customer.")
+    explain_min_probability: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Customers at or above this churn probability get SHAP reason codes "
+        "(exact TreeSHAP costs ~1 ms per customer, so it is spent where someone reads it).",
+    )
+    explain_lapse_statuses: list[str] = Field(
+        ["at_risk", "lapsed", "lost"],
+        description="Customers with these lapse statuses (the win-back candidates) get "
+        "reason codes whatever their probability; everyone else's stay empty.",
+    )
+    exact_reason_rows: int = Field(
+        10_000,
+        ge=0,
+        description="At most this many explained customers (highest churn probability "
+        "first) get exact TreeSHAP reasons; the others get path attributions (Saabas), "
+        "~20x cheaper. On the 10k demo shop the path method's first reason is among "
+        "TreeSHAP's top three for 97% of customers but is the same first reason for 46%.",
+    )
     value_horizon_days: int = Field(
         365, ge=30, description="Window of the expected future value (R3): 12 months."
     )

@@ -7,7 +7,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from winback.models.explain import reason_codes, shap_values
+from winback.models.explain import path_contributions, reason_codes, shap_values
 from winback.models.features import model_input
 from winback.models.params import ModelParams
 from winback.models.value import future_value
@@ -23,6 +23,51 @@ def risk_band(probabilities: np.ndarray, params: ModelParams) -> np.ndarray:
     return np.asarray(params.risk_band_names, dtype=object)[index]
 
 
+def needs_explanation(
+    features: pd.DataFrame, probabilities: np.ndarray, params: ModelParams
+) -> np.ndarray:
+    """Which customers get reason codes: win-back candidates (by lapse status) and anyone
+    at or above ``params.explain_min_probability``. The decisions read reasons only for
+    candidates; the rest are low-risk customers whose reasons nobody acts on."""
+    wanted = probabilities >= params.explain_min_probability
+    if "lapse_status" in features.columns:
+        status = features["lapse_status"].astype(object).to_numpy()
+        wanted |= np.isin(status, params.explain_lapse_statuses)
+    return wanted
+
+
+def explain_scores(
+    model: ProbabilisticClassifier,
+    features: pd.DataFrame,
+    columns: list[str],
+    probabilities: np.ndarray,
+    params: ModelParams,
+) -> pd.DataFrame:
+    """Reason codes for the customers :func:`needs_explanation` selects: exact TreeSHAP
+    for the ``params.exact_reason_rows`` most likely to churn, path attributions for
+    the rest (TreeSHAP costs ~2 ms per customer on 2 cores: 30 minutes at 1M), and
+    empty reasons for everyone else. Column ``reason_method`` says which was used."""
+    wanted = np.flatnonzero(needs_explanation(features, probabilities, params))
+    by_risk = wanted[np.argsort(-probabilities[wanted], kind="stable")]
+    exact = np.sort(by_risk[: params.exact_reason_rows])
+    cheap = np.sort(by_risk[params.exact_reason_rows :])
+    parts = []
+    for rows, method in ((exact, "tree_shap"), (cheap, "path")):
+        if len(rows) == 0:
+            continue
+        subset = features.iloc[rows]
+        attribute = shap_values if method == "tree_shap" else path_contributions
+        part = reason_codes(attribute(model, subset, columns), subset, params.reason_count)
+        parts.append(part.assign(reason_method=method))
+    if not parts:
+        return pd.DataFrame(
+            index=features.index,
+            columns=[*(f"reason_{k + 1}" for k in range(params.reason_count)), "reason_method"],
+            dtype="string",
+        )
+    return pd.concat(parts).reindex(features.index)
+
+
 def score(
     model: ProbabilisticClassifier,
     features: pd.DataFrame,
@@ -30,10 +75,11 @@ def score(
     params: ModelParams | None = None,
 ) -> pd.DataFrame:
     """Churn probability, risk band, top reasons, P(alive), 12-month expected value and
-    next order date per customer of ``features`` (one snapshot)."""
+    next order date per customer of ``features`` (one snapshot). Reason codes are
+    computed for the customers :func:`needs_explanation` selects; the others' are empty."""
     params = params or ModelParams()
     probabilities = model.predict_proba(model_input(features, columns))[:, 1].astype("float64")
-    reasons = reason_codes(shap_values(model, features, columns), features, params.reason_count)
+    reasons = explain_scores(model, features, columns, probabilities, params)
     value = future_value(features, params.value_horizon_days, params.bgnbd_penalizer)
     scores = pd.DataFrame(
         {

@@ -92,6 +92,9 @@ def git_commit() -> str:
         return "unknown"
 
 
+DATASET_SCHEMA_ROWS = 1000
+
+
 def dataset_digest(frame: pd.DataFrame) -> str:
     """Content hash of a snapshot frame (rows and values), for lineage."""
     hashed = pd.util.hash_pandas_object(frame.reset_index(drop=True), index=False)
@@ -206,8 +209,12 @@ def log_training_run(
             with warnings.catch_warnings():
                 # Counts are integers by design; nulls never reach them (coalesced in dbt).
                 warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+                # MLflow infers the schema value by value (69 s of a 100k-customer run):
+                # the schema comes from a sample, the digest from every row.
                 dataset = mlflow.data.from_pandas(
-                    part, name=f"customer_features[{context}]", digest=dataset_digest(part)
+                    part.head(DATASET_SCHEMA_ROWS),
+                    name=f"customer_features[{context}]",
+                    digest=dataset_digest(part),
                 )
             mlflow.log_input(dataset, context=context)
         with tempfile.TemporaryDirectory() as tmp:

@@ -97,11 +97,24 @@ def labels(frame: pd.DataFrame) -> np.ndarray:
     return frame[LABEL_COLUMN].astype(int).to_numpy()
 
 
+def sample_training_rows(train: pd.DataFrame, params: TrainParams) -> pd.DataFrame:
+    """At most ``params.max_train_rows`` training rows: the same seeded share of every
+    snapshot, so old and recent snapshots keep their weight."""
+    if len(train) <= params.max_train_rows:
+        return train
+    share = params.max_train_rows / len(train)
+    return train.groupby("as_of_date", observed=True, group_keys=False).sample(
+        frac=share, random_state=params.seed
+    )
+
+
 def fit_booster(frame: TrainingFrame, params: TrainParams) -> lgb.LGBMClassifier:
-    """LightGBM on the training snapshots, early-stopped on the calibration snapshot.
+    """LightGBM on the training snapshots (sampled above ``max_train_rows``),
+    early-stopped on the calibration snapshot.
 
     Text columns arrive as pandas categories, which LightGBM splits on natively.
     """
+    train = sample_training_rows(frame.train, params)
     model = lgb.LGBMClassifier(
         n_estimators=params.n_estimators,
         learning_rate=params.learning_rate,
@@ -118,8 +131,8 @@ def fit_booster(frame: TrainingFrame, params: TrainParams) -> lgb.LGBMClassifier
         verbosity=-1,
     )
     model.fit(
-        model_input(frame.train, frame.features),
-        labels(frame.train),
+        model_input(train, frame.features),
+        labels(train),
         eval_X=(model_input(frame.calibration, frame.features),),
         eval_y=(labels(frame.calibration),),
         eval_metric="binary_logloss",
@@ -152,6 +165,11 @@ def train(frame: TrainingFrame, params: ModelParams) -> TrainedModel:
     metrics = evaluate(y_valid, probabilities, params.profit, params.calibration_bins)
     raw = evaluate(y_valid, booster.predict_proba(x_valid)[:, 1], params.profit)
     metrics |= {f"uncalibrated_{k}": raw[k] for k in ("roc_auc", "brier", "log_loss", "ece")}
+    used = min(len(frame.train), params.lightgbm.max_train_rows)
+    metrics |= {
+        "train_rows": float(used),
+        "train_sample_share": used / max(len(frame.train), 1),
+    }
     return TrainedModel(
         model=model,
         booster=booster,

@@ -21,11 +21,16 @@ app = typer.Typer(
 WHAT_TO_DO = {
     "ContractError": "Fix the named file (or move it aside) and run again; nothing was published.",
     "DataValidationError": (
-        "The feature table broke its expectations, so nothing was published and the "
-        "previous scores still stand. Check the input data for the named columns."
+        "The named table broke its expectations (see the Data Docs page above), so nothing "
+        "was published and analysts still read the previous published file. Check the "
+        "input data for the named columns."
     ),
     "DbtBuildError": "A dbt model or test failed; see the dbt log named above. Nothing was published.",
     "NotEnoughHistoryError": "Nothing was published.",
+    "RunLockedError": (
+        "Wait for that run to finish (or raise WINBACK_LOCK_TIMEOUT_SECONDS to wait for it), "
+        "then run again. Nothing was changed; analysts still read the last published file."
+    ),
 }
 
 
@@ -35,6 +40,12 @@ def _fail(exc: BaseException, step: str) -> None:
     typer.echo(str(exc), err=True)
     if name in WHAT_TO_DO:
         typer.echo(f"\nWhat to do: {WHAT_TO_DO[name]}", err=True)
+    elif name not in {"Exit", "Abort"}:
+        typer.echo(
+            "\nNothing was published by this run: analysts still read the last published "
+            "file. Fix the cause and run again; finished steps are not redone needlessly.",
+            err=True,
+        )
     raise typer.Exit(1)
 
 
@@ -88,8 +99,18 @@ def nightly(
         f"  scored {result.scored_customers:,} customers with model version "
         f"{result.model_version} (validation ROC-AUC {result.metrics['roc_auc']:.3f})\n"
         f"  quarantined rows: {result.load.rows_quarantined:,}\n"
-        f"  warehouse: {result.warehouse_path}  →  select * from marts.churn_scores"
+        f"  published for analysts: {result.published.published_path}"
+        f"  →  select * from marts.churn_scores"
     )
+    if result.psi is not None:
+        typer.echo(f"  score drift (PSI vs last published run): {result.psi:.3f}")
+    if result.drift_flagged:
+        typer.secho(
+            "  ⚠ the score distribution shifted (PSI above WINBACK_PSI_THRESHOLD): check the "
+            "input data before acting on the list",
+            fg=typer.colors.YELLOW,
+            bold=True,
+        )
     d = result.decisions
     typer.echo(
         f"  win-back list: {d.contacted:,} to contact (+{d.control:,} control group), "
@@ -224,3 +245,44 @@ def models_compare(
         "each run's validation snapshot (compare rows with the same valid_digest)."
     )
     typer.echo(board.to_string(index=False, float_format=lambda v: f"{v:.4f}", na_rep="-"))
+
+
+@app.command()
+def backfill(
+    from_date: Annotated[str, typer.Option("--from", help="First as-of date, YYYY-MM-DD.")],
+    to_date: Annotated[str, typer.Option("--to", help="Last as-of date, YYYY-MM-DD.")],
+    every_days: Annotated[int, typer.Option(help="Days between as-of dates.")] = 1,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(help="Directory of input files. Default: WINBACK_DATA_DIR or data/demo."),
+    ] = None,
+    horizon_days: Annotated[int | None, typer.Option(help="Churn horizon in days.")] = None,
+) -> None:
+    """Run the nightly chain for every as-of date of a range (each one published)."""
+    from winback.flows.backfill import as_of_dates
+    from winback.flows.backfill import backfill as backfill_flow
+
+    start, end = _parse_date(from_date), _parse_date(to_date)
+    assert start is not None and end is not None
+    try:
+        dates = as_of_dates(start, end, every_days)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    typer.echo(f"Backfilling {len(dates)} as-of date(s) from {start} to {end}.")
+    try:
+        results = backfill_flow(
+            start=start,
+            end=end,
+            every_days=every_days,
+            data_dir=str(data_dir) if data_dir else None,
+            horizon_days=horizon_days,
+        )
+    except Exception as exc:  # noqa: BLE001 - the CLI turns any failure into a readable one
+        _fail(exc, "Backfill")
+        return
+    typer.secho(f"\n✓ Backfill of {len(results)} date(s) done", fg=typer.colors.GREEN, bold=True)
+    for r in results:
+        psi = "" if r.psi is None else f", PSI vs previous {r.psi:.3f}"
+        typer.echo(
+            f"  {r.as_of}: scored {r.scored_customers:,} with model version {r.model_version}{psi}"
+        )

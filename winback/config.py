@@ -83,3 +83,41 @@ class Settings(BaseSettings):
             uri = prefix + str(Path(uri[len(prefix) :]).resolve())
         updates["mlflow_tracking_uri"] = uri
         return self.model_copy(update=updates)
+
+    # Operations (issue 8): published snapshot, run lock, drift flag.
+    published_path: Path | None = Field(
+        None,
+        description="The file analysts query, replaced atomically at the end of each "
+        "successful run. Default: published.duckdb beside the warehouse.",
+    )
+    lock_timeout_seconds: float = Field(
+        0.0,
+        ge=0,
+        description="How long a run waits for another run's lock on the warehouse before "
+        "it refuses (0: refuse at once with a message naming the holder).",
+    )
+    psi_threshold: float = Field(
+        0.2,
+        ge=0,
+        description="Flag the run when the PSI of churn probabilities against the last "
+        "published run exceeds this.",
+    )
+
+    max_quarantined_share: float = Field(
+        0.2,
+        ge=0,
+        le=1,
+        description="Stop the nightly run (raw-data gate) when a larger share of the order "
+        "rows than this is quarantined: a broken export, not a few bad rows.",
+    )
+
+    reuse_trained_model: bool = Field(
+        True,
+        description="Resume: reuse the newest model version when it was trained on the same "
+        "features, parameters and as-of date instead of training it again.",
+    )
+
+    def published_file(self) -> Path:
+        """The analysts' published file, absolute."""
+        path = self.published_path or self.warehouse_path.parent / "published.duckdb"
+        return path.resolve()

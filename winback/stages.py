@@ -7,6 +7,9 @@ peak. Where /proc is unavailable the figures are None, never invented.
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +18,34 @@ from pathlib import Path
 
 PROC_STATUS = Path("/proc/self/status")
 PROC_CLEAR_REFS = Path("/proc/self/clear_refs")
+# Fault injection for the failure drills (tests/ops): a run whose environment sets
+# WINBACK_DRILL_KILL_AT=<point>[+<seconds>] SIGKILLs itself on reaching that point (a stage
+# name, on entering it, or "publish:before-rename"), or that many seconds after it, i.e.
+# in the middle of the stage. Never set in production.
+DRILL_KILL_AT = "WINBACK_DRILL_KILL_AT"
+
+
+def _sigkill_self() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def drill_point(name: str) -> None:
+    """Kill this process with SIGKILL if the drill asks for it at ``name`` (no-op
+    otherwise): a death that no ``finally`` or ``except`` can soften."""
+    wanted = os.environ.get(DRILL_KILL_AT)
+    if not wanted:
+        return
+    point, plus, delay = wanted.rpartition("+")
+    if not plus or not delay.strip().replace(".", "", 1).isdigit():
+        point, delay = wanted, ""  # no "+<seconds>": "+" may be part of the stage name
+    if point != name:
+        return
+    if not delay:
+        _sigkill_self()
+        return
+    timer = threading.Timer(float(delay), _sigkill_self)
+    timer.daemon = True
+    timer.start()
 
 
 def _read_kib(key: str) -> int | None:
@@ -58,6 +89,7 @@ class StageClock:
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
+        drill_point(name)
         reset_peak_rss()
         start = time.perf_counter()
         try:

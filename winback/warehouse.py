@@ -41,6 +41,7 @@ CHURN_SCORES_ADDED_COLUMNS = {
     "p_alive": "double",
     "expected_value_12m": "double",
     "expected_next_order_date": "date",
+    "reason_method": "varchar",
 }
 
 
@@ -125,3 +126,11 @@ def read_purchase_dates(path: Path) -> pd.DataFrame | None:
             ).df()
         except duckdb.CatalogException:
             return None
+
+
+def read_raw_orders(path: Path) -> pd.DataFrame:
+    """The contract columns of the loaded orders (for the raw-data gate)."""
+    with connect(path) as con:
+        return con.execute(
+            "select order_id, customer_id, order_ts, amount from raw.orders order by order_id"
+        ).df()

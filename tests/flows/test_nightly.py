@@ -90,8 +90,11 @@ def test_nightly_scores_every_customer_and_registers_a_champion(workspace: Path)
     assert contacted == 0
     assert first.decisions.report_path.exists()
 
-    # Same as-of date again: same rows, same probabilities, no duplicates.
-    second = nightly(data_dir=str(data), as_of=AS_OF)
+    # Same as-of date again: same rows, same probabilities, no duplicates. Training again
+    # (not resuming with the same model) exercises the champion comparison.
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("WINBACK_REUSE_TRAINED_MODEL", "false")
+        second = nightly(data_dir=str(data), as_of=AS_OF)
     again = scores(workspace)
     assert len(again) == len(published)
     pd.testing.assert_series_equal(again["customer_id"], published["customer_id"])

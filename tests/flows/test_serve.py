@@ -13,7 +13,10 @@ def test_nightly_at_two_and_reminders_every_fifteen_minutes_in_shop_time(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("WINBACK_NIGHTLY_CRON", raising=False)
-    nightly, reminders = deployments(Settings(), ReminderSettings(shop_timezone="Europe/Berlin"))
+    nightly, reminders, backfill = deployments(
+        Settings(), ReminderSettings(shop_timezone="Europe/Berlin")
+    )
+    assert backfill.name == "backfill" and not backfill.schedules
     assert nightly.name == "nightly" and reminders.name == "payment-reminders"
     (night,) = nightly.schedules
     (quarter,) = reminders.schedules
@@ -24,5 +27,5 @@ def test_nightly_at_two_and_reminders_every_fifteen_minutes_in_shop_time(
 
 def test_the_nightly_time_is_configurable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WINBACK_NIGHTLY_CRON", "30 3 * * *")
-    nightly, _ = deployments()
+    nightly, *_ = deployments()
     assert nightly.schedules[0].schedule.cron == "30 3 * * *"

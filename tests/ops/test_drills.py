@@ -1,0 +1,199 @@
+"""Failure drills (issue 8): kill the nightly run at each stage, read while it runs, run
+two at once, feed it corrupt data. The published file must always be whole.
+
+One workspace for the module: a baseline run publishes, then every drill runs against
+it. Set WINBACK_ALL_DRILLS=1 to also kill at the remaining stage boundaries.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from tests.ops.conftest import Workspace, file_digest, publish_runs, read_published
+from winback.demo import ShopSpec, generate_shop
+from winback.locking import lock_path_for, read_holder
+from winback.publish import consistency_problems
+
+pytestmark = [pytest.mark.e2e]
+AS_OF = "2026-06-30"
+NIGHTLY = ("nightly", "--data-dir", "shop", "--as-of", AS_OF)
+EXTRA = os.environ.get("WINBACK_ALL_DRILLS") == "1"
+KILL_POINTS = [
+    "ingest",  # load: before raw is replaced
+    "dbt build+3",  # in the middle of dbt writing the marts
+    "training",  # features built and validated, no model yet
+    "scoring + publish",  # model registered, scores not yet written
+    "publish:before-rename",  # new published file complete, not yet renamed
+    *(["validation", "decisions", "publish"] if EXTRA else []),
+]
+
+
+@pytest.fixture(scope="module")
+def drill(tmp_path_factory: pytest.TempPathFactory, prefect_api_url: str) -> Workspace:
+    """A workspace with one uninterrupted, published nightly run (the baseline)."""
+    root = tmp_path_factory.mktemp("drills")
+    generate_shop(
+        ShopSpec(n_customers=1500, seed=7, as_of=dt.date.fromisoformat(AS_OF)), root / "shop"
+    )
+    workspace = Workspace(root, prefect_api_url)
+    done = workspace.run(*NIGHTLY)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert workspace.published.exists()
+    return workspace
+
+
+@pytest.fixture(scope="module")
+def baseline(drill: Workspace) -> dict[str, pd.DataFrame]:
+    return read_published(drill.published)
+
+
+@pytest.mark.parametrize("kill_at", KILL_POINTS)
+def test_a_run_killed_at_any_stage_leaves_the_published_file_untouched(
+    drill: Workspace, kill_at: str
+) -> None:
+    before = file_digest(drill.published)
+    runs_before = publish_runs(drill.published)
+
+    killed = drill.run(*NIGHTLY, kill_at=kill_at)
+
+    assert killed.returncode == -9, killed.stdout + killed.stderr  # SIGKILL
+    assert file_digest(drill.published) == before
+    pd.testing.assert_frame_equal(publish_runs(drill.published), runs_before)
+    # The kernel dropped the dead run's lock: the next run is not turned away.
+    assert lock_path_for(drill.warehouse).exists()
+
+
+def _analyst(published: Path, stop: threading.Event, seen: list[str], errors: list[str]) -> None:
+    """An analyst who reconnects and queries over and over during a run."""
+    while not stop.is_set():
+        try:
+            con = duckdb.connect(str(published), read_only=True)
+            try:
+                problems = consistency_problems(con)
+                (run_id,) = con.execute(
+                    "select run_id from meta.publish_runs where flow = 'nightly' "
+                    "order by published_at desc limit 1"
+                ).fetchone()  # type: ignore[misc]
+                (as_of,) = con.execute("select max(as_of_date) from marts.churn_scores").fetchone()  # type: ignore[misc]
+            finally:
+                con.close()
+            errors.extend(problems)
+            if str(as_of) != AS_OF:
+                errors.append(f"churn_scores as of {as_of}")
+            seen.append(run_id)
+        except Exception as exc:  # noqa: BLE001 - any error is what the drill looks for
+            errors.append(f"{type(exc).__name__}: {exc}")
+        time.sleep(0.05)
+
+
+HOLDER = """
+import duckdb, json, pathlib, sys, time
+con = duckdb.connect(sys.argv[1], read_only=True)
+stop = pathlib.Path(sys.argv[2])
+seen, errors = set(), []
+print("ready", flush=True)
+while not stop.exists():
+    try:
+        seen.add(con.execute("select max(published_at)::varchar from meta.publish_runs").fetchone()[0])
+        con.execute("select count(*), sum(churn_probability) from marts.churn_scores").fetchone()
+    except Exception as exc:
+        errors.append(repr(exc))
+    time.sleep(0.05)
+print(json.dumps({"seen": sorted(seen), "errors": errors}), flush=True)
+"""
+
+
+def test_rerun_completes_like_an_uninterrupted_run_while_analysts_read_and_a_second_run_is_refused(
+    drill: Workspace, baseline: dict[str, pd.DataFrame]
+) -> None:
+    import subprocess
+    import sys
+
+    old_runs = publish_runs(drill.published)
+    stop_file = drill.root / "stop-holder"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(drill.published), str(stop_file)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+    stop, seen, errors = threading.Event(), [], []
+    analyst = threading.Thread(target=_analyst, args=(drill.published, stop, seen, errors))
+    analyst.start()
+    try:
+        rerun = drill.start(*NIGHTLY)
+        # Wait until the rerun holds the lock, then start a second run beside it.
+        lock = lock_path_for(drill.warehouse)
+        deadline = time.monotonic() + 240
+        while read_holder(lock).get("pid") != rerun.pid:
+            assert rerun.poll() is None, rerun.communicate()[0]
+            assert time.monotonic() < deadline, "the rerun never took the lock"
+            time.sleep(0.2)
+        second = drill.run(*NIGHTLY)
+        out, _ = rerun.communicate(timeout=600)
+    finally:
+        stop.set()
+        analyst.join()
+        stop_file.touch()
+        held = json.loads(holder.communicate(timeout=60)[0].strip().splitlines()[-1])
+
+    # Two runs at once: the second refuses with a message naming the first.
+    assert second.returncode == 1
+    refusal = second.stdout + second.stderr
+    assert "Another Winback run is using the warehouse" in refusal
+    assert f"pid {rerun.pid}" in refusal and "flow nightly" in refusal
+    assert "What to do" in refusal
+
+    # The rerun after all the kills completes and publishes what the uninterrupted run did.
+    assert rerun.returncode == 0, out
+    after = read_published(drill.published)
+    for table, frame in baseline.items():
+        pd.testing.assert_frame_equal(after[table], frame, obj=table)
+    # Resume: the same features were trained on once; no run trained again.
+    client = MlflowClient(tracking_uri=f"sqlite:///{drill.root}/mlflow/mlflow.db")
+    assert len(client.search_model_versions("name = 'winback_churn'")) == 1
+    new_runs = publish_runs(drill.published)
+    assert len(new_runs) == len(old_runs) + 1  # killed and refused runs published nothing
+    with duckdb.connect(str(drill.published), read_only=True) as con:
+        assert consistency_problems(con) == []
+
+    # Analysts: never an error, only the old or the new state, never a mix.
+    assert errors == []
+    assert seen and set(seen) <= set(new_runs["run_id"])
+    assert held["errors"] == []
+    old_stamp = str(old_runs["published_at"].max())
+    assert len(held["seen"]) == 1 and held["seen"][0][:19] == old_stamp[:19]
+
+
+def test_corrupt_feature_data_publishes_nothing_and_says_which_expectation_failed(
+    drill: Workspace,
+) -> None:
+    before = file_digest(drill.published)
+    corrupt = drill.root / "corrupt-shop"
+    shutil.copytree(drill.root / "shop", corrupt)
+    # Truncated input: most customers vanish; the feature suite's row-count gate fails.
+    orders = pd.read_csv(corrupt / "orders.csv")
+    keep = sorted(orders["customer_id"].unique())[:60]
+    orders[orders["customer_id"].isin(keep)].to_csv(corrupt / "orders.csv", index=False)
+
+    failed = drill.run("nightly", "--data-dir", str(corrupt), "--as-of", AS_OF)
+
+    assert failed.returncode == 1
+    message = failed.stderr
+    assert "Nightly run failed: DataValidationError" in message
+    assert "marts.customer_features" in message
+    assert "expect_column_sum_to_be_between" in message
+    assert "Data Docs: file://" in message
+    assert "nothing was published" in message
+    assert file_digest(drill.published) == before
