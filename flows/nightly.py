@@ -12,19 +12,18 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
-from prefect.states import State
 
 from winback.config import Settings
 from winback.expectations import customer_features as features_suite
 from winback.expectations import raw_orders as raw_suite
 from winback.expectations.runner import DataValidationError, ValidationReport, run_suite
 from winback.flows.decisions import DecisionsResult, publish_winback_decisions_task
+from winback.flows.retry import is_transient
 from winback.ingest import LoadReport, load_data_dir
 from winback.locking import run_lock
 from winback.models import baselines, promotion, scoring, tracking, training, value
@@ -62,18 +61,7 @@ class NightlyResult:
     drift_flagged: bool = False
 
 
-def _is_transient(task: object, task_run: object, state: State) -> bool:
-    """Retry only I/O trouble (a locked or briefly unreadable file), never bad data."""
-    try:
-        state.result()
-    except (OSError, duckdb.IOException):
-        return True
-    except Exception:  # noqa: BLE001 - anything else is not worth a retry
-        return False
-    return False
-
-
-@task(retries=2, retry_delay_seconds=5, retry_condition_fn=_is_transient, cache_policy=NO_CACHE)
+@task(retries=2, retry_delay_seconds=5, retry_condition_fn=is_transient, cache_policy=NO_CACHE)
 def load_raw(settings: Settings) -> LoadReport:
     """Validate the data directory into raw + quarantine (file I/O: retried)."""
     logger = get_run_logger()
@@ -284,7 +272,7 @@ def score_and_publish(
     return count, version, scores["churn_probability"]
 
 
-@task(retries=2, retry_delay_seconds=5, retry_condition_fn=_is_transient, cache_policy=NO_CACHE)
+@task(retries=2, retry_delay_seconds=5, retry_condition_fn=is_transient, cache_policy=NO_CACHE)
 def publish_for_analysts(settings: Settings, as_of: dt.date, run_id: str) -> PublishReport:
     """Swap in a new published file with this run's tables (atomic rename; file I/O:
     retried). The previous file stays whole and readable until the rename."""

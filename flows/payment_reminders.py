@@ -14,15 +14,14 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
-from prefect.states import State
 
 from winback.config import Settings
+from winback.flows.retry import is_transient
 from winback.ingest import LoadReport, load_data_dir
 from winback.locking import run_lock
 from winback.publish import PublishReport
@@ -43,18 +42,7 @@ class PaymentRemindersResult:
     snapshot: PublishReport
 
 
-def _is_transient(task: object, task_run: object, state: State) -> bool:
-    """Retry only I/O trouble (a locked or briefly unreadable file), never bad data."""
-    try:
-        state.result()
-    except (OSError, duckdb.IOException):
-        return True
-    except Exception:  # noqa: BLE001 - anything else is not worth a retry
-        return False
-    return False
-
-
-@task(retries=2, retry_delay_seconds=5, retry_condition_fn=_is_transient, cache_policy=NO_CACHE)
+@task(retries=2, retry_delay_seconds=5, retry_condition_fn=is_transient, cache_policy=NO_CACHE)
 def load_raw(settings: Settings, as_of: dt.date) -> LoadReport:
     """Validate the data directory into raw + quarantine for the run's day (retried I/O)."""
     report = load_data_dir(settings.warehouse_path, settings.data_dir, as_of)
@@ -83,7 +71,7 @@ def publish(settings: Settings, decisions: pd.DataFrame, at: dt.datetime) -> led
     return ledger.publish(settings.warehouse_path, decisions, at)
 
 
-@task(retries=2, retry_delay_seconds=5, retry_condition_fn=_is_transient, cache_policy=NO_CACHE)
+@task(retries=2, retry_delay_seconds=5, retry_condition_fn=is_transient, cache_policy=NO_CACHE)
 def publish_for_analysts(settings: Settings, at: dt.datetime) -> PublishReport:
     """Swap in a new published file with the fresh reminder tables (atomic rename)."""
     context = FlowRunContext.get()

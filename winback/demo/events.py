@@ -21,27 +21,9 @@ from winback.demo.calendar import Calendar
 from winback.demo.dynamics import HistorySnapshot, ShopDynamics
 from winback.demo.latent import Customers
 from winback.demo.tables import OrderFacts
+from winback.ingest.contract import EVENT_TYPES
 
-EVENT_TYPES = (
-    "site_visit",
-    "cart_add",
-    "wishlist_add",
-    "inquiry",
-    "email_sent",
-    "email_open",
-    "email_click",
-    "sms_sent",
-    "call_answered",
-    "call_unanswered",
-    "referral",
-    "review",
-    "forum_post",
-    "forum_answer",
-    "survey_response",
-    "suggestion",
-    "campaign_join",
-    "nps",
-)
+# The contract's event types, in its order (the simulator indexes them by position).
 T = {name: i for i, name in enumerate(EVENT_TYPES)}
 FORGOT = 4
 NEWSLETTER_EVERY_DAYS = 30.0
