@@ -67,7 +67,9 @@ def test_nightly_scores_every_customer_and_registers_a_champion(workspace: Path)
     assert (published["expected_next_order_date"] > pd.Timestamp(AS_OF)).all()
     assert first.metrics["roc_auc"] > 0.7  # the shop has a real churn signal
 
-    client = MlflowClient(tracking_uri=f"sqlite:///{workspace}/mlflow/mlflow.db")
+    uri = f"sqlite:///{workspace}/mlflow/mlflow.db"
+    # Name the registry too: an earlier test in this process may have set a global one.
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     champion = client.get_model_version_by_alias("winback_churn", "champion")
     assert str(champion.version) == first.model_version
     assert set(published["model_version"]) == {first.model_version}

@@ -161,7 +161,9 @@ def test_rerun_completes_like_an_uninterrupted_run_while_analysts_read_and_a_sec
     for table, frame in baseline.items():
         pd.testing.assert_frame_equal(after[table], frame, obj=table)
     # Resume: the same features were trained on once; no run trained again.
-    client = MlflowClient(tracking_uri=f"sqlite:///{drill.root}/mlflow/mlflow.db")
+    uri = f"sqlite:///{drill.root}/mlflow/mlflow.db"
+    # Name the registry too: an earlier test in this process may have set a global one.
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     assert len(client.search_model_versions("name = 'winback_churn'")) == 1
     new_runs = publish_runs(drill.published)
     assert len(new_runs) == len(old_runs) + 1  # killed and refused runs published nothing
