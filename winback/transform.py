@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -28,10 +29,10 @@ class DbtNodeResult:
     seconds: float
 
 
-def dbt_target_dir(settings: Settings) -> Path:
-    """dbt's artifacts (manifest, catalog, run results) live beside the warehouse they
-    describe, so two warehouses never share a target folder."""
-    return settings.warehouse_path.resolve().parent / "dbt_target"
+# Values that change on every run. They reach the models through the environment
+# (WINBACK_DBT_<NAME>, read by macros/run_value.sql), not through --vars: dbt re-parses
+# the whole project when --vars change, which costs seconds on every invocation.
+RUN_VALUES = ("as_of_date", "reminder_at")
 
 
 def dbt_vars(settings: Settings, as_of: dt.date) -> dict[str, object]:
@@ -41,6 +42,26 @@ def dbt_vars(settings: Settings, as_of: dt.date) -> dict[str, object]:
         "snapshot_cadence_days": settings.snapshot_cadence_days,
         "snapshot_count": settings.snapshot_count,
     }
+
+
+def _split_vars(
+    settings: Settings, as_of: dt.date, extra_vars: dict[str, object] | None
+) -> tuple[dict[str, object], dict[str, str]]:
+    """(--vars that stay the same from run to run, per-run values for the environment)."""
+    merged = {**dbt_vars(settings, as_of), **(extra_vars or {})}
+    stable = {k: v for k, v in merged.items() if k not in RUN_VALUES}
+    per_run = {k: str(v) for k, v in merged.items() if k in RUN_VALUES}
+    return stable, per_run
+
+
+def dbt_target_dir(settings: Settings, extra_vars: dict[str, object] | None = None) -> Path:
+    """dbt's artifacts (manifest, catalog, run results, partial-parse state) live beside
+    the warehouse they describe, one folder per set of --vars: the nightly feature build,
+    the decisions and the reminders each keep their parsed project between runs instead
+    of invalidating each other's."""
+    stable, _ = _split_vars(settings, dt.date.min, extra_vars)
+    digest = hashlib.sha256(json.dumps(stable, sort_keys=True, default=str).encode()).hexdigest()
+    return settings.warehouse_path.resolve().parent / "dbt_target" / digest[:10]
 
 
 def run_dbt(
@@ -59,6 +80,13 @@ def run_dbt(
 
     os.environ["WINBACK_WAREHOUSE_PATH"] = str(settings.warehouse_path.resolve())
     os.environ["WINBACK_DUCKDB_MEMORY_LIMIT"] = settings.duckdb_memory_limit
+    stable, per_run = _split_vars(settings, as_of, extra_vars)
+    for name in RUN_VALUES:
+        # Unset what this run does not give, so no value leaks from an earlier call.
+        os.environ.pop(f"WINBACK_DBT_{name.upper()}", None)
+    for name, value in per_run.items():
+        os.environ[f"WINBACK_DBT_{name.upper()}"] = value
+    target = dbt_target_dir(settings, extra_vars)
     full = [
         *args,
         "--project-dir",
@@ -66,11 +94,11 @@ def run_dbt(
         "--profiles-dir",
         str(project_dir),
         "--target-path",
-        str(dbt_target_dir(settings)),
+        str(target),
         "--log-path",
-        str(dbt_target_dir(settings) / "logs"),
+        str(target / "logs"),
         "--vars",
-        json.dumps({**dbt_vars(settings, as_of), **(extra_vars or {})}),
+        json.dumps(stable),
         "--no-use-colors",
         "--quiet",
     ]
@@ -93,6 +121,6 @@ def run_dbt(
         lines += [f"  - {n.resource_type} {n.name}: {n.status}: {n.message}" for n in failed]
         if result.exception is not None:
             lines.append(f"  - {type(result.exception).__name__}: {result.exception}")
-        lines.append(f"  (dbt log: {dbt_target_dir(settings) / 'logs' / 'dbt.log'})")
+        lines.append(f"  (dbt log: {target / 'logs' / 'dbt.log'})")
         raise DbtBuildError("\n".join(lines))
     return nodes

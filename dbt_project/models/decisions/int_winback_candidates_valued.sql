@@ -52,7 +52,7 @@ scores as (
         {{ 'reason_2' if has_reasons else 'cast(null as varchar)' }} as model_reason_2,
         {{ 'reason_3' if has_reasons else 'cast(null as varchar)' }} as model_reason_3
     from {{ scores_relation }}
-    where as_of_date = cast('{{ var("as_of_date") }}' as date)
+    where as_of_date = cast('{{ run_value('as_of_date') }}' as date)
 {%- else %}
     -- No scores published yet: the stand-in below is used for every candidate.
         select
@@ -89,7 +89,7 @@ purchase_items as (
         on order_items.product_id = products.product_id
     where
         orders.is_purchase
-        and cast(orders.ordered_at as date) <= cast('{{ var("as_of_date") }}' as date)
+        and cast(orders.ordered_at as date) <= cast('{{ run_value('as_of_date') }}' as date)
 ),
 
 margins as (

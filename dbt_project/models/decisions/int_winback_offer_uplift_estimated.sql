@@ -46,7 +46,7 @@ past_contacts as (
         on cast(contacts.contacted_at as date) >= snapshots.as_of_date
     where
         contacts.offer_code is not null
-        and cast(contacts.contacted_at as date) <= cast('{{ var("as_of_date") }}' as date)
+        and cast(contacts.contacted_at as date) <= cast('{{ run_value('as_of_date') }}' as date)
     group by all
 ),
 

@@ -24,7 +24,7 @@ grouped as (
         cast(min(contacted_at) as date) as first_contact_date,
         cast(max(contacted_at) as date) as last_contact_date
     from contacts
-    where cast(contacted_at as date) <= cast('{{ var("as_of_date") }}' as date)
+    where cast(contacted_at as date) <= cast('{{ run_value('as_of_date') }}' as date)
     group by all
 ),
 

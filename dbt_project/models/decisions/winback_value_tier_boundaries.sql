@@ -72,7 +72,7 @@ final as (
             value_tier,
             min_value_12m,
             lag(min_value_12m) over (order by value_tier) as below_value_12m,
-            cast('{{ var("as_of_date") }}' as date) as calibrated_as_of_date,
+            cast('{{ run_value('as_of_date') }}' as date) as calibrated_as_of_date,
             calibration_customers
         from rounded
     )

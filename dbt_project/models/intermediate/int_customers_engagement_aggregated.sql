@@ -25,7 +25,7 @@ orders as (
 
 params as (
     select
-        cast('{{ var("as_of_date") }}' as date) as run_as_of_date,
+        cast('{{ run_value('as_of_date') }}' as date) as run_as_of_date,
         {{ var("snapshot_cadence_days") }} as cadence_days,
         {{ var("snapshot_count") }} as snapshot_count
 ),

@@ -9,7 +9,7 @@ orders as (
 
 params as (
     select
-        cast('{{ var("as_of_date") }}' as date) as run_as_of_date,
+        cast('{{ run_value('as_of_date') }}' as date) as run_as_of_date,
         {{ var("horizon_days") }} as horizon_days,
         {{ var("snapshot_cadence_days") }} as cadence_days,
         {{ var("min_history_days") }} as min_history_days

@@ -15,7 +15,7 @@ customers as (
 
 params as (
     select
-        cast('{{ var("as_of_date") }}' as date) as run_as_of_date,
+        cast('{{ run_value('as_of_date') }}' as date) as run_as_of_date,
         {{ var("horizon_days") }} as horizon_days
 ),
 

@@ -5,7 +5,7 @@
 -- family (R21), time zone, consents and the channel to use.
 -- Point in time: orders placed after reminder_at are invisible, payments after it have
 -- not happened yet (the loader keeps the whole as-of day, so this model must cut).
-{%- set reminder_at = "cast('" ~ var('reminder_at', var('as_of_date') ~ ' 23:59:59') ~ "' as timestamp)" %}
+{%- set reminder_at = "cast('" ~ run_value('reminder_at') ~ "' as timestamp)" %}
 {%- set shop_tz = var('reminder_shop_timezone', 'Asia/Shanghai') %}
 {%- set zh_timezones = var('reminder_zh_timezones', [
     'Asia/Shanghai', 'Asia/Chongqing', 'Asia/Harbin', 'Asia/Urumqi', 'Asia/Hong_Kong',

@@ -2,7 +2,7 @@
 -- Measurement: of the payment reminders sent so far (ledger rows scheduled and due by
 -- reminder_at), the share whose order was paid after the reminder, by customer type
 -- (R20) and template (R21). Paid before the reminder means the reminder was redundant.
-{%- set reminder_at = "cast('" ~ var('reminder_at', var('as_of_date') ~ ' 23:59:59') ~ "' as timestamp)" %}
+{%- set reminder_at = "cast('" ~ run_value('reminder_at') ~ "' as timestamp)" %}
 {%- set ledger_relation = source('reminders', 'reminder_ledger') %}
 {%- set ledger_exists = execute and adapter.get_relation(
     database=ledger_relation.database,
