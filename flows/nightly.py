@@ -35,9 +35,10 @@ from winback.resume import FEATURES_DIGEST_TAG, features_digest, trained_version
 from winback.stages import StageClock, StageFigure
 from winback.transform import FEATURE_BUILD, run_dbt
 from winback.warehouse import (
+    FeatureRead,
     previous_scored_customers,
     publish_churn_scores,
-    read_customer_features,
+    read_features_for_run,
     read_purchase_dates,
     read_raw_orders,
 )
@@ -121,9 +122,13 @@ def data_docs_dir(settings: Settings) -> Path:
 
 
 @task(cache_policy=NO_CACHE)
-def validate_features(settings: Settings, as_of: dt.date) -> pd.DataFrame:
-    """Great Expectations gate on the feature mart; raises so nothing is published."""
-    features = read_customer_features(settings.warehouse_path)
+def validate_features(settings: Settings, as_of: dt.date) -> FeatureRead:
+    """Read what the run needs from the feature mart (training snapshots sampled in SQL)
+    and gate it with Great Expectations; raises so nothing is published."""
+    lgbm = model_params(settings).lightgbm
+    read = read_features_for_run(settings.warehouse_path, lgbm.max_train_rows, lgbm.seed)
+    get_run_logger().info(read.summary())
+    features = read.frame
     suite = features_suite.build_suite(previous_scored_customers(settings.warehouse_path, as_of))
     report: ValidationReport = run_suite(
         features_suite.validation_frame(features),
@@ -139,7 +144,7 @@ def validate_features(settings: Settings, as_of: dt.date) -> pd.DataFrame:
     )
     if not report.success:
         raise DataValidationError(report)
-    return features
+    return read
 
 
 def model_params(settings: Settings) -> ModelParams:
@@ -171,13 +176,12 @@ def _metrics_markdown(
 
 
 @task(cache_policy=NO_CACHE)
-def train_and_register(
-    settings: Settings, features: pd.DataFrame, as_of: dt.date
-) -> TrainingOutcome:
+def train_and_register(settings: Settings, read: FeatureRead, as_of: dt.date) -> TrainingOutcome:
     """Train and calibrate on labelled snapshots, evaluate with the baselines, log to
     MLflow, register as challenger and promote if not worse than the champion."""
     logger = get_run_logger()
     params = model_params(settings)
+    features = read.frame
     tracking.use_store(
         settings.mlflow_tracking_uri, settings.mlflow_experiment, settings.mlflow_artifact_dir
     )
@@ -202,6 +206,8 @@ def train_and_register(
         decision = promotion.PromotionDecision(promoted, f"reused: {reason}", {})
         return TrainingOutcome(registered, metrics, decision, reused=True)
     frame = training.split_by_snapshot(features)
+    # The training snapshots were sampled in SQL (see read_features_for_run).
+    frame.train_rows_available = read.train_rows_available
     trained = training.train(frame, params)
     baseline_probabilities = baselines.baseline_probabilities(
         frame, settings.horizon_days, params.bgnbd_penalizer
@@ -337,12 +343,12 @@ def _nightly_chain(settings: Settings) -> NightlyResult:
     with clock.stage("dbt build"):
         build_features(settings, as_of)
     with clock.stage("validation"):
-        features = validate_features(settings, as_of)
+        read = validate_features(settings, as_of)
     with clock.stage("training"):
-        outcome = train_and_register(settings, features, as_of)
+        outcome = train_and_register(settings, read, as_of)
     metrics = outcome.metrics
     with clock.stage("scoring + publish"):
-        scored, version, probabilities = score_and_publish(settings, features, as_of)
+        scored, version, probabilities = score_and_publish(settings, read.frame, as_of)
     with clock.stage("decisions"):
         decisions = publish_winback_decisions_task(settings, as_of)
     previous = read_previous_probabilities(settings.published_file())

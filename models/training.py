@@ -44,6 +44,8 @@ class TrainingFrame:
     train_dates: list[str]
     calibration_date: str
     valid_date: str
+    # Training rows in the mart before any sampling (None: ``train`` is all of them).
+    train_rows_available: int | None = None
 
 
 @dataclass
@@ -166,9 +168,11 @@ def train(frame: TrainingFrame, params: ModelParams) -> TrainedModel:
     raw = evaluate(y_valid, booster.predict_proba(x_valid)[:, 1], params.profit)
     metrics |= {f"uncalibrated_{k}": raw[k] for k in ("roc_auc", "brier", "log_loss", "ece")}
     used = min(len(frame.train), params.lightgbm.max_train_rows)
+    available = frame.train_rows_available or len(frame.train)
     metrics |= {
         "train_rows": float(used),
-        "train_sample_share": used / max(len(frame.train), 1),
+        "train_rows_available": float(available),
+        "train_sample_share": used / max(available, 1),
     }
     return TrainedModel(
         model=model,

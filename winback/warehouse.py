@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -69,6 +70,67 @@ def read_customer_features(path: Path) -> pd.DataFrame:
         return con.execute(
             "select * from marts.customer_features order by as_of_date, customer_id"
         ).df()
+
+
+@dataclass(frozen=True)
+class FeatureRead:
+    """What a nightly run read from the feature mart, and how much of it."""
+
+    frame: pd.DataFrame
+    rows_in_mart: int
+    train_rows_available: int  # rows of the training snapshots before sampling
+    train_share: float  # share of them read (the same share from every snapshot)
+
+    def summary(self) -> str:
+        return (
+            f"read {len(self.frame):,} of {self.rows_in_mart:,} feature rows: the scoring, "
+            f"calibration and validation snapshots whole, {self.train_share:.1%} of "
+            f"{self.train_rows_available:,} training rows (sampled in SQL, seeded)"
+        )
+
+
+def read_features_for_run(path: Path, max_train_rows: int, seed: int) -> FeatureRead:
+    """The part of the feature mart one nightly run needs, without pulling every snapshot
+    into memory (at a million customers the mart holds millions of rows):
+
+    - the scoring snapshot and the two newest labelled snapshots (calibration,
+      validation) whole — metrics and scores are never computed on a sample;
+    - the older labelled snapshots (training) sampled in SQL to at most
+      ``max_train_rows``: the same share from every snapshot, chosen by a seeded hash
+      of (customer, as-of date), so the same mart and seed read the same rows;
+    - unlabelled snapshots other than the scoring one are not read (nothing uses them).
+
+    Rows are ordered by (as_of_date, customer_id), as ``read_customer_features``.
+    """
+    with connect(path) as con:
+        snapshots = con.execute(
+            "select as_of_date, bool_or(is_label_observed) as labelled, "
+            "bool_or(is_scoring_snapshot) as scoring, count(*) as n "
+            "from marts.customer_features group by as_of_date order by as_of_date"
+        ).fetchall()
+        labelled = [row[0] for row in snapshots if row[1] and not row[2]]
+        held_out = labelled[-2:]
+        train_dates = labelled[:-2]
+        counts = {row[0]: int(row[3]) for row in snapshots}
+        available = sum(counts[d] for d in train_dates)
+        share = 1.0 if available <= max_train_rows else max_train_rows / available
+        # One hash of the whole key (hash(a, b, seed) barely moves with the seed).
+        frame = con.execute(
+            """
+            select * from marts.customer_features
+            where is_scoring_snapshot
+                or as_of_date in (select unnest($held_out::date[]))
+                or (
+                    as_of_date in (select unnest($train_dates::date[]))
+                    and ($share >= 1.0
+                        or hash(concat_ws('|', customer_id, as_of_date, $seed)) % 1000000
+                            < $share * 1000000)
+                )
+            order by as_of_date, customer_id
+            """,
+            {"held_out": held_out, "train_dates": train_dates, "share": share, "seed": seed},
+        ).df()
+    return FeatureRead(frame, sum(counts.values()), available, share)
 
 
 def previous_scored_customers(path: Path, as_of: dt.date) -> int | None:

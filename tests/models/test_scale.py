@@ -3,6 +3,8 @@ the long tail, sampled training snapshots."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -92,3 +94,53 @@ def test_long_tail_gets_path_reasons_and_the_riskiest_exact_ones(
     shap = explain.shap_values(trained.model, sample, trained.features).sum(axis=1)
     path = explain.path_contributions(trained.model, sample, trained.features).sum(axis=1)
     assert np.corrcoef(shap, path)[0, 1] > 0.99
+
+
+def _mart(path: Path) -> None:
+    """A feature mart of 6 snapshots: 4 training, calibration, validation (labelled), one
+    unlabelled and the scoring snapshot (1000 customers each)."""
+    import duckdb
+
+    dates = pd.date_range("2026-01-01", periods=8, freq="30D").date
+    rows = pd.DataFrame(
+        {
+            "customer_id": np.tile([f"C{i:04d}" for i in range(1000)], len(dates)),
+            "as_of_date": np.repeat(dates, 1000),
+            "is_label_observed": np.repeat([True] * 6 + [False, False], 1000),
+            "is_scoring_snapshot": np.repeat([False] * 7 + [True], 1000),
+        }
+    )
+    with duckdb.connect(str(path)) as con:
+        con.execute("create schema marts")
+        con.register("rows", rows)
+        con.execute("create table marts.customer_features as select * from rows")
+
+
+def test_the_run_reads_held_out_snapshots_whole_and_samples_training_in_sql(
+    tmp_path: Path,
+) -> None:
+    from winback.warehouse import read_features_for_run
+
+    _mart(tmp_path / "w.duckdb")
+    read = read_features_for_run(tmp_path / "w.duckdb", max_train_rows=2000, seed=3)
+    counts = read.frame.groupby("as_of_date").size()
+    dates = sorted(counts.index)
+    assert read.rows_in_mart == 8000
+    assert read.train_rows_available == 4000
+    assert read.train_share == 0.5
+    # scoring, validation and calibration whole; the unlabelled snapshot not read
+    assert counts[dates[-1]] == counts[dates[-2]] == counts[dates[-3]] == 1000
+    assert len(dates) == 7
+    # about half of every training snapshot, not one snapshot whole and another empty
+    assert all(400 < counts[d] < 600 for d in dates[:4])
+    # seeded: same rows again, other rows for another seed
+    again = read_features_for_run(tmp_path / "w.duckdb", max_train_rows=2000, seed=3)
+    pd.testing.assert_frame_equal(read.frame, again.frame)
+    other = read_features_for_run(tmp_path / "w.duckdb", max_train_rows=2000, seed=4)
+    assert not read.frame.equals(other.frame)
+    # small marts are read whole
+    whole = read_features_for_run(tmp_path / "w.duckdb", max_train_rows=10_000, seed=3)
+    assert whole.train_share == 1.0 and len(whole.frame) == 7000
+    frame = training.split_by_snapshot(read.frame)
+    frame.train_rows_available = read.train_rows_available
+    assert len(frame.calibration) == len(frame.valid) == 1000
