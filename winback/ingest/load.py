@@ -443,8 +443,9 @@ def load_data_dir(
             )
             loader.run(load_id)
             keep = [q(c.name) for c in table.columns] + [q(c) for c in loader.extras]
+            # A view, not a copy: raw.<table> is materialised once, in _publish_raw.
             con.execute(
-                f"create or replace temp table ok_{table.name} as select {', '.join(keep)}, "
+                f"create or replace temp view ok_{table.name} as select {', '.join(keep)}, "
                 f"{lit(load_id)} as _load_id, {lit(str(files[table.name]))} as _source_file, "
                 f"_row_number, current_timestamp at time zone 'UTC' as _loaded_at "
                 f"from chk_{table.name} order by _row_number"
