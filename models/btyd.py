@@ -126,13 +126,27 @@ def _fit(make: Callable[[float], Any], args: tuple[Any, ...], penalizer: float) 
     return None
 
 
+# BG/NBD and Gamma-Gamma have 4 and 3 population-level parameters; a seeded sample of
+# this many customers pins them down, and keeps a fit at a million customers to seconds
+# (predictions are still made for every customer).
+MAX_FIT_CUSTOMERS = 100_000
+
+
+def fit_sample(snapshot: pd.DataFrame, max_customers: int = MAX_FIT_CUSTOMERS) -> pd.DataFrame:
+    """The customers a BTYD fit uses: all of them, or a seeded sample of ``max_customers``."""
+    if len(snapshot) <= max_customers:
+        return snapshot
+    return snapshot.sample(n=max_customers, random_state=0)
+
+
 def fit_btyd(snapshot: pd.DataFrame, penalizer: float) -> BuyTillYouDie:
-    """Fit BG/NBD on one snapshot (no labels used) and Gamma-Gamma on its repeat buyers.
+    """Fit BG/NBD on one snapshot (no labels used) and Gamma-Gamma on its repeat buyers,
+    on at most ``MAX_FIT_CUSTOMERS`` of them (seeded sample).
 
     A fit that does not converge is retried with a larger penalty; if Gamma-Gamma still
     fails, order values fall back to the mean order value (said in the log).
     """
-    h = purchase_history(snapshot)
+    h = purchase_history(fit_sample(snapshot))
     purchases = _fit(
         lambda c: BetaGeoFitter(penalizer_coef=c), (h.frequency, h.recency, h.age), penalizer
     )

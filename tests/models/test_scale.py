@@ -144,3 +144,16 @@ def test_the_run_reads_held_out_snapshots_whole_and_samples_training_in_sql(
     frame = training.split_by_snapshot(read.frame)
     frame.train_rows_available = read.train_rows_available
     assert len(frame.calibration) == len(frame.valid) == 1000
+
+
+def test_btyd_fits_on_a_seeded_sample_of_large_snapshots() -> None:
+    from winback.models import btyd
+
+    small = pd.DataFrame({"customer_id": range(500)})
+    assert btyd.fit_sample(small) is small
+    big = pd.DataFrame({"customer_id": range(250_000)})
+    sample = btyd.fit_sample(big, max_customers=100_000)
+    assert len(sample) == 100_000 and sample["customer_id"].is_unique
+    assert sample.equals(btyd.fit_sample(big, max_customers=100_000))  # seeded
+    # spread over the whole snapshot, not its head
+    assert sample["customer_id"].max() > 240_000 and sample["customer_id"].min() < 10_000
