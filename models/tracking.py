@@ -95,10 +95,21 @@ def git_commit() -> str:
 DATASET_SCHEMA_ROWS = 1000
 
 
-def dataset_digest(frame: pd.DataFrame) -> str:
-    """Content hash of a snapshot frame (rows and values), for lineage."""
-    hashed = pd.util.hash_pandas_object(frame.reset_index(drop=True), index=False)
-    return hashlib.sha256(hashed.to_numpy().tobytes()).hexdigest()[:16]
+def dataset_digest(frame: pd.DataFrame, round_floats: int | None = None) -> str:
+    """Content hash of a snapshot frame (column names, rows and values), for lineage.
+
+    Column by column, so hashing millions of rows never copies the frame;
+    ``round_floats`` rounds float columns first (digits), for hashes that must not move
+    with the last bits of a floating-point sum.
+    """
+    digest = hashlib.sha256()
+    for name in frame.columns:
+        column = frame[name]
+        if round_floats is not None and pd.api.types.is_float_dtype(column):
+            column = column.round(round_floats)
+        digest.update(str(name).encode())
+        digest.update(pd.util.hash_pandas_object(column, index=False).to_numpy().tobytes())
+    return digest.hexdigest()[:16]
 
 
 def lineage_tags(trained: TrainedModel) -> dict[str, str]:

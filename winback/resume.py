@@ -28,9 +28,9 @@ DIGEST_DECIMALS = 6
 
 def features_digest(features: pd.DataFrame, inputs: dict[str, object]) -> str:
     """Content hash of the feature table and the run's inputs (params, as-of, horizon)."""
-    floats = features.select_dtypes("float").columns
-    rounded = features.assign(**{c: features[c].round(DIGEST_DECIMALS) for c in floats})
-    payload = dataset_digest(rounded) + json.dumps(inputs, sort_keys=True, default=str)
+    payload = dataset_digest(features, round_floats=DIGEST_DECIMALS) + json.dumps(
+        inputs, sort_keys=True, default=str
+    )
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
