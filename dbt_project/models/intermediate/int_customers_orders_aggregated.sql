@@ -53,16 +53,24 @@ aggregated as (
             where is_visible_purchase and days_before_as_of < 365
         ) as discretionary_spend_365d,
         median(gap_days) filter (where is_visible_purchase) as median_gap_days,
-        stddev_samp(gap_days) filter (where is_visible_purchase) as gap_days_stddev,
+        -- The spread and the mean delay come from exact integer sums: a floating-point
+        -- sum depends on the order threads add in, and the same data must give the same
+        -- features (and the same model) on every run.
+        count(gap_days) filter (where is_visible_purchase) as gap_count,
+        sum(gap_days) filter (where is_visible_purchase) as gap_sum,
+        sum(gap_days * gap_days) filter (where is_visible_purchase) as gap_square_sum,
         avg(case when is_discounted then 1.0 else 0.0 end) filter (
             where is_visible_purchase
         ) as discounted_purchase_share,
         count(*) filter (where is_refunded) as refund_count,
         count(*) filter (where is_abandoned_unpaid) as abandoned_unpaid_order_count,
         count(*) as order_count_all_statuses,
-        avg(pay_delay_hours) filter (
+        count(pay_delay_minutes) filter (
             where is_visible_purchase and paid_at is not null
-        ) as avg_pay_delay_hours
+        ) as paid_count,
+        sum(pay_delay_minutes) filter (
+            where is_visible_purchase and paid_at is not null
+        ) as pay_delay_minutes_sum
     from history
     group by as_of_date, customer_id
 ),
@@ -87,12 +95,20 @@ final as (
         cast(essential_spend_365d as double) as essential_spend_365d,
         cast(discretionary_spend_365d as double) as discretionary_spend_365d,
         cast(median_gap_days as double) as median_gap_days,
-        gap_days_stddev,
+        case
+            when gap_count > 1
+                then sqrt(
+                    cast(gap_count * gap_square_sum - gap_sum * gap_sum as double)
+                    / (gap_count * (gap_count - 1))
+                )
+        end as gap_days_stddev,
         discounted_purchase_share,
         refund_count,
         abandoned_unpaid_order_count,
         order_count_all_statuses,
-        avg_pay_delay_hours
+        case
+            when paid_count > 0 then cast(pay_delay_minutes_sum as double) / paid_count / 60.0
+        end as avg_pay_delay_hours
     from aggregated
     where purchase_count > 0
 )
