@@ -9,6 +9,7 @@ the very end (``winback.publish``), so a run that dies anywhere publishes nothin
 from __future__ import annotations
 
 import datetime as dt
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,7 +68,11 @@ def load_raw(settings: Settings) -> LoadReport:
     """Validate the data directory into raw + quarantine (file I/O: retried)."""
     logger = get_run_logger()
     report = load_data_dir(
-        settings.warehouse_path, settings.data_dir, settings.as_of, progress=logger.info
+        settings.warehouse_path,
+        settings.data_dir,
+        settings.as_of,
+        progress=logger.info,
+        memory_limit=settings.duckdb_memory_limit,
     )
     logger.info(
         "loaded %s rows, quarantined %s, as of %s",
@@ -335,6 +340,8 @@ def nightly(
 
 def _nightly_chain(settings: Settings) -> NightlyResult:
     """The chain itself, under the run lock."""
+    # Every DuckDB connection of the run (ingest, reads, dbt) gets the same memory cap.
+    os.environ["WINBACK_DUCKDB_MEMORY_LIMIT"] = settings.duckdb_memory_limit
     clock = StageClock()
     with clock.stage("ingest"):
         load = load_raw(settings)
