@@ -52,9 +52,9 @@ aggregated as (
         sum(discretionary_amount) filter (
             where is_visible_purchase and days_before_as_of < 365
         ) as discretionary_spend_365d,
-        median(gap_days) filter (where is_visible_purchase) as median_gap_days,
+        {{ winback.median('gap_days') }} filter (where is_visible_purchase) as median_gap_days,
         stddev_samp(gap_days) filter (where is_visible_purchase) as gap_days_stddev,
-        avg(case when is_discounted then 1.0 else 0.0 end) filter (
+        avg(cast(case when is_discounted then 1 else 0 end as double)) filter (
             where is_visible_purchase
         ) as discounted_purchase_share,
         count(*) filter (where is_refunded) as refund_count,

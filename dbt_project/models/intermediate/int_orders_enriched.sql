@@ -61,7 +61,7 @@ final as (
         orders.discount_amount > 0 as is_discounted,
         purchase_gaps.purchase_number,
         purchase_gaps.gap_days,
-        {{ dbt.datediff('orders.ordered_at', 'orders.paid_at', 'minute') }} / 60.0 as pay_delay_hours,
+        cast({{ winback.minutes_between('orders.ordered_at', 'orders.paid_at') }} as double) / 60 as pay_delay_hours,
         basket_split.essential_amount,
         basket_split.discretionary_amount
     from orders
