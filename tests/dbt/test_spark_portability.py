@@ -159,7 +159,9 @@ def test_project_builds_on_spark_with_the_same_rows(
     spark_settings = settings.model_copy(update={"warehouse_path": root / "spark" / "wh.duckdb"})
     nodes: list[DbtNodeResult] = run_dbt(["build", "--target", "spark"], spark_settings, AS_OF)
 
-    built = {n.name for n in nodes if n.resource_type in {"model", "seed"} and n.status == "success"}
+    built = {
+        n.name for n in nodes if n.resource_type in {"model", "seed"} and n.status == "success"
+    }
     tests = [n for n in nodes if n.resource_type in {"test", "unit_test"}]
     assert len(tests) >= 50 and all(n.status == "pass" for n in tests)
 
