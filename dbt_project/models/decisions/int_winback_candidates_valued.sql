@@ -48,9 +48,9 @@ scores as (
         churn_probability,
         {{ 'expected_value_12m' if has_value else 'cast(null as double)' }} as expected_value_12m,
         {{ 'p_alive' if has_value else 'cast(null as double)' }} as p_alive,
-        {{ 'reason_1' if has_reasons else 'cast(null as {{ dbt.type_string() }})' }} as model_reason_1,
-        {{ 'reason_2' if has_reasons else 'cast(null as {{ dbt.type_string() }})' }} as model_reason_2,
-        {{ 'reason_3' if has_reasons else 'cast(null as {{ dbt.type_string() }})' }} as model_reason_3
+        {{ 'reason_1' if has_reasons else 'cast(null as ' ~ dbt.type_string() ~ ')' }} as model_reason_1,
+        {{ 'reason_2' if has_reasons else 'cast(null as ' ~ dbt.type_string() ~ ')' }} as model_reason_2,
+        {{ 'reason_3' if has_reasons else 'cast(null as ' ~ dbt.type_string() ~ ')' }} as model_reason_3
     from {{ scores_relation }}
     where as_of_date = cast('{{ run_value('as_of_date') }}' as date)
 {%- else %}
