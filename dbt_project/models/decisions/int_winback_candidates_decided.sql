@@ -28,7 +28,7 @@ with_plan as (
         {% if campaign_id -%}
             '{{ campaign_id }}'
         {%- else -%}
-            'winback-' || strftime(candidates.as_of_date, '%Y-%m')
+            'winback-' || substr(cast(candidates.as_of_date as {{ dbt.type_string() }}), 1, 7)
         {%- endif %} as campaign_id,
         best_plans.main_offer_code as recommended_offer,
         best_plans.channel as planned_channel,
@@ -74,7 +74,7 @@ screened as (
         ) as all_exclusion_reasons,
         -- R10: a stable pseudo-random number per customer and campaign (md5, so it is the
         -- same in any engine and in Python: winback.decisions.control.control_draw).
-        cast(('0x' || substr(md5(customer_id || ':' || campaign_id), 1, 8)) as ubigint) / 4294967296.0
+        {{ winback.hex_to_number("substr(md5(customer_id || ':' || campaign_id), 1, 8)") }} / 4294967296.0
             as control_draw
     from with_plan
 ),
@@ -83,9 +83,10 @@ ranked as (
     select
         *,
         control_draw < {{ var('winback_control_share') }} as is_control_group,
-        row_number() over (
+        -- bigint on every engine (Spark's row_number is an int)
+        cast(row_number() over (
             order by expected_profit / greatest(committed_cost, 0.01) desc, expected_profit desc, customer_id asc
-        ) as priority_rank
+        ) as bigint) as priority_rank
     from screened
     where exclusion_reason is null
 ),

@@ -49,7 +49,7 @@ tiered as (
             when candidates.value_if_retained_12m >= bounds.tier_4_min then 4
             else 5
         end as value_tier,
-        median(candidates.avg_order_value) over () as median_candidate_order_value
+        {{ winback.median('candidates.avg_order_value') }} over () as median_candidate_order_value
     from candidates
     cross join bounds
 ),

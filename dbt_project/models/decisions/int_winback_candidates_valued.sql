@@ -48,21 +48,21 @@ scores as (
         churn_probability,
         {{ 'expected_value_12m' if has_value else 'cast(null as double)' }} as expected_value_12m,
         {{ 'p_alive' if has_value else 'cast(null as double)' }} as p_alive,
-        {{ 'reason_1' if has_reasons else 'cast(null as varchar)' }} as model_reason_1,
-        {{ 'reason_2' if has_reasons else 'cast(null as varchar)' }} as model_reason_2,
-        {{ 'reason_3' if has_reasons else 'cast(null as varchar)' }} as model_reason_3
+        {{ 'reason_1' if has_reasons else 'cast(null as ' ~ dbt.type_string() ~ ')' }} as model_reason_1,
+        {{ 'reason_2' if has_reasons else 'cast(null as ' ~ dbt.type_string() ~ ')' }} as model_reason_2,
+        {{ 'reason_3' if has_reasons else 'cast(null as ' ~ dbt.type_string() ~ ')' }} as model_reason_3
     from {{ scores_relation }}
     where as_of_date = cast('{{ run_value('as_of_date') }}' as date)
 {%- else %}
     -- No scores published yet: the stand-in below is used for every candidate.
         select
-            cast(null as varchar) as customer_id,
+            cast(null as {{ dbt.type_string() }}) as customer_id,
             cast(null as double) as churn_probability,
             cast(null as double) as expected_value_12m,
             cast(null as double) as p_alive,
-            cast(null as varchar) as model_reason_1,
-            cast(null as varchar) as model_reason_2,
-            cast(null as varchar) as model_reason_3
+            cast(null as {{ dbt.type_string() }}) as model_reason_1,
+            cast(null as {{ dbt.type_string() }}) as model_reason_2,
+            cast(null as {{ dbt.type_string() }}) as model_reason_3
         where false
     {%- endif %}
 ),
@@ -95,7 +95,7 @@ purchase_items as (
 margins as (
     select
         customer_id,
-        sum(item_margin) / nullif(sum(item_revenue) filter (where item_margin is not null), 0)
+        cast(sum(item_margin) as double) / nullif(sum(item_revenue) filter (where item_margin is not null), 0)
             as gross_margin_rate
     from purchase_items
     group by customer_id
@@ -111,12 +111,19 @@ category_spend as (
     group by customer_id, category
 ),
 
+-- The category with the most revenue; ties go to the first name, so every engine agrees.
 favourite_categories as (
     select
         customer_id,
-        arg_max(category, category_revenue) as favourite_category
-    from category_spend
-    group by customer_id
+        category as favourite_category
+    from (
+        select
+            customer_id,
+            category,
+            row_number() over (partition by customer_id order by category_revenue desc, category asc) as category_rank
+        from category_spend
+    ) as ranked_categories
+    where category_rank = 1
 ),
 
 valued as (
@@ -192,13 +199,14 @@ valued as (
             when scores.expected_value_12m is not null and scores.p_alive is not null then 'value_model'
             else 'purchase_run_rate'
         end as value_source,
-        -- R4: advocacy per year of tenure (at least one year).
-        (
+        -- R4: advocacy per year of tenure (at least one year). A double, not Spark's decimal.
+        cast(
             candidates.referrals_converted * {{ var('winback_advocacy_value_per_referral') }}
             + candidates.reviews * {{ var('winback_advocacy_value_per_review') }}
             + (candidates.forum_contributions + candidates.survey_responses + candidates.suggestions)
             * {{ var('winback_advocacy_value_per_contribution') }}
-        ) * 365.0 / greatest(candidates.tenure_days, 365) as advocacy_value_12m
+            as double
+        ) * 365 / greatest(candidates.tenure_days, 365) as advocacy_value_12m
     from candidates
     left join scores
         on candidates.customer_id = scores.customer_id

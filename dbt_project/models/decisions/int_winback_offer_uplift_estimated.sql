@@ -47,7 +47,12 @@ past_contacts as (
     where
         contacts.offer_code is not null
         and cast(contacts.contacted_at as date) <= cast('{{ run_value('as_of_date') }}' as date)
-    group by all
+    group by
+        contacts.contact_id,
+        contacts.customer_id,
+        contacts.offer_code,
+        coalesce(contacts.contact_group, 'treatment') = 'control',
+        contacts.converted_order_id is not null
 ),
 
 weighted_contacts as (

@@ -64,7 +64,7 @@ eligible_offers as (
         and (
             catalogue.eligible_reasons = 'any'
             or (
-                list_contains(string_split(catalogue.eligible_reasons, '|'), reasons.reason)
+                {{ winback.delimited_list_contains('catalogue.eligible_reasons', '|', 'reasons.reason') }}
                 and (reasons.reason_rank = 1 or reasons.reason_confidence >= {{ var('winback_min_reason_confidence') }})
             )
         )
@@ -72,20 +72,28 @@ eligible_offers as (
 
 offer_channels as (
     select
-        eligible_offers.customer_id,
-        eligible_offers.offer_code,
-        channels.channel,
-        channels.cost_per_contact
-    from eligible_offers
-    inner join catalogue
-        on eligible_offers.offer_code = catalogue.offer_code
-    inner join channels
-        on
-            eligible_offers.customer_id = channels.customer_id
-            and list_contains(string_split(catalogue.channels, '|'), channels.channel)
-    qualify row_number() over (
-        partition by eligible_offers.customer_id, eligible_offers.offer_code order by channels.channel_rank
-    ) = 1
+        customer_id,
+        offer_code,
+        channel,
+        cost_per_contact
+    from (
+        select
+            eligible_offers.customer_id,
+            eligible_offers.offer_code,
+            channels.channel,
+            channels.cost_per_contact,
+            row_number() over (
+                partition by eligible_offers.customer_id, eligible_offers.offer_code order by channels.channel_rank
+            ) as channel_choice
+        from eligible_offers
+        inner join catalogue
+            on eligible_offers.offer_code = catalogue.offer_code
+        inner join channels
+            on
+                eligible_offers.customer_id = channels.customer_id
+                and {{ winback.delimited_list_contains('catalogue.channels', '|', 'channels.channel') }}
+    ) as ranked_channels
+    where channel_choice = 1
 ),
 
 sequenced as (
@@ -124,7 +132,7 @@ cut as (
         sequenced.*,
         steps.planned_contacts
     from sequenced
-    cross join (select unnest([1, 2, 3]) as planned_contacts) as steps  -- noqa: ST05
+    cross join {{ winback.integer_range(1, 3, 'planned_contacts') }} as steps
     where
         (steps.planned_contacts < 3 or sequenced.step_3_offer is not null)
         -- the main offer must be in the plan

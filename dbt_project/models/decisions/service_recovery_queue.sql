@@ -2,7 +2,8 @@
     schema='marts',
     materialized='incremental',
     unique_key='as_of_date',
-    incremental_strategy='delete+insert',
+    incremental_strategy=winback.replace_by_key_strategy(),
+    partition_by=winback.replace_by_key_partition('as_of_date'),
     on_schema_change='append_new_columns'
 ) }}
 -- Candidates with an open dispute (R7, R8): fix the problem before any offer. One row per
@@ -17,10 +18,11 @@ final as (
     select
         as_of_date,
         customer_id,
-        row_number() over (
+        -- bigint on every engine (Spark's row_number is an int)
+        cast(row_number() over (
             partition by as_of_date
             order by value_if_retained_12m * churn_probability desc, customer_id
-        ) as queue_position,
+        ) as bigint) as queue_position,
         open_tickets,
         concat_ws(
             ', ',

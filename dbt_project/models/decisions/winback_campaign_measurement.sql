@@ -25,7 +25,7 @@ grouped as (
         cast(max(contacted_at) as date) as last_contact_date
     from contacts
     where cast(contacted_at as date) <= cast('{{ run_value('as_of_date') }}' as date)
-    group by all
+    group by campaign_id, coalesce(offer_code, 'unknown')
 ),
 
 rates as (
@@ -42,22 +42,22 @@ wilson as (
         *,
         (
             treated_rate + 1.9208 / treated_contacts
-            - 1.96 * sqrt(treated_rate * (1 - treated_rate) / treated_contacts + 0.9604 / treated_contacts ^ 2)
+            - 1.96 * sqrt(treated_rate * (1 - treated_rate) / treated_contacts + 0.9604 / power(treated_contacts, 2))
         )
         / (1 + 3.8416 / treated_contacts) as treated_low,
         (
             treated_rate + 1.9208 / treated_contacts
-            + 1.96 * sqrt(treated_rate * (1 - treated_rate) / treated_contacts + 0.9604 / treated_contacts ^ 2)
+            + 1.96 * sqrt(treated_rate * (1 - treated_rate) / treated_contacts + 0.9604 / power(treated_contacts, 2))
         )
         / (1 + 3.8416 / treated_contacts) as treated_high,
         (
             control_rate + 1.9208 / control_contacts
-            - 1.96 * sqrt(control_rate * (1 - control_rate) / control_contacts + 0.9604 / control_contacts ^ 2)
+            - 1.96 * sqrt(control_rate * (1 - control_rate) / control_contacts + 0.9604 / power(control_contacts, 2))
         )
         / (1 + 3.8416 / control_contacts) as control_low,
         (
             control_rate + 1.9208 / control_contacts
-            + 1.96 * sqrt(control_rate * (1 - control_rate) / control_contacts + 0.9604 / control_contacts ^ 2)
+            + 1.96 * sqrt(control_rate * (1 - control_rate) / control_contacts + 0.9604 / power(control_contacts, 2))
         )
         / (1 + 3.8416 / control_contacts) as control_high
     from rates
@@ -77,12 +77,12 @@ final as (
         control_rate as control_conversion_rate,
         treated_rate - control_rate as uplift,
         treated_rate - control_rate
-        - sqrt((treated_rate - treated_low) ^ 2 + (control_high - control_rate) ^ 2) as uplift_ci_low,
+        - sqrt(power(treated_rate - treated_low, 2) + power(control_high - control_rate, 2)) as uplift_ci_low,
         treated_rate - control_rate
-        + sqrt((treated_high - treated_rate) ^ 2 + (control_rate - control_low) ^ 2) as uplift_ci_high,
+        + sqrt(power(treated_high - treated_rate, 2) + power(control_rate - control_low, 2)) as uplift_ci_high,
         coalesce(
             treated_rate - control_rate
-            - sqrt((treated_rate - treated_low) ^ 2 + (control_high - control_rate) ^ 2) > 0,
+            - sqrt(power(treated_rate - treated_low, 2) + power(control_high - control_rate, 2)) > 0,
             false
         ) as is_uplift_significant
     from wilson

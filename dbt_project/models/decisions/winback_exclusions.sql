@@ -2,7 +2,8 @@
     schema='marts',
     materialized='incremental',
     unique_key='as_of_date',
-    incremental_strategy='delete+insert',
+    incremental_strategy=winback.replace_by_key_strategy(),
+    partition_by=winback.replace_by_key_partition('as_of_date'),
     on_schema_change='append_new_columns'
 ) }}
 -- Candidates kept out of the win-back list (R6, R13), one row per customer per as-of

@@ -2,7 +2,8 @@
     schema='marts',
     materialized='incremental',
     unique_key='as_of_date',
-    incremental_strategy='delete+insert',
+    incremental_strategy=winback.replace_by_key_strategy(),
+    partition_by=winback.replace_by_key_partition('as_of_date'),
     on_schema_change='append_new_columns'
 ) }}
 -- The win-back list (issue 6): one row per customer per as-of date for every candidate
@@ -22,7 +23,7 @@ catalogue as (
 ),
 
 time_zones as (
-    select name as time_zone from pg_timezone_names()
+    select timezone_name as time_zone from {{ winback.known_timezone_names() }} as timezone_names
 ),
 
 listed as (
@@ -49,13 +50,11 @@ scheduled as (
     {%- for step in [1, 2, 3] %}
         case
             when is_contacted and step_{{ step }}_offer is not null
-                then cast(
-                    timezone(
-                        coalesce(valid_time_zone, 'UTC'),
-                        cast(as_of_date + {{ 1 + (step - 1) * gap }} as timestamp)
-                        + to_hours(cast(contact_hour_local as integer))
-                    ) as timestamp
-                    )
+                then {{ winback.local_to_utc(
+                    'cast(as_of_date + ' ~ (1 + (step - 1) * gap) ~ ' as timestamp) + '
+                    ~ winback.interval_hours('cast(contact_hour_local as integer)'),
+                    "coalesce(valid_time_zone, 'UTC')"
+                ) }}
         end as contact_{{ step }}_at{{ ',' if not loop.last }}  -- noqa: LT02
     
     {%- endfor %}

@@ -2,7 +2,8 @@
     schema='marts',
     materialized='incremental',
     unique_key='value_tier',
-    incremental_strategy='delete+insert',
+    incremental_strategy=winback.replace_by_key_strategy(),
+    partition_by=winback.replace_by_key_partition('value_tier'),
     on_schema_change='fail'
 ) }}
 -- R5: five value tiers with boundaries that do not move from run to run. The first run
@@ -32,10 +33,10 @@ final as (
     percentiles as (
         select
             count(*) as calibration_customers,
-            quantile_cont(value_if_retained_12m, 0.8) as p80,
-            quantile_cont(value_if_retained_12m, 0.6) as p60,
-            quantile_cont(value_if_retained_12m, 0.4) as p40,
-            quantile_cont(value_if_retained_12m, 0.2) as p20
+            {{ winback.percentile_cont('value_if_retained_12m', 0.8) }} as p80,
+            {{ winback.percentile_cont('value_if_retained_12m', 0.6) }} as p60,
+            {{ winback.percentile_cont('value_if_retained_12m', 0.4) }} as p40,
+            {{ winback.percentile_cont('value_if_retained_12m', 0.2) }} as p20
         from candidates
         where value_if_retained_12m > 0
     ),
@@ -52,7 +53,7 @@ final as (
                 when 4 then coalesce(percentiles.p20, 20.0)
             end as raw_min_value
         from percentiles
-        cross join (select unnest([1, 2, 3, 4, 5]) as value_tier) as tiers  -- noqa: ST05
+        cross join {{ winback.integer_range(1, 5, 'value_tier') }} as tiers
     ),
 
     rounded as (
@@ -62,7 +63,7 @@ final as (
             case
                 when raw_min_value is null then null
                 when raw_min_value <= 0 then 0.0
-                else round(raw_min_value, cast(1 - floor(log10(raw_min_value)) as integer))
+                else {{ winback.round_to_digits('raw_min_value', 'cast(1 - floor(log10(raw_min_value)) as integer)') }}
             end as min_value_12m
         from raw_bounds
     ),

@@ -69,7 +69,7 @@ bucketed as (
         max(occurred_at) filter (where event_type = 'email_open') as last_email_open_at,
         max(occurred_at) filter (where event_type = 'site_visit') as last_site_visit_at,
         max(occurred_at) filter (where event_type = 'nps') as last_nps_at,
-        arg_max(event_value, occurred_at) filter (where event_type = 'nps') as last_nps
+        {{ winback.arg_max('event_value', 'occurred_at') }} filter (where event_type = 'nps') as last_nps
     from events_bucketed
     group by customer_id, bucket
 ),
@@ -88,7 +88,7 @@ lifetime as (
             as days_since_email_open,
         {{ dbt.datediff('cast(max(bucketed.last_site_visit_at) as date)', 'snapshots.as_of_date', 'day') }}
             as days_since_site_visit,
-        arg_max(bucketed.last_nps, bucketed.last_nps_at) filter (
+        {{ winback.arg_max('bucketed.last_nps', 'bucketed.last_nps_at') }} filter (
             where bucketed.last_nps_at is not null
         ) as last_nps
     from snapshots

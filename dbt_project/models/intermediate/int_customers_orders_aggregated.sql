@@ -52,14 +52,14 @@ aggregated as (
         sum(discretionary_amount) filter (
             where is_visible_purchase and days_before_as_of < 365
         ) as discretionary_spend_365d,
-        median(gap_days) filter (where is_visible_purchase) as median_gap_days,
+        {{ winback.median('gap_days') }} filter (where is_visible_purchase) as median_gap_days,
         -- The spread and the mean delay come from exact integer sums: a floating-point
         -- sum depends on the order threads add in, and the same data must give the same
         -- features (and the same model) on every run.
         count(gap_days) filter (where is_visible_purchase) as gap_count,
         sum(gap_days) filter (where is_visible_purchase) as gap_sum,
         sum(gap_days * gap_days) filter (where is_visible_purchase) as gap_square_sum,
-        avg(case when is_discounted then 1.0 else 0.0 end) filter (
+        avg(cast(case when is_discounted then 1 else 0 end as double)) filter (
             where is_visible_purchase
         ) as discounted_purchase_share,
         count(*) filter (where is_refunded) as refund_count,

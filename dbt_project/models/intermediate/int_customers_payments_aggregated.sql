@@ -36,7 +36,7 @@ final as (
         as_of_date,
         count(*) as invoices_due,
         count(*) filter (where days_late > 0) as invoices_late,
-        count(*) filter (where days_late > 0) * 1.0 / count(*) as late_invoice_share,
+        cast(count(*) filter (where days_late > 0) as double) / count(*) as late_invoice_share,
         avg(days_late) as avg_days_late,
         count(*) filter (where not is_paid_by_as_of) as invoices_overdue_open
     from history

@@ -61,9 +61,9 @@ final as (
         orders.discount_amount > 0 as is_discounted,
         purchase_gaps.purchase_number,
         purchase_gaps.gap_days,
-        {{ dbt.datediff('orders.ordered_at', 'orders.paid_at', 'minute') }} / 60.0 as pay_delay_hours,
+        cast({{ winback.minutes_between('orders.ordered_at', 'orders.paid_at') }} as double) / 60 as pay_delay_hours,
         -- whole minutes: sums of them are exact, so averages do not depend on thread order
-        {{ dbt.datediff('orders.ordered_at', 'orders.paid_at', 'minute') }} as pay_delay_minutes,
+        cast({{ winback.minutes_between('orders.ordered_at', 'orders.paid_at') }} as bigint) as pay_delay_minutes,
         basket_split.essential_amount,
         basket_split.discretionary_amount
     from orders

@@ -21,13 +21,13 @@ history as (
 
 grid as (
     select
-        cast(steps.generate_series as integer) as snapshot_index,
+        steps.snapshot_index,
         cast(
-            {{ dbt.dateadd('day', '-1 * cast(steps.generate_series as integer) * params.cadence_days', 'params.run_as_of_date') }}
+            {{ dbt.dateadd('day', '-1 * steps.snapshot_index * params.cadence_days', 'params.run_as_of_date') }}
             as date
         ) as as_of_date
     from params
-    cross join generate_series(0, {{ var("snapshot_count") }} - 1) as steps
+    cross join {{ winback.integer_range(0, var('snapshot_count') ~ ' - 1', 'snapshot_index') }} as steps
 ),
 
 final as (

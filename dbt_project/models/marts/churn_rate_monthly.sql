@@ -128,7 +128,7 @@ final as (
         running.returning_customers,
         running.lapses,
         cast(running.active_at_start + running.net_change as bigint) as active_at_end,
-        running.lapses * 1.0 / nullif(running.active_at_start, 0) as churn_rate,
+        cast(running.lapses as double) / nullif(running.active_at_start, 0) as churn_rate,
         cast({{ dbt.dateadd('month', '1', 'running.month_start') }} as date) <= params.run_as_of_date
             as is_complete_month
     from running

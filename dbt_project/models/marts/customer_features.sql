@@ -43,10 +43,15 @@ joined as (
         orders_aggregated.customer_id,
         orders_aggregated.as_of_date,
         -- R1, R3: recency, frequency, monetary, own cadence and trends
-        {{ dbt.datediff('cast(orders_aggregated.last_purchase_at as date)', 'orders_aggregated.as_of_date', 'day') }}
-            as recency_days,
-        {{ dbt.datediff('cast(orders_aggregated.first_purchase_at as date)', 'orders_aggregated.as_of_date', 'day') }}
-            as tenure_days,
+        -- Day counts are bigint on every engine (Spark's datediff gives int).
+        cast(
+            {{ dbt.datediff('cast(orders_aggregated.last_purchase_at as date)', 'orders_aggregated.as_of_date', 'day') }}
+            as bigint
+        ) as recency_days,
+        cast(
+            {{ dbt.datediff('cast(orders_aggregated.first_purchase_at as date)', 'orders_aggregated.as_of_date', 'day') }}
+            as bigint
+        ) as tenure_days,
         orders_aggregated.purchase_count,
         orders_aggregated.purchase_count_365d,
         orders_aggregated.purchase_count_90d,
@@ -81,8 +86,8 @@ joined as (
         coalesce(engagement.email_clicks_90d, 0) as email_clicks_90d,
         coalesce(engagement.calls_answered_180d, 0) as calls_answered_180d,
         coalesce(engagement.calls_unanswered_180d, 0) as calls_unanswered_180d,
-        engagement.days_since_email_open,
-        engagement.days_since_site_visit,
+        cast(engagement.days_since_email_open as bigint) as days_since_email_open,
+        cast(engagement.days_since_site_visit as bigint) as days_since_site_visit,
         -- R4: advocacy value
         coalesce(engagement.referrals, 0) as referrals,
         coalesce(engagement.referrals_converted, 0) as referrals_converted,
@@ -106,7 +111,7 @@ joined as (
         coalesce(service.unresolved_logistics, 0) as unresolved_logistics,
         coalesce(service.unresolved_attitude, 0) as unresolved_attitude,
         coalesce(service.unresolved_price, 0) as unresolved_price,
-        service.days_since_ticket,
+        cast(service.days_since_ticket as bigint) as days_since_ticket,
         service.avg_ticket_satisfaction,
         -- R6, R22: receivables
         coalesce(payments.invoices_due, 0) as invoices_due,
@@ -117,7 +122,7 @@ joined as (
         -- R13: contact fatigue
         coalesce(contacts.winback_contacts_30d, 0) as winback_contacts_30d,
         coalesce(contacts.winback_contacts_90d, 0) as winback_contacts_90d,
-        contacts.days_since_winback_contact,
+        cast(contacts.days_since_winback_contact as bigint) as days_since_winback_contact,
         -- R11: profile (current values; the contract has no profile history)
         customers.segment,
         customers.member_tier,
@@ -128,8 +133,10 @@ joined as (
         customers.occupation,
         customers.acquisition_channel,
         extract(year from orders_aggregated.as_of_date) - customers.birth_year as age_years,
-        {{ dbt.datediff('cast(customers.signed_up_at as date)', 'orders_aggregated.as_of_date', 'day') }}
-            as days_since_signup
+        cast(
+            {{ dbt.datediff('cast(customers.signed_up_at as date)', 'orders_aggregated.as_of_date', 'day') }}
+            as bigint
+        ) as days_since_signup
     from orders_aggregated
     left join engagement
         on

@@ -28,14 +28,14 @@ ledger as (
 {%- else %}
     -- First run (or a nightly build): no ledger yet.
         select
-            cast(null as varchar) as order_id,
-            cast(null as varchar) as status,
+            cast(null as {{ dbt.type_string() }}) as order_id,
+            cast(null as {{ dbt.type_string() }}) as status,
             cast(null as timestamp) as remind_at,
-            cast(null as varchar) as channel,
-            cast(null as varchar) as customer_type,
-            cast(null as varchar) as template_id,
-            cast(null as varchar) as language,  -- noqa: RF04
-            cast(null as varchar) as rendered_text,
+            cast(null as {{ dbt.type_string() }}) as channel,
+            cast(null as {{ dbt.type_string() }}) as customer_type,
+            cast(null as {{ dbt.type_string() }}) as template_id,
+            cast(null as {{ dbt.type_string() }}) as language,  -- noqa: RF04
+            cast(null as {{ dbt.type_string() }}) as rendered_text,
             cast(null as timestamp) as scheduled_at
         where false
     {%- endif %}

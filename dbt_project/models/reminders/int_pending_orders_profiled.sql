@@ -32,7 +32,7 @@ products as (
 ),
 
 known_timezones as (
-    select name as timezone_name from pg_timezone_names()
+    select timezone_name from {{ winback.known_timezone_names() }} as timezone_names
 ),
 
 orders_at_run as (
@@ -51,7 +51,7 @@ orders_at_run as (
             when paid_at is not null then paid_at
             when order_status in ('paid', 'shipped', 'delivered', 'refunded') then ordered_at
         end as effective_paid_at,
-        cast(timezone('{{ shop_tz }}', cast(ordered_at as timestamptz)) as date) as ordered_shop_date
+        cast({{ winback.utc_to_local('ordered_at', "'" ~ shop_tz ~ "'") }} as date) as ordered_shop_date
     from orders
     where ordered_at <= {{ reminder_at }}
 ),
@@ -64,7 +64,7 @@ paid_by_run as (
         ordered_shop_date,
         is_purchase,
         effective_paid_at,
-        cast(timezone('{{ shop_tz }}', cast(effective_paid_at as timestamptz)) as date) as paid_shop_date
+        cast({{ winback.utc_to_local('effective_paid_at', "'" ~ shop_tz ~ "'") }} as date) as paid_shop_date
     from orders_at_run
     where effective_paid_at <= {{ reminder_at }}
 ),
@@ -125,17 +125,24 @@ prior_purchases as (
 -- R21: the style of the basket's biggest line decides the template family.
 basket_style as (
     select
-        order_items.order_id,
-        lower(trim(products.style_tag)) as style_tag,
-        products.category
-    from order_items
-    inner join products
-        on order_items.product_id = products.product_id
-    where order_items.order_id in (select pending.order_id from pending)
-    qualify row_number() over (
-        partition by order_items.order_id
-        order by order_items.quantity * coalesce(order_items.unit_price, 0) desc, order_items.product_id
-    ) = 1
+        order_id,
+        style_tag,
+        category
+    from (
+        select
+            order_items.order_id,
+            lower(trim(products.style_tag)) as style_tag,
+            products.category,
+            row_number() over (
+                partition by order_items.order_id
+                order by order_items.quantity * coalesce(order_items.unit_price, 0) desc, order_items.product_id
+            ) as line_rank
+        from order_items
+        inner join products
+            on order_items.product_id = products.product_id
+        where order_items.order_id in (select pending.order_id from pending)
+    ) as ranked_lines
+    where line_rank = 1
 ),
 
 profiled as (

@@ -20,6 +20,14 @@
 {%- set flash_after_minutes = var('reminder_flash_remind_after_minutes', 10) %}
 {%- set flash_close_minutes = var('reminder_flash_close_minutes', 30) %}
 {%- set horizon_days = var('reminder_horizon_days', 3) %}
+{%- set shop_tz_sql = "'" ~ shop_tz ~ "'" %}
+{#- Midnight (shop time) of the shop day of earliest_at, plus the slot's day offset. #}
+{%- set shop_day_start = "cast(cast(" ~ winback.utc_to_local('timing_inputs.earliest_at', shop_tz_sql)
+    ~ " as date) + cutoff_slots.day_offset as timestamp)" %}
+{#- Midnight (customer time) of the day the continuous window ends, plus the morning offset. #}
+{%- set customer_day_start = "cast(cast(" ~ winback.utc_to_local(
+    "cast(timing_inputs.ordered_at + interval '" ~ ((delay_max_hours * 60) | int) ~ " minutes' as timestamp)",
+    'timing_inputs.customer_timezone') ~ " as date) + morning_slots.day_offset as timestamp)" %}
 
 with
 
@@ -66,23 +74,15 @@ cutoff_windows as (
     select
         timing_inputs.order_id,
         'shipping_cutoff' as timing_rule,
-        lpad(cast(cutoff_slots.cutoff_hour as varchar), 2, '0') || ':00' as ship_cutoff_local,
-        cast(timezone(
-            '{{ shop_tz }}',
-            cast(
-                cast(timezone('{{ shop_tz }}', cast(timing_inputs.earliest_at as timestamptz)) as date)
-                + cutoff_slots.day_offset as timestamp
-            )
-            + to_minutes(cutoff_slots.cutoff_hour * 60 - {{ window_minutes }})
-        ) as timestamp) as window_start_at,
-        cast(timezone(
-            '{{ shop_tz }}',
-            cast(
-                cast(timezone('{{ shop_tz }}', cast(timing_inputs.earliest_at as timestamptz)) as date)
-                + cutoff_slots.day_offset as timestamp
-            )
-            + to_minutes(cutoff_slots.cutoff_hour * 60)
-        ) as timestamp) as window_end_at
+        lpad(cast(cutoff_slots.cutoff_hour as {{ dbt.type_string() }}), 2, '0') || ':00' as ship_cutoff_local,
+        {{ winback.local_to_utc(
+            shop_day_start ~ ' + ' ~ winback.interval_minutes('cutoff_slots.cutoff_hour * 60 - ' ~ window_minutes),
+            shop_tz_sql
+        ) }} as window_start_at,
+        {{ winback.local_to_utc(
+            shop_day_start ~ ' + ' ~ winback.interval_minutes('cutoff_slots.cutoff_hour * 60'),
+            shop_tz_sql
+        ) }} as window_end_at
     from timing_inputs
     cross join cutoff_slots
     where not timing_inputs.is_flash_sale and not {{ continuous_sql }}
@@ -100,7 +100,7 @@ continuous_windows as (
     select
         order_id,
         'continuous_shipping' as timing_rule,
-        cast(null as varchar) as ship_cutoff_local,
+        cast(null as {{ dbt.type_string() }}) as ship_cutoff_local,
         ordered_at + interval '{{ (delay_min_hours * 60) | int }} minutes' as window_start_at,
         ordered_at + interval '{{ (delay_max_hours * 60) | int }} minutes' as window_end_at
     from timing_inputs
@@ -109,24 +109,15 @@ continuous_windows as (
     select
         timing_inputs.order_id,
         'next_morning' as timing_rule,
-        cast(null as varchar) as ship_cutoff_local,
-        cast(timezone(
-            timing_inputs.customer_timezone,
-            cast(cast(timezone(
-                timing_inputs.customer_timezone,
-                cast(timing_inputs.ordered_at + interval '{{ (delay_max_hours * 60) | int }} minutes' as timestamptz)
-            ) as date) + morning_slots.day_offset as timestamp)
-            + interval '{{ night_end }} hours'
-        ) as timestamp) as window_start_at,
-        cast(timezone(
-            timing_inputs.customer_timezone,
-            cast(cast(timezone(
-                timing_inputs.customer_timezone,
-                cast(timing_inputs.ordered_at + interval '{{ (delay_max_hours * 60) | int }} minutes' as timestamptz)
-            ) as date) + morning_slots.day_offset as timestamp)
-            + interval '{{ night_end }} hours'
-            + interval '{{ window_minutes }} minutes'
-        ) as timestamp) as window_end_at
+        cast(null as {{ dbt.type_string() }}) as ship_cutoff_local,
+        {{ winback.local_to_utc(
+            customer_day_start ~ " + interval '" ~ night_end ~ " hours'",
+            'timing_inputs.customer_timezone'
+        ) }} as window_start_at,
+        {{ winback.local_to_utc(
+            customer_day_start ~ " + interval '" ~ night_end ~ " hours' + interval '" ~ window_minutes ~ " minutes'",
+            'timing_inputs.customer_timezone'
+        ) }} as window_end_at
     from timing_inputs
     cross join morning_slots
     where not timing_inputs.is_flash_sale and {{ continuous_sql }}
@@ -139,7 +130,7 @@ deadline_windows as (
     select
         order_id,
         case when is_flash_sale then 'flash_deadline' else 'payment_deadline' end as timing_rule,
-        cast(null as varchar) as ship_cutoff_local,
+        cast(null as {{ dbt.type_string() }}) as ship_cutoff_local,
         case
             when is_flash_sale
                 then greatest(
@@ -188,8 +179,8 @@ windows_clipped as (
 windows_local as (
     select
         *,
-        cast(timezone(customer_timezone, cast(start_at as timestamptz)) as timestamp) as local_start,
-        cast(timezone(customer_timezone, cast(end_at as timestamptz)) as timestamp) as local_end
+        cast({{ winback.utc_to_local('start_at', 'customer_timezone') }} as timestamp) as local_start,
+        cast({{ winback.utc_to_local('end_at', 'customer_timezone') }} as timestamp) as local_end
     from windows_clipped
     where start_at < end_at
 ),
@@ -225,11 +216,11 @@ preferred_parts as (
         -- R18: the preferred hour counts only when it is itself a daytime hour.
         case
             when preferred_contact_hour >= {{ night_end }} and preferred_contact_hour < {{ night_start }}
-                then greatest(allowed_from_local, local_day_start + to_hours(preferred_contact_hour))
+                then greatest(allowed_from_local, local_day_start + {{ winback.interval_hours('preferred_contact_hour') }})
         end as preferred_from_local,
         case
             when preferred_contact_hour >= {{ night_end }} and preferred_contact_hour < {{ night_start }}
-                then least(allowed_until_local, local_day_start + to_hours(preferred_contact_hour + 1))
+                then least(allowed_until_local, local_day_start + {{ winback.interval_hours('preferred_contact_hour + 1') }})
         end as preferred_until_local
     from daytime_parts
     where allowed_from_local < allowed_until_local
@@ -246,8 +237,13 @@ first_window as (
             when preferred_from_local < preferred_until_local then preferred_from_local
             else allowed_from_local
         end as remind_at_local
-    from preferred_parts
-    qualify row_number() over (partition by order_id order by allowed_from_local, timing_rule) = 1
+    from (
+        select
+            *,
+            row_number() over (partition by order_id order by allowed_from_local, timing_rule) as window_rank
+        from preferred_parts
+    ) as ranked_parts
+    where window_rank = 1
 ),
 
 final as (
@@ -255,7 +251,7 @@ final as (
         timing_inputs.order_id,
         timing_inputs.deadline_at,
         coalesce(timing_inputs.deadline_at <= timing_inputs.reminder_at, false) as has_deadline_passed,
-        cast(timezone(first_window.customer_timezone, first_window.remind_at_local) as timestamp) as remind_at,
+        {{ winback.local_to_utc('first_window.remind_at_local', 'first_window.customer_timezone') }} as remind_at,
         first_window.remind_at_local,
         first_window.timing_rule,
         first_window.ship_cutoff_local,

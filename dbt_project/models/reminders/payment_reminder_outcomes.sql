@@ -21,12 +21,12 @@ ledger as (
     select * from {{ ledger_relation }}
 {%- else %}
         select
-            cast(null as varchar) as order_id,
-            cast(null as varchar) as status,
+            cast(null as {{ dbt.type_string() }}) as order_id,
+            cast(null as {{ dbt.type_string() }}) as status,
             cast(null as timestamp) as remind_at,
-            cast(null as varchar) as channel,
-            cast(null as varchar) as customer_type,
-            cast(null as varchar) as template_id,
+            cast(null as {{ dbt.type_string() }}) as channel,
+            cast(null as {{ dbt.type_string() }}) as customer_type,
+            cast(null as {{ dbt.type_string() }}) as template_id,
             cast(null as timestamp) as scheduled_at
         where false
     {%- endif %}

@@ -12,7 +12,7 @@ final as (
         contact_ts as contacted_at,
         channel,
         offer_code,
-        "group" as contact_group,
+        {{ adapter.quote('group') }} as contact_group,
         step as contact_step,
         converted_order_id
     from source
