@@ -192,7 +192,11 @@ def targets(rows: list[dict[str, object]]) -> str:
     out = ["Targets (2 cores, 24 GiB):", ""]
     big = by_size.get(1_000_000)
     if big is not None:
-        seconds, peak = big["total_seconds"], big["process_peak_rss_mb"]  # type: ignore[index]
+        seconds = big["total_seconds"]  # type: ignore[index]
+        # the highest of the run's own per-stage peaks and /usr/bin/time's figure
+        peak = max(
+            [big["process_peak_rss_mb"]] + [s["peak_rss_mb"] for s in big["stages"]]  # type: ignore[index]
+        )
         out.append(
             f"- 1M customers in ≤ 600 s: {seconds:.0f} s — {'met' if seconds <= 600 else 'MISSED'}"
         )

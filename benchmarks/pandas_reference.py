@@ -51,15 +51,23 @@ def snapshot_features(orders: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame
         purchase_count_prev_90d=("is_prev_90d", "sum"),
         monetary_90d=("amount_90d", "sum"),
         monetary_prev_90d=("amount_prev_90d", "sum"),
-        essential_spend_lifetime=("essential_amount", lambda x: x.sum(min_count=1)),
-        discretionary_spend_lifetime=("discretionary_amount", lambda x: x.sum(min_count=1)),
-        essential_spend_365d=("essential_365d", lambda x: x.sum(min_count=1)),
-        discretionary_spend_365d=("discretionary_365d", lambda x: x.sum(min_count=1)),
+        essential_spend_lifetime=("essential_amount", "sum"),
+        discretionary_spend_lifetime=("discretionary_amount", "sum"),
+        essential_spend_365d=("essential_365d", "sum"),
+        discretionary_spend_365d=("discretionary_365d", "sum"),
+        essential_known=("essential_amount", "count"),
+        essential_known_365d=("essential_365d", "count"),
         median_gap_days=("gap_days", "median"),
         gap_days_stddev=("gap_days", "std"),
         discounted_purchase_share=("is_discounted", "mean"),
         avg_pay_delay_hours=("pay_delay_paid", "mean"),
     )
+    # SQL's sum of nothing but nulls is null (pandas says 0)
+    for column in ("essential_spend_lifetime", "discretionary_spend_lifetime"):
+        features[column] = features[column].where(features["essential_known"] > 0)
+    for column in ("essential_spend_365d", "discretionary_spend_365d"):
+        features[column] = features[column].where(features["essential_known_365d"] > 0)
+    features = features.drop(columns=["essential_known", "essential_known_365d"])
     all_orders = seen.groupby("customer_id").agg(
         refund_count=("is_refunded", "sum"),
         abandoned_unpaid_order_count=("is_abandoned_unpaid", "sum"),
