@@ -13,16 +13,8 @@
 
 with
 
-contacts as (
-    select * from {{ ref('stg_shop__campaign_contacts') }}
-),
-
 reasons as (
     select * from {{ ref('int_winback_reasons_scored') }}
-),
-
-snapshots as (
-    select * from {{ ref('int_snapshot_dates') }}
 ),
 
 priors as (
@@ -34,25 +26,7 @@ catalogue as (
 ),
 
 past_contacts as (
-    select
-        contacts.contact_id,
-        contacts.customer_id,
-        contacts.offer_code,
-        coalesce(contacts.contact_group, 'treatment') = 'control' as is_control,
-        contacts.converted_order_id is not null as is_converted,
-        max(snapshots.as_of_date) as reason_as_of_date
-    from contacts
-    inner join snapshots
-        on cast(contacts.contacted_at as date) >= snapshots.as_of_date
-    where
-        contacts.offer_code is not null
-        and cast(contacts.contacted_at as date) <= cast('{{ run_value('as_of_date') }}' as date)
-    group by
-        contacts.contact_id,
-        contacts.customer_id,
-        contacts.offer_code,
-        coalesce(contacts.contact_group, 'treatment') = 'control',
-        contacts.converted_order_id is not null
+    select * from {{ ref('int_winback_past_contacts_dated') }}
 ),
 
 weighted_contacts as (

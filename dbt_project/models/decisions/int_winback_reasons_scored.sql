@@ -1,6 +1,6 @@
 -- R7: why a customer is leaving, as a confidence per reason. One row per customer per
 -- reason for the scoring snapshot, plus the earlier snapshots at which past campaign
--- contacts read their customer's reasons (the latest snapshot on or before the contact:
+-- contacts read their customer's reasons (int_winback_past_contacts_dated: the latest snapshot on or before the contact;
 -- see int_winback_offer_uplift_estimated). Scoring every customer at every snapshot
 -- (7 reasons × 8M rows at 1M customers) cost two minutes for rows nobody read.
 -- Evidence points per reason: disputes by kind (unresolved ones and those near the end of
@@ -24,33 +24,16 @@ customer_features as (
     select * from {{ ref('customer_features') }}
 ),
 
-contacts as (
-    select * from {{ ref('stg_shop__campaign_contacts') }}
+past_contacts as (
+    select * from {{ ref('int_winback_past_contacts_dated') }}
 ),
 
-snapshots as (
-    select * from {{ ref('int_snapshot_dates') }}
-),
-
--- The snapshot each past contact reads its customer's reasons at (same rule as
--- int_winback_offer_uplift_estimated).
+-- The snapshots past contacts read their customer's reasons at.
 contacted_snapshots as (
     select distinct
         customer_id,
         reason_as_of_date as as_of_date
-    from (
-        select
-            contacts.contact_id,
-            contacts.customer_id,
-            max(snapshots.as_of_date) as reason_as_of_date
-        from contacts
-        inner join snapshots
-            on cast(contacts.contacted_at as date) >= snapshots.as_of_date
-        where
-            contacts.offer_code is not null
-            and cast(contacts.contacted_at as date) <= cast('{{ run_value('as_of_date') }}' as date)
-        group by contacts.contact_id, contacts.customer_id
-    ) as dated
+    from past_contacts
 ),
 
 features as (
