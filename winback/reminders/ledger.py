@@ -109,14 +109,20 @@ def publish(warehouse_path: Path, decisions: pd.DataFrame, at: dt.datetime) -> P
     if reminders["rendered_text"].isna().any():
         raise ValueError("every reminder needs a rendered text before publishing")
     with connect(warehouse_path) as con:
-        con.register("decisions_frame", decisions)
+        con.register("decisions_view", decisions)
+        # Scanned five times below: convert the frame to DuckDB's format once.
+        con.execute("create temp table decisions_frame as select * from decisions_view")
+        con.unregister("decisions_view")
         con.execute("begin transaction")
         try:
             con.execute("create schema if not exists marts")
             con.execute("create schema if not exists reminders")
+            # The two marts are replaced whole: dropped and re-created in the transaction
+            # (deleting 100k primary-key rows cost 2.6 s at commit; a drop costs nothing).
+            con.execute("drop table if exists marts.payment_reminders")
+            con.execute("drop table if exists marts.payment_reminder_skips")
             for ddl in (REMINDERS_DDL, SKIPS_DDL, LEDGER_DDL):
                 con.execute(ddl)
-            con.execute("delete from marts.payment_reminders")
             con.execute(
                 "insert into marts.payment_reminders select order_id, customer_id, "
                 "remind_at, cast(timezone(customer_timezone, cast(remind_at as timestamptz)) "
@@ -124,7 +130,6 @@ def publish(warehouse_path: Path, decisions: pd.DataFrame, at: dt.datetime) -> P
                 "rendered_text, timing_rule, is_flash_sale, deadline_at, decided_at "
                 "from decisions_frame where decision = 'remind' order by remind_at, order_id"
             )
-            con.execute("delete from marts.payment_reminder_skips")
             con.execute(
                 "insert into marts.payment_reminder_skips select order_id, customer_id, "
                 "reason_code, rule_id, customer_type, decided_at from decisions_frame "
@@ -154,7 +159,7 @@ def publish(warehouse_path: Path, decisions: pd.DataFrame, at: dt.datetime) -> P
             con.execute("rollback")
             raise
         finally:
-            con.unregister("decisions_frame")
+            con.execute("drop table if exists decisions_frame")
     actions = decisions["ledger_action"].value_counts()
     return PublishCounts(
         reminders=len(reminders),
