@@ -356,6 +356,7 @@ def _nightly_chain(settings: Settings) -> NightlyResult:
     metrics = outcome.metrics
     with clock.stage("scoring + publish"):
         scored, version, probabilities = score_and_publish(settings, read.frame, as_of)
+        read.release()
     with clock.stage("decisions"):
         decisions = publish_winback_decisions_task(settings, as_of)
     previous = read_previous_probabilities(settings.published_file())

@@ -66,6 +66,16 @@ class NotEnoughHistoryError(ValueError):
     """The data is too short for the labelled snapshots the model needs."""
 
 
+def _rows(features: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
+    """``features[mask]``; a slice (no copy) when the selected rows are one block, as
+    each snapshot is in a frame ordered by as-of date (a million-customer read is
+    gigabytes, and the training, calibration and validation parts are nearly all of it)."""
+    positions = np.flatnonzero(mask)
+    if len(positions) and positions[-1] - positions[0] + 1 == len(positions):
+        return features.iloc[positions[0] : positions[-1] + 1]
+    return features[mask]
+
+
 def split_by_snapshot(features: pd.DataFrame) -> TrainingFrame:
     """Stack the labelled snapshots: newest for validation, the one before for
     calibration and early stopping, all older ones for training.
@@ -73,8 +83,11 @@ def split_by_snapshot(features: pd.DataFrame) -> TrainingFrame:
     Validating on a later snapshot than any training row is what the model faces in
     production (it scores a date after all its training labels).
     """
-    labelled = features[features["is_label_observed"].astype(bool)]
-    dates = sorted(labelled["as_of_date"].astype(str).unique())
+    labelled = features["is_label_observed"].astype(bool).to_numpy()
+    as_of = features["as_of_date"]
+    # Dates as text ('2026-06-30'), converted once per snapshot rather than per row.
+    text = _unique_as_text(as_of[labelled])
+    dates = sorted(set(text.values()))
     if len(dates) < 3:
         raise NotEnoughHistoryError(
             f"need at least 3 labelled snapshots (train, calibrate, validate), found "
@@ -82,16 +95,26 @@ def split_by_snapshot(features: pd.DataFrame) -> TrainingFrame:
             "intervals. Shorten --horizon-days or WINBACK_SNAPSHOT_CADENCE_DAYS, or bring "
             "a longer order history."
         )
-    as_text = labelled["as_of_date"].astype(str)
+
+    def dated(wanted: set[str]) -> np.ndarray:
+        values = [value for value, label in text.items() if label in wanted]
+        return labelled & as_of.isin(values).to_numpy()
+
     return TrainingFrame(
-        train=labelled[as_text < dates[-2]],
-        calibration=labelled[as_text == dates[-2]],
-        valid=labelled[as_text == dates[-1]],
+        train=_rows(features, dated(set(dates[:-2]))),
+        calibration=_rows(features, dated({dates[-2]})),
+        valid=_rows(features, dated({dates[-1]})),
         features=feature_columns(features),
         train_dates=dates[:-2],
         calibration_date=dates[-2],
         valid_date=dates[-1],
     )
+
+
+def _unique_as_text(values: pd.Series) -> dict[object, str]:
+    """Each distinct value of a date column and its text, as ``astype(str)`` shows it."""
+    unique = pd.Series(values.unique(), dtype=values.dtype)
+    return dict(zip(unique.tolist(), unique.astype(str).tolist(), strict=True))
 
 
 def labels(frame: pd.DataFrame) -> np.ndarray:

@@ -86,7 +86,7 @@ def read_customer_features(path: Path) -> pd.DataFrame:
         ).df()
 
 
-@dataclass(frozen=True)
+@dataclass
 class FeatureRead:
     """What a nightly run read from the feature mart, and how much of it."""
 
@@ -95,12 +95,36 @@ class FeatureRead:
     train_rows_available: int  # rows of the training snapshots before sampling
     train_share: float  # share of them read (the same share from every snapshot)
 
+    def __post_init__(self) -> None:
+        self.rows_read = len(self.frame)
+
+    def release(self) -> None:
+        """Drop the rows (keep the columns and the counts) once nothing needs them.
+
+        The flow's run context keeps every task's result until the flow ends, so without
+        this the feature frame (gigabytes at a million customers) would sit in memory
+        through the decisions and the publish."""
+        self.frame = self.frame.iloc[0:0].copy()
+
     def summary(self) -> str:
         return (
-            f"read {len(self.frame):,} of {self.rows_in_mart:,} feature rows: the scoring, "
+            f"read {self.rows_read:,} of {self.rows_in_mart:,} feature rows: the scoring, "
             f"calibration and validation snapshots whole, {self.train_share:.1%} of "
             f"{self.train_rows_available:,} training rows (sampled in SQL, seeded)"
         )
+
+
+def _fetch_in_chunks(cursor: duckdb.DuckDBPyConnection) -> list[pd.DataFrame]:
+    """A result as DataFrames of ~100k rows: DuckDB never holds the whole result as
+    Python objects besides the frame being built."""
+    parts = []
+    while len(part := cursor.fetch_df_chunk(FETCH_CHUNK_VECTORS)) > 0:
+        parts.append(part)
+    return parts
+
+
+# Vectors (2,048 rows each) per fetched DataFrame chunk.
+FETCH_CHUNK_VECTORS = 50
 
 
 def read_features_for_run(path: Path, max_train_rows: int, seed: int) -> FeatureRead:
@@ -114,7 +138,10 @@ def read_features_for_run(path: Path, max_train_rows: int, seed: int) -> Feature
       of (customer, as-of date), so the same mart and seed read the same rows;
     - unlabelled snapshots other than the scoring one are not read (nothing uses them).
 
-    Rows are ordered by (as_of_date, customer_id), as ``read_customer_features``.
+    Rows are ordered by (as_of_date, customer_id), as ``read_customer_features``, so each
+    snapshot is one contiguous block (``training.split_by_snapshot`` slices it without
+    copying). Memory: one snapshot is sorted at a time and fetched in chunks, so the read
+    peaks near twice the frame instead of five times (1M customers: 11.7 GB before).
     """
     with connect(path) as con:
         snapshots = con.execute(
@@ -123,28 +150,44 @@ def read_features_for_run(path: Path, max_train_rows: int, seed: int) -> Feature
             "from marts.customer_features group by as_of_date order by as_of_date"
         ).fetchall()
         labelled = [row[0] for row in snapshots if row[1] and not row[2]]
-        held_out = labelled[-2:]
-        train_dates = labelled[:-2]
+        train_dates = labelled[:-2]  # the two newest labelled ones are held out whole
+        wanted = [row[0] for row in snapshots if row[2] or row[0] in labelled]
         counts = {row[0]: int(row[3]) for row in snapshots}
         available = sum(counts[d] for d in train_dates)
         share = 1.0 if available <= max_train_rows else max_train_rows / available
-        # One hash of the whole key (hash(a, b, seed) barely moves with the seed).
-        frame = con.execute(
-            """
-            select * from marts.customer_features
-            where is_scoring_snapshot
-                or as_of_date in (select unnest($held_out::date[]))
-                or (
-                    as_of_date in (select unnest($train_dates::date[]))
-                    and ($share >= 1.0
-                        or hash(concat_ws('|', customer_id, as_of_date, $seed)) % 1000000
-                            < $share * 1000000)
+        parts: list[pd.DataFrame] = []
+        for as_of_date in wanted:
+            sampled = as_of_date in train_dates and share < 1.0
+            # One hash of the whole key (hash(a, b, seed) barely moves with the seed).
+            cursor = con.execute(
+                "select * from marts.customer_features where as_of_date = $as_of_date "
+                + (
+                    "and hash(concat_ws('|', customer_id, as_of_date, $seed)) % 1000000 "
+                    "< $share * 1000000 "
+                    if sampled
+                    else ""
                 )
-            order by as_of_date, customer_id
-            """,
-            {"held_out": held_out, "train_dates": train_dates, "share": share, "seed": seed},
-        ).df()
+                + "order by customer_id",
+                {"as_of_date": as_of_date, "seed": seed, "share": share}
+                if sampled
+                else {"as_of_date": as_of_date},
+            )
+            parts += _fetch_in_chunks(cursor)
+        frame = pd.concat(parts, ignore_index=True) if parts else _empty_features(con)
+        del parts
+        # A chunk whose text column is all null arrives as object; keep text as text.
+        text = {
+            name
+            for name, kind, *_ in con.execute("describe marts.customer_features").fetchall()
+            if kind == "VARCHAR"
+        }
+        for column in text & {c for c in frame.columns if frame[c].dtype == "object"}:
+            frame[column] = frame[column].astype("str")
     return FeatureRead(frame, sum(counts.values()), available, share)
+
+
+def _empty_features(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    return con.execute("select * from marts.customer_features where false").df()
 
 
 def previous_scored_customers(path: Path, as_of: dt.date) -> int | None:

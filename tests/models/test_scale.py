@@ -144,6 +144,41 @@ def test_the_run_reads_held_out_snapshots_whole_and_samples_training_in_sql(
     frame = training.split_by_snapshot(read.frame)
     frame.train_rows_available = read.train_rows_available
     assert len(frame.calibration) == len(frame.valid) == 1000
+    # ordered by (as_of_date, customer_id), so every part is a slice of the read, not a
+    # copy (at a million customers the read is gigabytes)
+    keys = read.frame[["as_of_date", "customer_id"]]
+    assert keys.equals(keys.sort_values(["as_of_date", "customer_id"]))
+    for part in (frame.train, frame.calibration, frame.valid):
+        column = "is_label_observed"
+        assert np.shares_memory(part[column].to_numpy(), read.frame[column].to_numpy())
+    # once released, the rows are gone but the report of what was read stays
+    summary = read.summary()
+    read.release()
+    assert read.frame.empty and list(read.frame.columns) == list(again.frame.columns)
+    assert read.summary() == summary
+
+
+def test_the_run_read_in_chunks_keeps_types_and_rows(tmp_path: Path, monkeypatch) -> None:
+    """Chunked fetching gives the rows and column types of a one-piece read, also when a
+    chunk's text column is all null (DuckDB hands that chunk over as objects)."""
+    import duckdb
+
+    from winback import warehouse
+
+    _mart(tmp_path / "w.duckdb")
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        con.execute("alter table marts.customer_features add column region varchar default null")
+        con.execute(
+            "update marts.customer_features set region = 'north' "
+            "where as_of_date >= date '2026-04-01' and customer_id >= 'C0900'"
+        )
+        whole = con.execute(
+            "select * from marts.customer_features where is_scoring_snapshot "
+            "or is_label_observed order by as_of_date, customer_id"
+        ).df()
+    monkeypatch.setattr(warehouse, "FETCH_CHUNK_VECTORS", 1)  # 2,048-row chunks
+    read = warehouse.read_features_for_run(tmp_path / "w.duckdb", 100_000, seed=3)
+    pd.testing.assert_frame_equal(read.frame, whole.reset_index(drop=True))
 
 
 def test_btyd_fits_on_a_seeded_sample_of_large_snapshots() -> None:
