@@ -205,6 +205,76 @@ def test_parquet_input_is_validated_with_row_numbers(tmp_path: Path) -> None:
     assert list(raw["order_id"]) == ["O1", "O3"]
 
 
+def test_typed_parquet_loads_as_its_csv_twin_and_is_checked_the_same(tmp_path: Path) -> None:
+    """Parquet columns already of the contract's type skip the text round trip; what
+    arrives in raw and what is quarantined (and why) must not depend on the format."""
+    ts = ["2026-01-01T10:00:00Z", None, "2026-03-01T09:00:00Z", "2027-01-01T00:00:00Z"]
+    tickets = pd.DataFrame(
+        {
+            "ticket_id": ["T1", "T2", "T3", "T4"],
+            "customer_id": ["C1", "C1", "C2", "C2"],
+            "opened_ts": ts,  # T2: missing (required); T4: after the as-of date
+            "resolved": [True, False, None, True],
+            "satisfaction": pd.array([5, 9, 1, None], dtype="Int64"),  # T2: also too high
+        }
+    )
+    orders = pd.DataFrame(
+        {
+            "order_id": ["O1", "O2"],
+            "customer_id": ["C1", "C2"],
+            "order_ts": ["2026-01-01T10:00:00Z", "2026-02-01T10:00:00Z"],
+            "amount": [10.5, 3.0],
+        }
+    )
+    loaded = {}
+    for form in ("csv", "parquet"):
+        data = tmp_path / form / "data"
+        data.mkdir(parents=True)
+        if form == "csv":
+            orders.to_csv(data / "orders.csv", index=False)
+            tickets.to_csv(data / "tickets.csv", index=False)
+        else:
+            typed = tickets.assign(
+                opened_ts=pd.to_datetime(tickets["opened_ts"], utc=True),
+                resolved=tickets["resolved"].astype("boolean"),
+                satisfaction=tickets["satisfaction"].astype("Int64"),
+            )
+            typed.to_parquet(data / "tickets.parquet")
+            orders.assign(
+                order_ts=pd.to_datetime(orders["order_ts"], utc=True).dt.tz_localize(None)
+            ).astype({"order_ts": "datetime64[us]"}).to_parquet(data / "orders.parquet")
+        load_data_dir(tmp_path / form / "wh.duckdb", data, AS_OF)
+        with duckdb.connect(str(tmp_path / form / "wh.duckdb")) as con:
+            loaded[form] = (
+                con.execute(
+                    "select * exclude (_load_id, _source_file, _loaded_at) from raw.tickets "
+                    "order by _row_number"
+                ).df(),
+                con.execute(
+                    "select * exclude (_load_id, _source_file, _loaded_at) from raw.orders "
+                    "order by _row_number"
+                ).df(),
+                con.execute(
+                    "select row_number, column_name, reason_code, other_problems "
+                    "from quarantine.rejected_rows order by row_number"
+                ).df(),
+            )
+    for csv_part, parquet_part in zip(loaded["csv"], loaded["parquet"], strict=True):
+        pd.testing.assert_frame_equal(csv_part, parquet_part)
+    raw_tickets, _, quarantine = loaded["parquet"]
+    with duckdb.connect(str(tmp_path / "parquet" / "wh.duckdb")) as con:
+        reasons = dict(
+            con.execute("select row_number, reason from quarantine.rejected_rows").fetchall()
+        )
+    assert list(raw_tickets["ticket_id"]) == ["T1", "T3"]
+    assert raw_tickets["satisfaction"].tolist() == [5, 1]
+    got = quarantine.set_index("row_number")
+    assert got.loc[2, "reason_code"] == "missing_value"
+    assert "satisfaction '9' is above 5" in got.loc[2, "other_problems"]
+    assert got.loc[4, "reason_code"] == "future_timestamp"
+    assert reasons[4] == "opened_ts '2027-01-01 00:00:00+00' is after the run's as-of time"
+
+
 def test_conservation_and_idempotent_reload(tmp_path: Path) -> None:
     data = orders_csv(tmp_path, "O9,C3,bad,5,paid", "O1,C3,2026-03-01,5,paid")
     first, raw1, q1 = load(tmp_path, data)

@@ -114,11 +114,36 @@ def find_files(data_dir: Path) -> tuple[dict[str, Path], list[str]]:
     return found, notes
 
 
-def _read_source(con: duckdb.DuckDBPyConnection, table: Table, path: Path) -> list[str]:
-    """Read a file as text columns into temp table ``src_<table>``; return its columns."""
+# Parquet types read as they are (no round trip through text) when the contract column
+# has that kind: the values are already typed, so only nulls and ranges need checking.
+# Decimals always go through text, so rounding to cents is the same for every format.
+NATIVE_TYPES: dict[str, frozenset[str]] = {
+    "timestamp": frozenset(
+        {"TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_S", "TIMESTAMP_MS"}
+    ),
+    "integer": frozenset(
+        {"BIGINT", "INTEGER", "SMALLINT", "TINYINT", "UINTEGER", "USMALLINT", "UTINYINT"}
+    ),
+    "boolean": frozenset({"BOOLEAN"}),
+}
+
+
+@dataclass(frozen=True)
+class Source:
+    """A staged source table: its columns as in the file, and which of them kept their
+    Parquet type (name -> DuckDB type); all others are text."""
+
+    columns: list[str]
+    native: dict[str, str] = field(default_factory=dict)
+
+
+def _read_source(con: duckdb.DuckDBPyConnection, table: Table, path: Path) -> Source:
+    """Stage a file as temp table ``src_<table>`` with a ``_row_number``: CSV as text,
+    Parquet as text except columns whose type already is the contract's kind."""
     if path.stat().st_size == 0:
         raise ContractError(path, "file is empty (not even a header row)")
     target = f"src_{table.name}"
+    native: dict[str, str] = {}
     try:
         if path.suffix.lower() == ".csv":
             con.execute(
@@ -129,20 +154,28 @@ def _read_source(con: duckdb.DuckDBPyConnection, table: Table, path: Path) -> li
                 "sample_size = -1, null_padding = false)"
             )
         else:
+            kinds = {c.name: c.kind for c in table.columns}
             cols = con.execute(
-                f"select name from parquet_schema({lit(str(path))}) where name <> 'schema'"
+                f"select column_name, column_type from (describe select * from "
+                f"read_parquet({lit(str(path))}))"
             ).fetchall()
-            casts = ", ".join(f"cast({q(c)} as varchar) as {q(c)}" for (c,) in cols)
+            casts = []
+            for name, duck_type in cols:
+                if duck_type in NATIVE_TYPES.get(kinds.get(name.strip().lower(), ""), ()):
+                    native[name] = duck_type
+                    casts.append(q(name))
+                else:
+                    casts.append(f"cast({q(name)} as varchar) as {q(name)}")
             con.execute(
                 f"create or replace temp table {target} as select "
-                f"file_row_number + 1 as _row_number, {casts} "
+                f"file_row_number + 1 as _row_number, {', '.join(casts)} "
                 f"from read_parquet({lit(str(path))}, file_row_number = true)"
             )
     except duckdb.Error as exc:
         raise ContractError(path, _explain_read_error(str(exc))) from exc
     columns = [r[0] for r in con.execute(f"describe {target}").fetchall()][1:]
     _check_header(table, path, columns)
-    return columns
+    return Source(columns, native)
 
 
 def _explain_read_error(message: str) -> str:
@@ -172,7 +205,12 @@ def _check_header(table: Table, path: Path, columns: list[str]) -> None:
     )
 
 
-def _typed_expr(col: Column, raw: str) -> str:
+def _typed_expr(col: Column, raw: str, native: str | None = None) -> str:
+    """The contract-typed value of a staged column (``native``: its Parquet type, if kept)."""
+    if native is not None:
+        if native == "TIMESTAMP WITH TIME ZONE":
+            return f"({raw} at time zone 'UTC')"
+        return f"cast({raw} as {SQL_TYPES[col.kind]})"
     text = f"nullif(trim({raw}), '')"
     if col.kind == "string":
         return f"lower({text})" if col.allowed else text
@@ -184,9 +222,12 @@ def _typed_expr(col: Column, raw: str) -> str:
     return f"try_cast({text} as {SQL_TYPES[col.kind]})"
 
 
-def _problem_exprs(col: Column, raw: str, typed: str, as_of_end: str) -> list[tuple[str, str]]:
+def _problem_exprs(
+    col: Column, raw: str, typed: str, as_of_end: str, *, native: bool = False
+) -> list[tuple[str, str]]:
     """(condition, problem struct) SQL pairs for one column of one row: the struct
-    describes the problem when the condition is true."""
+    describes the problem when the condition is true. A ``native`` (typed Parquet)
+    column cannot hold a value of the wrong type, only a missing or out-of-range one."""
     name = lit(col.name)
 
     def problem(cond: str, code: str, message_sql: str) -> tuple[str, str]:
@@ -195,17 +236,18 @@ def _problem_exprs(col: Column, raw: str, typed: str, as_of_end: str) -> list[tu
             f"{{'column_name': {name}, 'reason_code': '{code}', 'reason': {message_sql}}}",
         )
 
-    shown = f"'''' || left({raw}, 60) || ''''"
+    text = f"cast({raw} as varchar)" if native else raw
+    shown = f"'''' || left({text}, 60) || ''''"
     out = []
     if col.required:
         out.append(
             problem(
-                f"nullif(trim({raw}), '') is null",
+                f"{raw} is null" if native else f"nullif(trim({raw}), '') is null",
                 "missing_value",
                 f"'{col.name} is required but empty'",
             )
         )
-    if col.kind != "string":
+    if col.kind != "string" and not native:
         kind_text = {
             "timestamp": "an ISO 8601 timestamp",
             "decimal": "a number",
@@ -256,10 +298,17 @@ def _problem_exprs(col: Column, raw: str, typed: str, as_of_end: str) -> list[tu
     return out
 
 
-def default_as_of(con: duckdb.DuckDBPyConnection, *, now: dt.datetime | None = None) -> dt.date:
+def default_as_of(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    now: dt.datetime | None = None,
+    native: dict[str, str] | None = None,
+) -> dt.date:
     """The date of the latest parseable order that is not in the future of ``now``."""
     now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    orders_ts = _typed_expr(Column("order_ts", "timestamp"), q("order_ts"))
+    orders_ts = _typed_expr(
+        Column("order_ts", "timestamp"), q("order_ts"), (native or {}).get("order_ts")
+    )
     (latest,) = con.execute(
         f"select max(ts) from (select {orders_ts} as ts from src_orders) where ts <= ?", [now]
     ).fetchone()
@@ -275,14 +324,15 @@ class _TableLoader:
         self,
         con: duckdb.DuckDBPyConnection,
         table: Table,
-        columns: list[str],
+        source: Source,
         path: Path,
         as_of_end: str,
         present: set[str],
     ):
         self.con, self.table, self.path = con, table, path
         self.as_of_end, self.present = as_of_end, present
-        self.by_lower = {c.strip().lower(): c for c in columns}
+        self.native = source.native
+        self.by_lower = {c.strip().lower(): c for c in source.columns}
         self.extras = [
             c for low, c in self.by_lower.items() if low not in {col.name for col in table.columns}
         ]
@@ -297,15 +347,22 @@ class _TableLoader:
         problems: list[tuple[str, str]] = []
         for col in t.columns:
             if col.name in self.by_lower:
+                native = self.native.get(self.by_lower[col.name])
                 raw = f"s.{q(self.by_lower[col.name])}"
-                typed = _typed_expr(col, raw)
-                problems += _problem_exprs(col, raw, typed, self.as_of_end)
+                typed = _typed_expr(col, raw, native)
+                problems += _problem_exprs(
+                    col, raw, typed, self.as_of_end, native=native is not None
+                )
             else:
                 typed = f"cast(null as {SQL_TYPES[col.kind]})"
             selects.append(f"{typed} as {q(col.name)}")
         selects += [f"s.{q(c)} as {q(c)}" for c in self.extras]
+        # Text columns first: the check stops at the first column that differs.
         header_echo = " and ".join(
-            f"lower(trim(s.{q(c)})) = {lit(low)}" for low, c in self.by_lower.items()
+            f"lower(trim(s.{q(c)})) = {lit(low)}"
+            if c not in self.native
+            else f"lower(cast(s.{q(c)} as varchar)) = {lit(low)}"
+            for low, c in sorted(self.by_lower.items(), key=lambda item: item[1] in self.native)
         )
         problems.insert(
             0,
@@ -432,13 +489,13 @@ def load_data_dir(
         con.execute("set TimeZone = 'UTC'")
         if memory_limit:
             con.execute(f"set memory_limit = {lit(memory_limit)}")
-        columns: dict[str, list[str]] = {}
+        sources: dict[str, Source] = {}
         for table in TABLES:
             if table.name in files:
                 say(f"reading {files[table.name].name}")
-                columns[table.name] = _read_source(con, table, files[table.name])
+                sources[table.name] = _read_source(con, table, files[table.name])
         if as_of is None:
-            as_of = default_as_of(con)
+            as_of = default_as_of(con, native=sources["orders"].native)
         as_of_end = f"timestamp '{as_of + dt.timedelta(days=1):%Y-%m-%d} 00:00:00'"
         load_id = _make_load_id(files, as_of)
         report = LoadReport(load_id=load_id, as_of=as_of, notes=notes)
@@ -456,7 +513,7 @@ def load_data_dir(
                 continue
             say(f"validating {table.name}")
             loader = _TableLoader(
-                con, table, columns[table.name], files[table.name], as_of_end, set(files)
+                con, table, sources[table.name], files[table.name], as_of_end, set(files)
             )
             loader.run(load_id)
             keep = [q(c.name) for c in table.columns] + [q(c) for c in loader.extras]
