@@ -36,21 +36,35 @@ def needs_explanation(
     return wanted
 
 
+def value_at_stake(probabilities: np.ndarray, value: pd.DataFrame) -> np.ndarray:
+    """Churn probability × 12-month revenue if the customer stays (the value model's
+    expectation given alive, as the decisions value a candidate: R3, R5). The win-back
+    list is drawn from the top of this, so that is where exact reasons are spent; with
+    no value estimate a customer counts by probability alone."""
+    revenue = value["expected_value"].to_numpy(dtype="float64") / np.maximum(
+        value["p_alive"].to_numpy(dtype="float64"), 0.05
+    )
+    return np.where(np.isfinite(revenue), probabilities * revenue, probabilities)
+
+
 def explain_scores(
     model: ProbabilisticClassifier,
     features: pd.DataFrame,
     columns: list[str],
     probabilities: np.ndarray,
     params: ModelParams,
+    priority: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Reason codes for the customers :func:`needs_explanation` selects: exact TreeSHAP
-    for the ``params.exact_reason_rows`` most likely to churn, path attributions for
-    the rest (TreeSHAP costs ~2 ms per customer on 2 cores: 30 minutes at 1M), and
-    empty reasons for everyone else. Column ``reason_method`` says which was used."""
+    for the ``params.exact_reason_rows`` with the highest ``priority`` (default: churn
+    probability; :func:`score` passes :func:`value_at_stake`), path attributions for the
+    rest (TreeSHAP costs ~2 ms per customer on 2 cores: 30 minutes at 1M), and empty
+    reasons for everyone else. Column ``reason_method`` says which was used."""
+    priority = probabilities if priority is None else priority
     wanted = np.flatnonzero(needs_explanation(features, probabilities, params))
-    by_risk = wanted[np.argsort(-probabilities[wanted], kind="stable")]
-    exact = np.sort(by_risk[: params.exact_reason_rows])
-    cheap = np.sort(by_risk[params.exact_reason_rows :])
+    by_priority = wanted[np.argsort(-priority[wanted], kind="stable")]
+    exact = np.sort(by_priority[: params.exact_reason_rows])
+    cheap = np.sort(by_priority[params.exact_reason_rows :])
     parts = []
     for rows, method in ((exact, "tree_shap"), (cheap, "path")):
         if len(rows) == 0:
@@ -76,11 +90,14 @@ def score(
 ) -> pd.DataFrame:
     """Churn probability, risk band, top reasons, P(alive), 12-month expected value and
     next order date per customer of ``features`` (one snapshot). Reason codes are
-    computed for the customers :func:`needs_explanation` selects; the others' are empty."""
+    computed for the customers :func:`needs_explanation` selects (exact ones for the
+    most value at stake); the others' are empty."""
     params = params or ModelParams()
     probabilities = model.predict_proba(model_input(features, columns))[:, 1].astype("float64")
-    reasons = explain_scores(model, features, columns, probabilities, params)
     value = future_value(features, params.value_horizon_days, params.bgnbd_penalizer)
+    reasons = explain_scores(
+        model, features, columns, probabilities, params, value_at_stake(probabilities, value)
+    )
     scores = pd.DataFrame(
         {
             "customer_id": features["customer_id"].to_numpy(),

@@ -84,9 +84,22 @@ def test_long_tail_gets_path_reasons_and_the_riskiest_exact_ones(
     scores = scoring.score(trained.model, current, trained.features, params)
     methods = scores["reason_method"].value_counts().to_dict()
     assert methods["tree_shap"] == 50 and methods.get("path", 0) > 0
-    exact = scores[scores["reason_method"] == "tree_shap"]["churn_probability"]
-    cheap = scores[scores["reason_method"] == "path"]["churn_probability"]
+    # exact reasons go where the most value is at stake (where the win-back list is drawn)
+    stake = pd.Series(
+        scoring.value_at_stake(
+            scores["churn_probability"].to_numpy(),
+            pd.DataFrame(
+                {"expected_value": scores["expected_value_12m"], "p_alive": scores["p_alive"]}
+            ),
+        )
+    )
+    exact = stake[scores["reason_method"] == "tree_shap"]
+    cheap = stake[scores["reason_method"] == "path"]
     assert exact.min() >= cheap.max()
+    assert (
+        scores.loc[exact.index, "churn_probability"].min()
+        < scores.loc[cheap.index, "churn_probability"].max()
+    )  # not simply the likeliest churners: a likely but worthless churner waits
     risky = scores[scores["churn_probability"] >= params.explain_min_probability]
     assert risky["reason_1"].notna().all()
     # Path attributions are on SHAP's scale: they sum to the same log-odds margin.
@@ -192,3 +205,12 @@ def test_btyd_fits_on_a_seeded_sample_of_large_snapshots() -> None:
     assert sample.equals(btyd.fit_sample(big, max_customers=100_000))  # seeded
     # spread over the whole snapshot, not its head
     assert sample["customer_id"].max() > 240_000 and sample["customer_id"].min() < 10_000
+
+
+def test_value_at_stake_weighs_churn_by_revenue_if_retained() -> None:
+    value = pd.DataFrame(
+        {"expected_value": [100.0, 100.0, np.nan, 10.0], "p_alive": [0.5, 0.01, 0.5, 1.0]}
+    )
+    stake = scoring.value_at_stake(np.array([0.5, 0.5, 0.9, 0.9]), value)
+    # revenue if retained is the expectation given alive (P(alive) floored at 0.05)
+    assert stake.tolist() == [100.0, 1000.0, 0.9, 9.0]
