@@ -268,15 +268,15 @@ def train_and_register(settings: Settings, read: FeatureRead, as_of: dt.date) ->
 
 @task(cache_policy=NO_CACHE)
 def score_and_publish(
-    settings: Settings, features: pd.DataFrame, as_of: dt.date
+    settings: Settings, current: pd.DataFrame, as_of: dt.date
 ) -> tuple[int, str, pd.Series]:
-    """Score the as-of snapshot with the champion into the working warehouse's
-    ``marts.churn_scores`` (analysts see it after the final publish)."""
+    """Score the as-of snapshot (``current``: its feature rows) with the champion into
+    the working warehouse's ``marts.churn_scores`` (analysts see it after the final
+    publish)."""
     tracking.use_store(
         settings.mlflow_tracking_uri, settings.mlflow_experiment, settings.mlflow_artifact_dir
     )
     model, version, columns = tracking.load_champion(settings.model_name)
-    current = features[features["is_scoring_snapshot"].astype(bool)].reset_index(drop=True)
     scores = scoring.score(model, current, columns, model_params(settings))  # type: ignore[arg-type]
     scores["model_version"] = version
     count = publish_churn_scores(settings.warehouse_path, as_of, scores)
@@ -355,8 +355,9 @@ def _nightly_chain(settings: Settings) -> NightlyResult:
         outcome = train_and_register(settings, read, as_of)
     metrics = outcome.metrics
     with clock.stage("scoring + publish"):
-        scored, version, probabilities = score_and_publish(settings, read.frame, as_of)
-        read.release()
+        current = read.take_scoring_snapshot()
+        scored, version, probabilities = score_and_publish(settings, current, as_of)
+        del current
     with clock.stage("decisions"):
         decisions = publish_winback_decisions_task(settings, as_of)
     previous = read_previous_probabilities(settings.published_file())

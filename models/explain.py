@@ -124,16 +124,28 @@ def _path_attribution_matrix(booster: object, width: int) -> tuple[sp.csr_matrix
     return matrix, offsets
 
 
+def path_attribution_matrix(model: object, columns: list[str]) -> tuple[sp.csr_matrix, np.ndarray]:
+    """The model's leaf × feature attribution matrix and tree offsets, for
+    :func:`path_contributions` calls on many chunks of customers (built once)."""
+    return _path_attribution_matrix(booster_of(model).booster_, len(columns))
+
+
 def path_contributions(
-    model: object, features: pd.DataFrame, columns: list[str], *, chunk_rows: int = 100_000
+    model: object,
+    features: pd.DataFrame,
+    columns: list[str],
+    *,
+    chunk_rows: int = 25_000,
+    attribution: tuple[sp.csr_matrix, np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """Per-customer path attributions (Saabas): each split on a customer's path through
     every tree credits its feature with the change in prediction it made. The same
     log-odds scale and sum as SHAP, but linear in tree depth instead of quadratic: the
     cheap path for customers whose reasons are read less (see ``scoring.score``).
-    Computed as leaf memberships (``pred_leaf``) times a sparse leaf × feature matrix."""
+    Computed as leaf memberships (``pred_leaf``) times a sparse leaf × feature matrix
+    (``attribution``: :func:`path_attribution_matrix`, built here when not given)."""
     booster = booster_of(model).booster_
-    matrix, offsets = _path_attribution_matrix(booster, len(columns))
+    matrix, offsets = attribution or _path_attribution_matrix(booster, len(columns))
     x = model_input(features, columns)
     out = np.empty((len(x), len(columns)), dtype="float64")
     for start in range(0, len(x), chunk_rows):
@@ -153,20 +165,26 @@ def path_contributions(
     return pd.DataFrame(out, columns=columns, index=features.index)
 
 
-def _reason_texts(name: str, features: pd.DataFrame) -> np.ndarray | None:
-    """Per-row reason text of a text feature (its value is shown); None for numbers."""
+def _reason_text_codes(
+    name: str, features: pd.DataFrame, base_code: int, vocabulary: dict[str, int]
+) -> np.ndarray | None:
+    """Per-row code (into ``vocabulary``, extended as needed) of a text feature's reason
+    text, which shows its value; None for numbers or when no value is shown. Each
+    distinct value is phrased once (a million customers have a handful of statuses)."""
     if name not in features.columns:
         return None
     column = features[name]
     if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
         return None
-    values = column.to_numpy(dtype=object)
-    shown = np.array([isinstance(v, str) and v != "" for v in values], dtype=bool)
-    if not shown.any():
+    value_codes, values = pd.factorize(column.to_numpy(dtype=object))
+    if not any(isinstance(v, str) and v != "" for v in values):
         return None
-    texts = np.full(len(values), readable_reason(name, None), dtype=object)
-    texts[shown] = [readable_reason(name, v) for v in values[shown]]
-    return texts
+    codes_of_values = [
+        vocabulary.setdefault(text, len(vocabulary))
+        for text in (readable_reason(name, v if isinstance(v, str) else None) for v in values)
+    ]
+    # a missing value (factorize code -1) reads as the plain phrase
+    return np.append(np.asarray(codes_of_values, dtype=np.int64), base_code)[value_codes]
 
 
 def reason_codes(
@@ -177,25 +195,28 @@ def reason_codes(
 
     Vectorised over customers: only the few strongest contributions per row can become
     reasons (``count`` plus one per feature whose phrase repeats another's), so the
-    loop runs over those ranks, never over customers.
+    loop runs over those ranks, never over customers. Texts are handled as integer codes
+    into one vocabulary until the end (no per-customer strings are built).
     """
     values = contributions.to_numpy(dtype="float64")
     rows, width = values.shape
     names = [str(n) for n in contributions.columns]
-    base = np.array([readable_reason(n, None) for n in names], dtype=object)
-    ranks = min(width, count + width - len(set(base.tolist())))
+    vocabulary: dict[str, int] = {}
+    base = np.array(
+        [vocabulary.setdefault(readable_reason(n, None), len(vocabulary)) for n in names],
+        dtype=np.int64,
+    )
+    ranks = min(width, count + width - len(vocabulary))
     order = np.argsort(-values, axis=1, kind="stable")[:, :ranks]
     ranked_values = np.take_along_axis(values, order, axis=1)
     # Text of each (customer, rank): the feature's phrase, with the value of text features.
-    texts = base[order]
+    codes = base[order]
     for j, name in enumerate(names):
-        per_row = _reason_texts(name, features)
+        per_row = _reason_text_codes(name, features, int(base[j]), vocabulary)
         if per_row is None:
             continue
         hit = order == j
-        texts[hit] = np.broadcast_to(per_row[:, None], order.shape)[hit]
-    codes, vocabulary = pd.factorize(texts.ravel())
-    codes = codes.reshape(order.shape)
+        codes[hit] = np.broadcast_to(per_row[:, None], order.shape)[hit]
     chosen = np.full((rows, count), -1, dtype=np.int64)
     taken = np.zeros(rows, dtype=np.int64)
     everyone = np.arange(rows)
@@ -204,7 +225,7 @@ def reason_codes(
         fresh = (ranked_values[:, k] > 0) & (taken < count) & ~(chosen == code[:, None]).any(axis=1)
         chosen[everyone[fresh], taken[fresh]] = code[fresh]
         taken += fresh
-    lookup = np.append(np.asarray(vocabulary, dtype=object), None)
+    lookup = np.append(np.asarray(list(vocabulary), dtype=object), None)
     return pd.DataFrame(
         lookup[chosen],
         columns=[f"reason_{k + 1}" for k in range(count)],

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
-from winback.models.explain import path_contributions, reason_codes, shap_values
+from winback.models.explain import (
+    path_attribution_matrix,
+    path_contributions,
+    reason_codes,
+    shap_values,
+)
 from winback.models.features import model_input
 from winback.models.params import ModelParams
 from winback.models.value import future_value
+
+# Customers explained at a time (each row's reasons depend on that row alone).
+EXPLAIN_CHUNK_ROWS = 100_000
 
 
 class ProbabilisticClassifier(Protocol):
@@ -67,12 +76,17 @@ def explain_scores(
     cheap = np.sort(by_priority[params.exact_reason_rows :])
     parts = []
     for rows, method in ((exact, "tree_shap"), (cheap, "path")):
-        if len(rows) == 0:
-            continue
-        subset = features.iloc[rows]
-        attribute = shap_values if method == "tree_shap" else path_contributions
-        part = reason_codes(attribute(model, subset, columns), subset, params.reason_count)
-        parts.append(part.assign(reason_method=method))
+        attribute = (
+            shap_values
+            if method == "tree_shap"
+            else partial(path_contributions, attribution=path_attribution_matrix(model, columns))
+        )
+        # In chunks: the attributions, their ranking and the model's float input are
+        # several copies of rows × features (gigabytes at a million customers).
+        for start in range(0, len(rows), EXPLAIN_CHUNK_ROWS):
+            subset = features.iloc[rows[start : start + EXPLAIN_CHUNK_ROWS]]
+            part = reason_codes(attribute(model, subset, columns), subset, params.reason_count)
+            parts.append(part.assign(reason_method=method))
     if not parts:
         return pd.DataFrame(
             index=features.index,

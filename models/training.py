@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
 
@@ -186,9 +187,9 @@ def train(frame: TrainingFrame, params: ModelParams) -> TrainedModel:
     model = calibrate(booster, frame.calibration, frame.features, method)
     x_valid = model_input(frame.valid, frame.features)
     y_valid = labels(frame.valid)
-    probabilities = model.predict_proba(x_valid)[:, 1]
+    probabilities, uncalibrated = calibrated_and_uncalibrated(model, x_valid)
     metrics = evaluate(y_valid, probabilities, params.profit, params.calibration_bins)
-    raw = evaluate(y_valid, booster.predict_proba(x_valid)[:, 1], params.profit)
+    raw = evaluate(y_valid, uncalibrated, params.profit)
     metrics |= {f"uncalibrated_{k}": raw[k] for k in ("roc_auc", "brier", "log_loss", "ece")}
     used = min(len(frame.train), params.lightgbm.max_train_rows)
     available = frame.train_rows_available or len(frame.train)
@@ -207,6 +208,23 @@ def train(frame: TrainingFrame, params: ModelParams) -> TrainedModel:
         valid_probabilities=probabilities,
         frame=frame,
     )
+
+
+def calibrated_and_uncalibrated(
+    model: CalibratedClassifierCV, x: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray]:
+    """Churn probability with and without the calibrator, from one pass through the
+    trees (a pass over a million customers' snapshot costs ~10 s on 2 cores).
+
+    The calibrated one is exactly ``model.predict_proba(x)[:, 1]`` (the calibrator
+    applied to the booster's log-odds, as scikit-learn does); the uncalibrated one is
+    the logistic function of the same log-odds, as LightGBM's ``predict_proba``
+    computes it (equal up to the last bit of ``exp``)."""
+    if len(model.calibrated_classifiers_) != 1:  # an ensemble: average as sklearn does
+        return model.predict_proba(x)[:, 1], booster_of(model).predict_proba(x)[:, 1]
+    log_odds = np.asarray(booster_of(model).predict(x, raw_score=True), dtype="float64")
+    calibrated = model.calibrated_classifiers_[0].calibrators[0].predict(log_odds)
+    return np.asarray(calibrated, dtype="float64"), expit(log_odds)
 
 
 def booster_of(model: object) -> lgb.LGBMClassifier:

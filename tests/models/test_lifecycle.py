@@ -134,6 +134,13 @@ def test_worse_challenger_stays_challenger(workspace: Path, shop_features: pd.Da
     assert run.data.metrics["promotion_delta_roc_auc"] < -0.05
     board = tracking.leaderboard("test-churn", "m")
     assert board["version"].tolist() == [f"v{challenger.version} challenger", "v1 champion"]
+    # the logged datasets carry the content hashes of the lineage tags (hashed once)
+    inputs = {i.tags[0].value: i.dataset for i in run.inputs.dataset_inputs}
+    assert inputs["training"].digest == run.data.tags["train_digest"]
+    assert inputs["calibration"].digest == run.data.tags["calibration_digest"]
+    assert inputs["validation"].digest == run.data.tags["valid_digest"]
+    assert inputs["validation"].digest == tracking.dataset_digest(weak_frame.valid)
+    assert inputs["validation"].digest != inputs["training"].digest
 
 
 def test_a_warehouse_from_the_old_schema_gains_the_new_columns(tmp_path: Path) -> None:

@@ -75,7 +75,7 @@ def test_training_rows_are_sampled_evenly_per_snapshot() -> None:
 
 
 def test_long_tail_gets_path_reasons_and_the_riskiest_exact_ones(
-    shop_features: pd.DataFrame,
+    shop_features: pd.DataFrame, monkeypatch
 ) -> None:
     frame = training.split_by_snapshot(shop_features)
     trained = training.train(frame, ModelParams())
@@ -107,6 +107,20 @@ def test_long_tail_gets_path_reasons_and_the_riskiest_exact_ones(
     shap = explain.shap_values(trained.model, sample, trained.features).sum(axis=1)
     path = explain.path_contributions(trained.model, sample, trained.features).sum(axis=1)
     assert np.corrcoef(shap, path)[0, 1] > 0.99
+    # Validation metrics take both probabilities from one pass through the trees.
+    x = training.model_input(current, trained.features)
+    calibrated, uncalibrated = training.calibrated_and_uncalibrated(trained.model, x)
+    assert np.array_equal(calibrated, trained.model.predict_proba(x)[:, 1])
+    np.testing.assert_allclose(
+        uncalibrated, trained.booster.predict_proba(x)[:, 1], rtol=1e-12, atol=0
+    )
+    assert not np.allclose(calibrated, uncalibrated)
+    # Explained in chunks (memory at scale), with the same result as in one piece.
+    monkeypatch.setattr(scoring, "EXPLAIN_CHUNK_ROWS", 37)
+    chunked = scoring.score(trained.model, current, trained.features, params)
+    pd.testing.assert_frame_equal(chunked, scores)
+    pieces = explain.path_contributions(trained.model, sample, trained.features, chunk_rows=9)
+    pd.testing.assert_series_equal(pieces.sum(axis=1), path)
 
 
 def _mart(path: Path) -> None:
@@ -169,6 +183,12 @@ def test_the_run_reads_held_out_snapshots_whole_and_samples_training_in_sql(
     read.release()
     assert read.frame.empty and list(read.frame.columns) == list(again.frame.columns)
     assert read.summary() == summary
+    # scoring takes its snapshot and lets the rest go before its own memory peak
+    current = again.take_scoring_snapshot()
+    assert again.frame.empty and again.summary() == summary
+    assert current["is_scoring_snapshot"].all() and len(current) == 1000
+    assert list(current.index) == list(range(1000))
+    assert current["customer_id"].is_unique
 
 
 def test_the_run_read_in_chunks_keeps_types_and_rows(tmp_path: Path, monkeypatch) -> None:
