@@ -124,6 +124,40 @@ def _path_attribution_matrix(booster: object, width: int) -> tuple[sp.csr_matrix
     return matrix, offsets
 
 
+def leaf_indices(model: object, x: pd.DataFrame, *, chunk_rows: int = 100_000) -> np.ndarray:
+    """Which leaf of every tree each row of ``x`` (the model's input) falls in: one pass
+    through the trees, from which both the score (:func:`log_odds_from_leaves`) and the
+    path attributions (:func:`path_contributions`) follow. Rows × trees, in the smallest
+    unsigned integer type that holds a leaf number (2 bytes for LightGBM's usual sizes)."""
+    booster = booster_of(model)
+    dtype = np.min_scalar_type(max(int(booster.get_params()["num_leaves"]) - 1, 0))
+    out = np.empty((0, 0), dtype=dtype)
+    for start in range(0, len(x), chunk_rows):
+        part = np.asarray(booster.predict(x.iloc[start : start + chunk_rows], pred_leaf=True))
+        part = part.reshape(len(part), -1)  # trees: the iterations predict uses
+        if start == 0:
+            out = np.empty((len(x), part.shape[1]), dtype=dtype)
+        out[start : start + len(part)] = part
+    return out
+
+
+def log_odds_from_leaves(model: object, leaves: np.ndarray) -> np.ndarray:
+    """The booster's log-odds from each row's leaves: the leaf outputs added tree by tree
+    in LightGBM's order, so the result is bit for bit ``predict(raw_score=True)``."""
+    booster = booster_of(model).booster_
+    total = np.zeros(len(leaves), dtype="float64")
+    for tree in range(leaves.shape[1]):
+        outputs = np.array(
+            [
+                booster.get_leaf_output(tree, leaf)
+                for leaf in range(int(leaves[:, tree].max(initial=0)) + 1)
+            ],
+            dtype="float64",
+        )
+        total += outputs[leaves[:, tree]]
+    return total
+
+
 def path_attribution_matrix(model: object, columns: list[str]) -> tuple[sp.csr_matrix, np.ndarray]:
     """The model's leaf × feature attribution matrix and tree offsets, for
     :func:`path_contributions` calls on many chunks of customers (built once)."""
@@ -137,26 +171,27 @@ def path_contributions(
     *,
     chunk_rows: int = 25_000,
     attribution: tuple[sp.csr_matrix, np.ndarray] | None = None,
+    leaves: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Per-customer path attributions (Saabas): each split on a customer's path through
     every tree credits its feature with the change in prediction it made. The same
     log-odds scale and sum as SHAP, but linear in tree depth instead of quadratic: the
     cheap path for customers whose reasons are read less (see ``scoring.score``).
     Computed as leaf memberships (``pred_leaf``) times a sparse leaf × feature matrix
-    (``attribution``: :func:`path_attribution_matrix`, built here when not given)."""
+    (``attribution``: :func:`path_attribution_matrix`, built here when not given;
+    ``leaves``: the rows' :func:`leaf_indices`, found here when not given)."""
     booster = booster_of(model).booster_
     matrix, offsets = attribution or _path_attribution_matrix(booster, len(columns))
-    x = model_input(features, columns)
-    out = np.empty((len(x), len(columns)), dtype="float64")
-    for start in range(0, len(x), chunk_rows):
-        leaves = np.asarray(
-            booster.predict(x.iloc[start : start + chunk_rows], pred_leaf=True), dtype=np.int64
-        ).reshape(-1, len(offsets))
-        n, trees = leaves.shape
+    if leaves is None:
+        leaves = leaf_indices(model, model_input(features, columns), chunk_rows=chunk_rows)
+    out = np.empty((len(features), len(columns)), dtype="float64")
+    for start in range(0, len(features), chunk_rows):
+        part = leaves[start : start + chunk_rows].astype(np.int64)
+        n, trees = part.shape
         membership = sp.csr_matrix(
             (
                 np.ones(n * trees),
-                (leaves + offsets[None, :trees]).ravel(),
+                (part + offsets[None, :trees]).ravel(),
                 np.arange(0, n * trees + 1, trees),
             ),
             shape=(n, matrix.shape[0]),

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
 from winback.models.explain import (
+    leaf_indices,
+    log_odds_from_leaves,
     path_attribution_matrix,
     path_contributions,
     reason_codes,
@@ -16,6 +17,7 @@ from winback.models.explain import (
 )
 from winback.models.features import model_input
 from winback.models.params import ModelParams
+from winback.models.training import calibrated_from_log_odds, has_single_calibrator
 from winback.models.value import future_value
 
 # Customers explained at a time (each row's reasons depend on that row alone).
@@ -63,6 +65,8 @@ def explain_scores(
     probabilities: np.ndarray,
     params: ModelParams,
     priority: np.ndarray | None = None,
+    *,
+    leaves: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Reason codes for the customers :func:`needs_explanation` selects: exact TreeSHAP
     for the ``params.exact_reason_rows`` with the highest ``priority`` (default: churn
@@ -74,18 +78,25 @@ def explain_scores(
     by_priority = wanted[np.argsort(-priority[wanted], kind="stable")]
     exact = np.sort(by_priority[: params.exact_reason_rows])
     cheap = np.sort(by_priority[params.exact_reason_rows :])
+    attribution = path_attribution_matrix(model, columns) if len(cheap) else None
     parts = []
     for rows, method in ((exact, "tree_shap"), (cheap, "path")):
-        attribute = (
-            shap_values
-            if method == "tree_shap"
-            else partial(path_contributions, attribution=path_attribution_matrix(model, columns))
-        )
         # In chunks: the attributions, their ranking and the model's float input are
         # several copies of rows × features (gigabytes at a million customers).
         for start in range(0, len(rows), EXPLAIN_CHUNK_ROWS):
-            subset = features.iloc[rows[start : start + EXPLAIN_CHUNK_ROWS]]
-            part = reason_codes(attribute(model, subset, columns), subset, params.reason_count)
+            chunk = rows[start : start + EXPLAIN_CHUNK_ROWS]
+            subset = features.iloc[chunk]
+            if method == "tree_shap":
+                contributions = shap_values(model, subset, columns)
+            else:
+                contributions = path_contributions(
+                    model,
+                    subset,
+                    columns,
+                    attribution=attribution,
+                    leaves=None if leaves is None else leaves[chunk],
+                )
+            part = reason_codes(contributions, subset, params.reason_count)
             parts.append(part.assign(reason_method=method))
     if not parts:
         return pd.DataFrame(
@@ -107,10 +118,24 @@ def score(
     computed for the customers :func:`needs_explanation` selects (exact ones for the
     most value at stake); the others' are empty."""
     params = params or ModelParams()
-    probabilities = model.predict_proba(model_input(features, columns))[:, 1].astype("float64")
+    x = model_input(features, columns)
+    leaves = None
+    if has_single_calibrator(model):
+        # One pass through the trees gives the score and the path reasons alike.
+        leaves = leaf_indices(model, x)
+        probabilities = calibrated_from_log_odds(model, log_odds_from_leaves(model, leaves))
+    else:
+        probabilities = model.predict_proba(x)[:, 1].astype("float64")
+    del x
     value = future_value(features, params.value_horizon_days, params.bgnbd_penalizer)
     reasons = explain_scores(
-        model, features, columns, probabilities, params, value_at_stake(probabilities, value)
+        model,
+        features,
+        columns,
+        probabilities,
+        params,
+        value_at_stake(probabilities, value),
+        leaves=leaves,
     )
     scores = pd.DataFrame(
         {

@@ -220,11 +220,23 @@ def calibrated_and_uncalibrated(
     applied to the booster's log-odds, as scikit-learn does); the uncalibrated one is
     the logistic function of the same log-odds, as LightGBM's ``predict_proba``
     computes it (equal up to the last bit of ``exp``)."""
-    if len(model.calibrated_classifiers_) != 1:  # an ensemble: average as sklearn does
+    if not has_single_calibrator(model):  # an ensemble: average as sklearn does
         return model.predict_proba(x)[:, 1], booster_of(model).predict_proba(x)[:, 1]
     log_odds = np.asarray(booster_of(model).predict(x, raw_score=True), dtype="float64")
+    return calibrated_from_log_odds(model, log_odds), expit(log_odds)
+
+
+def has_single_calibrator(model: object) -> bool:
+    """A booster with one calibrator on its log-odds (what :func:`calibrate` fits)."""
+    calibrated = getattr(model, "calibrated_classifiers_", None)
+    return calibrated is not None and len(calibrated) == 1
+
+
+def calibrated_from_log_odds(model: CalibratedClassifierCV, log_odds: np.ndarray) -> np.ndarray:
+    """The calibrated churn probability of the booster's log-odds: exactly what
+    ``model.predict_proba`` returns for the rows with those log-odds."""
     calibrated = model.calibrated_classifiers_[0].calibrators[0].predict(log_odds)
-    return np.asarray(calibrated, dtype="float64"), expit(log_odds)
+    return np.asarray(calibrated, dtype="float64")
 
 
 def booster_of(model: object) -> lgb.LGBMClassifier:

@@ -115,6 +115,17 @@ def test_long_tail_gets_path_reasons_and_the_riskiest_exact_ones(
         uncalibrated, trained.booster.predict_proba(x)[:, 1], rtol=1e-12, atol=0
     )
     assert not np.allclose(calibrated, uncalibrated)
+    # Scoring walks the trees once: the leaves give the score, bit for bit, and the
+    # path reasons.
+    leaves = explain.leaf_indices(trained.model, x, chunk_rows=101)
+    assert leaves.dtype == np.uint8 and leaves.shape == (len(x), trained.best_iteration)
+    log_odds = explain.log_odds_from_leaves(trained.model, leaves)
+    assert np.array_equal(log_odds, trained.booster.predict(x, raw_score=True))
+    assert np.array_equal(scores["churn_probability"], calibrated)
+    with_leaves = explain.path_contributions(
+        trained.model, sample, trained.features, leaves=leaves[:200]
+    )
+    pd.testing.assert_series_equal(with_leaves.sum(axis=1), path)
     # Explained in chunks (memory at scale), with the same result as in one piece.
     monkeypatch.setattr(scoring, "EXPLAIN_CHUNK_ROWS", 37)
     chunked = scoring.score(trained.model, current, trained.features, params)
