@@ -4,19 +4,36 @@
 -- suggestions, campaigns). A referral counts as converted only if the referred
 -- customer bought by the as-of date.
 --
--- Scale: joining every event to every later snapshot grows as events × snapshots (it
--- ran out of memory at 1M customers). Instead, lifetime figures are aggregated once per
--- customer and "bucket" — the oldest snapshot an event is visible to — and summed over
--- the buckets each snapshot sees; only the 90/180-day windows join events to snapshots,
--- bounded to 180 days; referrals (rare) keep a per-snapshot join for their conversion.
+-- Scale: joining every event to every snapshot that sees it grows as events × snapshots
+-- (it ran out of memory at 1M customers, and the 90/180-day windows alone were 81M
+-- rows). Instead, days are counted back from the run's as-of date and cut into segments
+-- at every day a snapshot starts seeing data (i × cadence) or a window of one starts or
+-- ends (i × cadence + 90 / 180): a segment is then either wholly inside or wholly outside
+-- each snapshot's lifetime and each of its windows. Events are counted once per customer
+-- and segment (each segment a time-range scan of its own, so every aggregation holds at
+-- most one row per customer), the segment rows are sorted by customer and joined to the
+-- snapshots that see them, and each snapshot sums its segments. Only integer counts,
+-- maxima and integer-valued ratings are added up across segments, so the result does not
+-- depend on how the events are cut. A referral is converted for the snapshots that see
+-- both it and the referred customer's first purchase, i.e. from the segment of the later
+-- of the two.
+{%- set cadence = var('snapshot_cadence_days') | int %}
+{%- set snapshot_count = var('snapshot_count') | int %}
+{%- set run_date = modules.datetime.date.fromisoformat(run_value('as_of_date') | string) %}
+{#- Segment starts, in days before the run's as-of date; the last segment is open-ended. #}
+{%- set starts = [] %}
+{%- for snapshot_index in range(snapshot_count) %}
+    {%- for window_days in [0, 90, 180] %}
+        {%- if snapshot_index * cadence + window_days not in starts %}
+            {%- do starts.append(snapshot_index * cadence + window_days) %}
+        {%- endif %}
+    {%- endfor %}
+{%- endfor %}
+{%- set starts = starts | sort %}
 with
 
 snapshots as (
     select * from {{ ref('int_snapshot_dates') }}
-),
-
-events as (
-    select * from {{ ref('stg_shop__events') }}
 ),
 
 orders as (
@@ -24,10 +41,40 @@ orders as (
 ),
 
 params as (
+    select cast('{{ run_date.isoformat() }}' as date) as run_as_of_date
+),
+
+segments as (
+    {%- for start in starts %}
+        select
+            {{ loop.index0 }} as segment_index,
+            {{ start }} as start_days
+        {%- if not loop.last %}
+            union all
+        {%- endif %}
+    {%- endfor %}
+),
+
+-- Which snapshots see each segment (it starts on or after their as-of day, counting
+-- back), and whether it lies in their last 90, the 90 before those, or the last 180 days.
+visibility as (
     select
-        cast('{{ run_value('as_of_date') }}' as date) as run_as_of_date,
-        {{ var("snapshot_cadence_days") }} as cadence_days,
-        {{ var("snapshot_count") }} as snapshot_count
+        snapshots.as_of_date,
+        segments.segment_index,
+        case when segments.start_days < snapshots.snapshot_index * {{ cadence }} + 90 then 1 else 0 end
+            as in_last_90d,
+        case
+            when
+                segments.start_days >= snapshots.snapshot_index * {{ cadence }} + 90
+                and segments.start_days < snapshots.snapshot_index * {{ cadence }} + 180
+                then 1
+            else 0
+        end as in_previous_90d,
+        case when segments.start_days < snapshots.snapshot_index * {{ cadence }} + 180 then 1 else 0 end
+            as in_last_180d
+    from snapshots
+    inner join segments
+        on segments.start_days >= snapshots.snapshot_index * {{ cadence }}
 ),
 
 first_purchases as (
@@ -39,158 +86,178 @@ first_purchases as (
     group by customer_id
 ),
 
--- Snapshot i (as of run date − i × cadence) sees an event of day d iff
--- i <= (run date − d) / cadence, so the event's bucket is that quotient, capped.
-events_bucketed as (
+-- A referral is converted from the later of its own day and the referred customer's first
+-- purchase on (the smaller day count before the run's as-of date).
+referrals_dated as (
     select
-        events.*,
+        events.customer_id,
         least(
-            floor(
-                {{ dbt.datediff('cast(events.occurred_at as date)', 'params.run_as_of_date', 'day') }}
-                / params.cadence_days
-            ),
-            params.snapshot_count - 1
-        ) as bucket
-    from events
-    cross join params
-),
-
-bucketed as (
-    select
-        customer_id,
-        bucket,
-        count(*) filter (where event_type = 'review') as reviews,
-        sum(event_value) filter (where event_type = 'review') as review_rating_sum,
-        count(event_value) filter (where event_type = 'review') as review_ratings,
-        count(*) filter (where event_type in ('forum_post', 'forum_answer')) as forum_contributions,
-        count(*) filter (where event_type = 'survey_response') as survey_responses,
-        count(*) filter (where event_type = 'suggestion') as suggestions,
-        count(*) filter (where event_type = 'campaign_join') as campaign_joins,
-        max(occurred_at) filter (where event_type = 'email_open') as last_email_open_at,
-        max(occurred_at) filter (where event_type = 'site_visit') as last_site_visit_at,
-        max(occurred_at) filter (where event_type = 'nps') as last_nps_at,
-        {{ winback.arg_max('event_value', 'occurred_at') }} filter (where event_type = 'nps') as last_nps
-    from events_bucketed
-    group by customer_id, bucket
-),
-
-lifetime as (
-    select
-        bucketed.customer_id,
-        snapshots.as_of_date,
-        cast(sum(bucketed.reviews) as bigint) as reviews,
-        sum(bucketed.review_rating_sum) / nullif(sum(bucketed.review_ratings), 0) as avg_review_rating,
-        cast(sum(bucketed.forum_contributions) as bigint) as forum_contributions,
-        cast(sum(bucketed.survey_responses) as bigint) as survey_responses,
-        cast(sum(bucketed.suggestions) as bigint) as suggestions,
-        cast(sum(bucketed.campaign_joins) as bigint) as campaign_joins,
-        {{ dbt.datediff('cast(max(bucketed.last_email_open_at) as date)', 'snapshots.as_of_date', 'day') }}
-            as days_since_email_open,
-        {{ dbt.datediff('cast(max(bucketed.last_site_visit_at) as date)', 'snapshots.as_of_date', 'day') }}
-            as days_since_site_visit,
-        {{ winback.arg_max('bucketed.last_nps', 'bucketed.last_nps_at') }} filter (
-            where bucketed.last_nps_at is not null
-        ) as last_nps
-    from snapshots
-    inner join bucketed
-        on snapshots.snapshot_index <= bucketed.bucket
-    group by bucketed.customer_id, snapshots.as_of_date
-),
-
-recent as (
-    select
-        snapshots.as_of_date,
-        events.customer_id,
-        events.event_type,
-        {{ dbt.datediff('cast(events.occurred_at as date)', 'snapshots.as_of_date', 'day') }} as days_before_as_of
-    from snapshots
-    inner join events
-        on
-            snapshots.as_of_end_at > events.occurred_at
-            and {{ dbt.dateadd('day', '-180', 'snapshots.as_of_end_at') }} <= events.occurred_at
-    where events.event_type in (
-        'site_visit', 'cart_add', 'inquiry', 'email_sent', 'email_open', 'email_click',
-        'call_answered', 'call_unanswered', 'campaign_join', 'forum_post', 'forum_answer',
-        'survey_response'
-    )
-),
-
-windows as (
-    select
-        customer_id,
-        as_of_date,
-        count(*) filter (where event_type = 'site_visit' and days_before_as_of < 90) as site_visits_90d,
-        count(*) filter (where event_type = 'cart_add' and days_before_as_of < 90) as cart_adds_90d,
-        count(*) filter (where event_type = 'inquiry' and days_before_as_of < 90) as inquiries_90d,
-        count(*) filter (where event_type = 'email_sent' and days_before_as_of < 90) as emails_sent_90d,
-        count(*) filter (where event_type = 'email_open' and days_before_as_of < 90) as email_opens_90d,
-        count(*) filter (
-            where event_type = 'email_open' and days_before_as_of >= 90 and days_before_as_of < 180
-        ) as email_opens_prev_90d,
-        count(*) filter (where event_type = 'email_click' and days_before_as_of < 90) as email_clicks_90d,
-        count(*) filter (where event_type = 'call_answered' and days_before_as_of < 180) as calls_answered_180d,
-        count(*) filter (
-            where event_type = 'call_unanswered' and days_before_as_of < 180
-        ) as calls_unanswered_180d,
-        count(*) filter (
-            where event_type in ('campaign_join', 'forum_post', 'forum_answer', 'survey_response')
-            and days_before_as_of < 180
-        ) as participations_180d
-    from recent
-    group by customer_id, as_of_date
-),
-
-referrals as (
-    select
-        events.customer_id,
-        snapshots.as_of_date,
-        count(*) as referrals,
-        count(*) filter (where first_purchases.first_purchase_at < snapshots.as_of_end_at)
-            as referrals_converted
-    from snapshots
-    inner join events
-        on
-            events.event_type = 'referral'
-            and snapshots.as_of_end_at > events.occurred_at
-    left join first_purchases
+            {{ dbt.datediff('cast(events.occurred_at as date)', 'params.run_as_of_date', 'day') }},
+            {{ dbt.datediff('cast(first_purchases.first_purchase_at as date)', 'params.run_as_of_date', 'day') }}
+        ) as converted_days_before_run
+    from {{ ref('stg_shop__events') }} as events
+    inner join first_purchases
         on events.ref_id = first_purchases.customer_id
-    group by events.customer_id, snapshots.as_of_date
+    cross join params
+    where events.event_type = 'referral'
+),
+
+converted_referrals as (
+    select
+        customer_id,
+        case
+            {%- for start in starts[1:] %}
+                when converted_days_before_run < {{ start }} then {{ loop.index0 }}
+            {%- endfor %}
+            else {{ starts | length - 1 }}
+        end as segment_index
+    from referrals_dated
+    where converted_days_before_run >= 0
+),
+
+-- One row per customer and segment. Each segment reads the event table itself with
+-- constant time bounds (a scan of that time range only, not of a shared copy).
+segmented as (
+    {%- for start in starts %}
+        select
+            customer_id,
+            {{ loop.index0 }} as segment_index,
+            count(*) filter (where event_type = 'site_visit') as site_visits,
+            count(*) filter (where event_type = 'cart_add') as cart_adds,
+            count(*) filter (where event_type = 'inquiry') as inquiries,
+            count(*) filter (where event_type = 'email_sent') as emails_sent,
+            count(*) filter (where event_type = 'email_open') as email_opens,
+            count(*) filter (where event_type = 'email_click') as email_clicks,
+            count(*) filter (where event_type = 'call_answered') as calls_answered,
+            count(*) filter (where event_type = 'call_unanswered') as calls_unanswered,
+            count(*) filter (
+                where event_type in ('campaign_join', 'forum_post', 'forum_answer', 'survey_response')
+            ) as participations,
+            count(*) filter (where event_type = 'referral') as referrals,
+            cast(0 as bigint) as referrals_converted,
+            count(*) filter (where event_type = 'review') as reviews,
+            sum(event_value) filter (where event_type = 'review') as review_rating_sum,
+            count(event_value) filter (where event_type = 'review') as review_ratings,
+            count(*) filter (where event_type in ('forum_post', 'forum_answer')) as forum_contributions,
+            count(*) filter (where event_type = 'survey_response') as survey_responses,
+            count(*) filter (where event_type = 'suggestion') as suggestions,
+            count(*) filter (where event_type = 'campaign_join') as campaign_joins,
+            max(occurred_at) filter (where event_type = 'email_open') as last_email_open_at,
+            max(occurred_at) filter (where event_type = 'site_visit') as last_site_visit_at,
+            max(occurred_at) filter (where event_type = 'nps') as last_nps_at,
+            {{ winback.arg_max('event_value', 'occurred_at') }} filter (where event_type = 'nps') as last_nps
+        from {{ ref('stg_shop__events') }}
+        where
+            -- days before the run's as-of date in [{{ start }}, {{ starts[loop.index] if not loop.last else 'no end' }})
+            occurred_at < cast('{{ (run_date - modules.datetime.timedelta(days=start - 1)).isoformat() }}' as timestamp)
+            {%- if not loop.last %}
+                and occurred_at
+                >= cast('{{ (run_date - modules.datetime.timedelta(days=starts[loop.index] - 1)).isoformat() }}' as timestamp)
+            {%- endif %}
+        group by customer_id
+        union all
+    {%- endfor %}
+    select
+        customer_id,
+        segment_index,
+        0 as site_visits,
+        0 as cart_adds,
+        0 as inquiries,
+        0 as emails_sent,
+        0 as email_opens,
+        0 as email_clicks,
+        0 as calls_answered,
+        0 as calls_unanswered,
+        0 as participations,
+        0 as referrals,
+        count(*) as referrals_converted,
+        0 as reviews,
+        cast(null as double) as review_rating_sum,
+        0 as review_ratings,
+        0 as forum_contributions,
+        0 as survey_responses,
+        0 as suggestions,
+        0 as campaign_joins,
+        cast(null as timestamp) as last_email_open_at,
+        cast(null as timestamp) as last_site_visit_at,
+        cast(null as timestamp) as last_nps_at,
+        cast(null as double) as last_nps
+    from converted_referrals
+    group by customer_id, segment_index
+),
+
+-- Sorted by customer, so the join below hands each snapshot's sums their rows together.
+segmented_by_customer as (
+    select * from segmented
+    order by customer_id
+),
+
+summed as (
+    select
+        segmented_by_customer.customer_id,
+        visibility.as_of_date,
+        cast(sum(segmented_by_customer.site_visits * visibility.in_last_90d) as bigint) as site_visits_90d,
+        cast(sum(segmented_by_customer.cart_adds * visibility.in_last_90d) as bigint) as cart_adds_90d,
+        cast(sum(segmented_by_customer.inquiries * visibility.in_last_90d) as bigint) as inquiries_90d,
+        cast(sum(segmented_by_customer.emails_sent * visibility.in_last_90d) as bigint) as emails_sent_90d,
+        cast(sum(segmented_by_customer.email_opens * visibility.in_last_90d) as bigint) as email_opens_90d,
+        cast(sum(segmented_by_customer.email_opens * visibility.in_previous_90d) as bigint)
+            as email_opens_prev_90d,
+        cast(sum(segmented_by_customer.email_clicks * visibility.in_last_90d) as bigint) as email_clicks_90d,
+        cast(sum(segmented_by_customer.calls_answered * visibility.in_last_180d) as bigint)
+            as calls_answered_180d,
+        cast(sum(segmented_by_customer.calls_unanswered * visibility.in_last_180d) as bigint)
+            as calls_unanswered_180d,
+        cast(sum(segmented_by_customer.participations * visibility.in_last_180d) as bigint)
+            as participations_180d,
+        {{ dbt.datediff('cast(max(segmented_by_customer.last_email_open_at) as date)', 'visibility.as_of_date', 'day') }}
+            as days_since_email_open,
+        {{ dbt.datediff('cast(max(segmented_by_customer.last_site_visit_at) as date)', 'visibility.as_of_date', 'day') }}
+            as days_since_site_visit,
+        cast(sum(segmented_by_customer.referrals) as bigint) as referrals,
+        cast(sum(segmented_by_customer.referrals_converted) as bigint) as referrals_converted,
+        cast(sum(segmented_by_customer.reviews) as bigint) as reviews,
+        sum(segmented_by_customer.review_rating_sum) / nullif(sum(segmented_by_customer.review_ratings), 0)
+            as avg_review_rating,
+        cast(sum(segmented_by_customer.forum_contributions) as bigint) as forum_contributions,
+        cast(sum(segmented_by_customer.survey_responses) as bigint) as survey_responses,
+        cast(sum(segmented_by_customer.suggestions) as bigint) as suggestions,
+        cast(sum(segmented_by_customer.campaign_joins) as bigint) as campaign_joins,
+        {{ winback.arg_max('segmented_by_customer.last_nps', 'segmented_by_customer.last_nps_at') }} filter (
+            where segmented_by_customer.last_nps_at is not null
+        ) as last_nps
+    from segmented_by_customer
+    inner join visibility
+        on segmented_by_customer.segment_index = visibility.segment_index
+    group by segmented_by_customer.customer_id, visibility.as_of_date
 ),
 
 final as (
     select
-        lifetime.customer_id,
-        lifetime.as_of_date,
-        coalesce(windows.site_visits_90d, 0) as site_visits_90d,
-        coalesce(windows.cart_adds_90d, 0) as cart_adds_90d,
-        coalesce(windows.inquiries_90d, 0) as inquiries_90d,
-        coalesce(windows.emails_sent_90d, 0) as emails_sent_90d,
-        coalesce(windows.email_opens_90d, 0) as email_opens_90d,
-        coalesce(windows.email_opens_prev_90d, 0) as email_opens_prev_90d,
-        coalesce(windows.email_clicks_90d, 0) as email_clicks_90d,
-        coalesce(windows.calls_answered_180d, 0) as calls_answered_180d,
-        coalesce(windows.calls_unanswered_180d, 0) as calls_unanswered_180d,
-        lifetime.days_since_email_open,
-        lifetime.days_since_site_visit,
-        coalesce(referrals.referrals, 0) as referrals,
-        coalesce(referrals.referrals_converted, 0) as referrals_converted,
-        lifetime.reviews,
-        lifetime.avg_review_rating,
-        lifetime.forum_contributions,
-        lifetime.survey_responses,
-        lifetime.suggestions,
-        lifetime.campaign_joins,
-        coalesce(windows.participations_180d, 0) as participations_180d,
-        lifetime.last_nps
-    from lifetime
-    left join windows
-        on
-            lifetime.customer_id = windows.customer_id
-            and lifetime.as_of_date = windows.as_of_date
-    left join referrals
-        on
-            lifetime.customer_id = referrals.customer_id
-            and lifetime.as_of_date = referrals.as_of_date
+        customer_id,
+        as_of_date,
+        site_visits_90d,
+        cart_adds_90d,
+        inquiries_90d,
+        emails_sent_90d,
+        email_opens_90d,
+        email_opens_prev_90d,
+        email_clicks_90d,
+        calls_answered_180d,
+        calls_unanswered_180d,
+        days_since_email_open,
+        days_since_site_visit,
+        referrals,
+        referrals_converted,
+        reviews,
+        avg_review_rating,
+        forum_contributions,
+        survey_responses,
+        suggestions,
+        campaign_joins,
+        participations_180d,
+        last_nps
+    from summed
 )
 
 select * from final
