@@ -8,6 +8,9 @@
 -- buying, stopped engaging, browsing without buying) and, on the scoring snapshot, the
 -- churn model's reason codes. Each reason has a base weight so that a customer without
 -- evidence gets roughly the usual mix of reasons (price most often, then forgetting); confidence = points / all points of the customer.
+-- The 7 reasons are scored side by side (one row per customer and snapshot) and turned into
+-- one row per reason at the end: no window over 7 rows per customer. The total adds the
+-- points strongest first (rank order), so it is the same on every run and thread count.
 {%- set model_hints = {
     'price': ['%discount%', '%price%'],
     'logistics': ['%delivery%'],
@@ -17,11 +20,41 @@
     'needs_changed': ['%spending less%', '%buying less%'],
     'competitor': ['%no longer turn into orders%', '%visits the shop less%'],
 } %}
+{#- The reasons of the seed winback_reasons, which must list the same ones. -#}
+{%- set reason_names = model_hints.keys() | list %}
 
 with
 
 customer_features as (
-    select * from {{ ref('customer_features') }}
+    select
+        customer_id,
+        as_of_date,
+        is_scoring_snapshot,
+        discounted_purchase_share,
+        disputes_price,
+        disputes_logistics,
+        disputes_product,
+        disputes_attitude,
+        unresolved_price,
+        unresolved_logistics,
+        unresolved_product,
+        unresolved_attitude,
+        refund_count,
+        avg_review_rating,
+        avg_ticket_satisfaction,
+        indicator_overdue,
+        indicator_disengaged,
+        indicator_falling_value,
+        indicator_falling_frequency,
+        indicator_intent_not_converting,
+        days_since_email_open,
+        days_since_ticket,
+        tickets_lifetime,
+        purchase_count_90d,
+        site_visits_90d,
+        tenure_days,
+        recency_days
+    from {{ ref('customer_features') }}
 ),
 
 past_contacts as (
@@ -36,26 +69,65 @@ contacted_snapshots as (
     from past_contacts
 ),
 
+-- The scoring snapshot and the contacted snapshots, in one scan of the features.
 features as (
     select customer_features.*
     from customer_features
-    where customer_features.is_scoring_snapshot
-    union all
-    select customer_features.*
-    from customer_features
-    inner join contacted_snapshots
+    left join contacted_snapshots
         on
             customer_features.customer_id = contacted_snapshots.customer_id
             and customer_features.as_of_date = contacted_snapshots.as_of_date
-    where not customer_features.is_scoring_snapshot
+    where
+        customer_features.is_scoring_snapshot
+        or contacted_snapshots.customer_id is not null
 ),
 
 candidates as (
     select * from {{ ref('int_winback_candidates_valued') }}
 ),
 
-reasons as (
-    select * from {{ ref('winback_reasons') }}
+-- The churn model's reason codes are a short vocabulary: each code is matched against the
+-- reasons' patterns once, not once per customer.
+model_reason_codes as (
+    select model_reason_1 as model_reason from candidates
+    union
+    select model_reason_2 as model_reason from candidates
+    union
+    select model_reason_3 as model_reason from candidates
+),
+
+model_reason_matches as (
+    select
+        {% for reason, patterns in model_hints.items() %}
+            coalesce(
+                {% for pattern in patterns %}
+                    {{ 'or ' if not loop.first }}lower(model_reason) like '{{ pattern }}'
+                {% endfor %},
+                false
+            ) as is_{{ reason }},
+        {% endfor %}
+        model_reason
+    from model_reason_codes
+    where model_reason is not null
+),
+
+-- Points from the model's reason codes, strongest first (scoring snapshot candidates).
+candidate_hints as (
+    select
+        candidates.customer_id,
+        {% for reason in reason_names %}
+            {% for position, weight in [(1, 0.8), (2, 0.55), (3, 0.4)] %}
+                {{ '+ ' if not loop.first }}case
+                    when coalesce(matches_{{ position }}.is_{{ reason }}, false) then {{ weight }} else 0
+                end
+            {% endfor %} as hint_{{ reason }},
+        {% endfor %}
+        candidates.as_of_date
+    from candidates
+    {% for position in [1, 2, 3] %}
+        left join model_reason_matches as matches_{{ position }}
+            on candidates.model_reason_{{ position }} = matches_{{ position }}.model_reason
+    {% endfor %}
 ),
 
 weighted as (
@@ -82,14 +154,12 @@ weighted as (
         features.indicator_intent_not_converting,
         features.days_since_email_open,
         features.tickets_lifetime,
-        features.purchase_count,
         features.purchase_count_90d,
         features.site_visits_90d,
         features.tenure_days,
-        features.recency_days,
-        candidates.model_reason_1,
-        candidates.model_reason_2,
-        candidates.model_reason_3,
+        {% for reason in reason_names %}
+            coalesce(candidate_hints.hint_{{ reason }}, 0) as hint_{{ reason }},
+        {% endfor %}
         -- Tickets shortly before (or after) the last purchase explain the leaving better
         -- than old ones.
         case
@@ -98,10 +168,10 @@ weighted as (
             else 0.4
         end as ticket_weight
     from features
-    left join candidates
+    left join candidate_hints
         on
-            features.customer_id = candidates.customer_id
-            and features.as_of_date = candidates.as_of_date
+            features.customer_id = candidate_hints.customer_id
+            and features.as_of_date = candidate_hints.as_of_date
 ),
 
 points as (
@@ -109,9 +179,6 @@ points as (
         customer_id,
         as_of_date,
         is_scoring_snapshot,
-        model_reason_1,
-        model_reason_2,
-        model_reason_3,
         discounted_purchase_share,
         disputes_price,
         disputes_logistics,
@@ -143,78 +210,132 @@ points as (
         + 0.3 * indicator_falling_value
         + 0.2 * indicator_falling_frequency
         + case when site_visits_90d > 0 then 0.2 else 0 end as points_needs_changed,
-        -- noqa: disable=LT02
+        {% for reason in reason_names %}
+            hint_{{ reason }},
+        {% endfor %}
         0.5
         + 0.4 * indicator_intent_not_converting
         + case when site_visits_90d > 0 and purchase_count_90d = 0 then 0.2 else 0 end
         + 0.3 * coalesce(discounted_purchase_share, 0) as points_competitor
-        {%- for reason, patterns in model_hints.items() %},
-        {% for position, weight in [(1, 0.8), (2, 0.55), (3, 0.4)] -%}
-            {{ '+ ' if not loop.first }}case
-                when coalesce(
-                    {%- for pattern in patterns %}
-                        {{ 'or ' if not loop.first }}lower(model_reason_{{ position }}) like '{{ pattern }}'
-                    {%- endfor %}, false
-                ) then {{ weight }} else 0
-            end
-        {% endfor -%} as hint_{{ reason }}
-        {%- endfor %}  -- noqa: enable=LT02
     from weighted
 ),
 
-long_points as (
-    select
-        points.customer_id,
-        points.as_of_date,
-        points.is_scoring_snapshot,
-        reasons.reason,
-        reasons.label as reason_label,
-        -- Evidence points plus the churn model's own reason codes (strongest first).
-        case reasons.reason
-            {%- for reason in model_hints %}
-                when '{{ reason }}' then points.points_{{ reason }} + points.hint_{{ reason }}
-            {%- endfor %}
-        end as reason_points,
-        case reasons.reason
-            when 'price'
-                then concat_ws(
-                    ', ',
-                    case
-                        when points.discounted_purchase_share >= 0.3
-                            then cast(round(100 * points.discounted_purchase_share) as integer) || '% of purchases on discount'
-                    end,
-                    case when points.disputes_price > 0 then points.disputes_price || ' price complaint(s)' end
-                )
-            when 'logistics'
-                then case
-                    when points.disputes_logistics > 0 then points.disputes_logistics || ' delivery dispute(s)'
-                end
-            when 'quality'
-                then case
-                    when points.disputes_product > 0 then points.disputes_product || ' product dispute(s)'
-                end
-            when 'service_attitude' then case
-                when points.disputes_attitude > 0 then points.disputes_attitude || ' service-attitude dispute(s)'
-            end
-        end as reason_evidence
-    from points
-    cross join reasons
-),
-
-final as (
+-- Evidence points plus the churn model's own reason codes (strongest first), one column
+-- per reason.
+scored as (
     select
         customer_id,
         as_of_date,
         is_scoring_snapshot,
-        reason,
-        reason_label,
-        reason_points,
-        reason_points / sum(reason_points) over (partition by customer_id, as_of_date) as reason_confidence,
-        row_number() over (
-            partition by customer_id, as_of_date order by reason_points desc, reason asc
-        ) as reason_rank,
-        nullif(reason_evidence, '') as reason_evidence
-    from long_points
+        discounted_purchase_share,
+        disputes_price,
+        disputes_logistics,
+        disputes_product,
+        {% for reason in reason_names %}
+            cast(points_{{ reason }} + hint_{{ reason }} as double) as reason_points_{{ reason }},
+        {% endfor %}
+        disputes_attitude
+    from points
+),
+
+-- Rank of each reason: most points first, ties to the first name, no points last (what
+-- row_number() over the customer's reasons ordered by points desc, reason gave).
+ranked as (
+    select
+        {% for reason in reason_names %}
+            1
+            {% for other in reason_names %}
+                {% if other < reason %}
+                    + case
+                        when coalesce(reason_points_{{ other }} >= reason_points_{{ reason }}, reason_points_{{ reason }} is null)
+                            then 1
+                        else 0
+                    end
+                {% elif other > reason %}
+                    + case
+                        when
+                            coalesce(
+                                reason_points_{{ other }} > reason_points_{{ reason }},
+                                reason_points_{{ other }} is not null and reason_points_{{ reason }} is null
+                            )
+                            then 1
+                        else 0
+                    end
+                {% endif %}
+            {% endfor %} as reason_rank_{{ reason }},
+        {% endfor %}
+        *
+    from scored
+),
+
+-- All points of the customer, added in rank order.
+totalled as (
+    select
+        *,
+        {% for rank in range(1, reason_names | length + 1) %}
+            {{ '+ ' if not loop.first }}coalesce(
+                case
+                    {% for reason in reason_names %}
+                        when reason_rank_{{ reason }} = {{ rank }} then reason_points_{{ reason }}
+                    {% endfor %}
+                end,
+                0.0
+            )
+        {% endfor %} as total_points
+    from ranked
+),
+
+reasons as (
+    select * from {{ ref('winback_reasons') }}
+),
+
+final as (
+    select
+        totalled.customer_id,
+        totalled.as_of_date,
+        totalled.is_scoring_snapshot,
+        reasons.reason,
+        reasons.label as reason_label,
+        case reasons.reason
+            {%- for reason in reason_names %}
+                when '{{ reason }}' then totalled.reason_points_{{ reason }}
+            {%- endfor %}
+        end as reason_points,
+        case reasons.reason
+            {%- for reason in reason_names %}
+                when '{{ reason }}' then totalled.reason_points_{{ reason }} / totalled.total_points
+            {%- endfor %}
+        end as reason_confidence,
+        cast(case reasons.reason
+            {%- for reason in reason_names %}
+                when '{{ reason }}' then totalled.reason_rank_{{ reason }}
+            {%- endfor %}
+        end as bigint) as reason_rank,
+        -- What the evidence was, in words (the reasons disputes and discounts speak for).
+        case reasons.reason
+            when 'price'
+                then nullif(concat_ws(
+                    ', ',
+                    case
+                        when totalled.discounted_purchase_share >= 0.3
+                            then cast(round(100 * totalled.discounted_purchase_share) as integer) || '% of purchases on discount'
+                    end,
+                    case when totalled.disputes_price > 0 then totalled.disputes_price || ' price complaint(s)' end
+                ), '')
+            when 'logistics'
+                then case
+                    when totalled.disputes_logistics > 0 then totalled.disputes_logistics || ' delivery dispute(s)'
+                end
+            when 'quality'
+                then case
+                    when totalled.disputes_product > 0 then totalled.disputes_product || ' product dispute(s)'
+                end
+            when 'service_attitude' then case
+                when totalled.disputes_attitude > 0 then totalled.disputes_attitude || ' service-attitude dispute(s)'
+            end
+        end as reason_evidence
+    from totalled
+    cross join reasons
 )
 
 select * from final
