@@ -9,6 +9,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+TYPECHECK := $(TOOLS)/typecheck
 
 # Offline-safe defaults: no telemetry, no interpreter downloads (see README).
 export DO_NOT_TRACK := true
@@ -44,10 +45,19 @@ demo-data: setup ## Regenerate the demo shop in data/demo
 test: setup ## Run the test suite (real DuckDB, dbt, GX, MLflow, Prefect)
 	$(BIN)/python -m pytest
 
-lint: setup ## ruff (lint + format check) and sqlfluff on the dbt models
+lint: setup ## ruff (lint + format check), mypy on the package, sqlfluff on the dbt models
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	cd dbt_project && WINBACK_WAREHOUSE_PATH=:memory: ../$(BIN)/sqlfluff lint models
+	@# mypy sees the installed layout (winback.flows = flows/, ...) through a tree of links.
+	@rm -rf $(TYPECHECK) && mkdir -p $(TYPECHECK)/winback
+	@for f in winback/*.py winback/*/; do ln -s "$(CURDIR)/$${f%/}" $(TYPECHECK)/winback/; done
+	@for d in flows models expectations; do ln -s "$(CURDIR)/$$d" $(TYPECHECK)/winback/$$d; done
+	cd $(TYPECHECK) && $(CURDIR)/$(BIN)/mypy -p winback --config-file $(CURDIR)/pyproject.toml
+	@# sqlfluff renders the models with the dbt vars the settings give (no defaults in SQL).
+	@mkdir -p $(TOOLS)/sqlfluff && $(BIN)/winback config dbt-vars --sqlfluff > $(TOOLS)/sqlfluff/pyproject.toml
+	cd dbt_project && WINBACK_DBT_WAREHOUSE_PATH=:memory: WINBACK_DBT_MEMORY_LIMIT=1GB \
+		WINBACK_DBT_AS_OF_DATE=2026-06-30 ../$(BIN)/sqlfluff lint models \
+		--config ../$(TOOLS)/sqlfluff/pyproject.toml
 
 format: setup ## Apply ruff's formatting and fixes
 	$(BIN)/ruff format .

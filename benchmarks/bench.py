@@ -67,9 +67,9 @@ def run_nightly(customers: int, seed: int, workspace: Path) -> dict[str, object]
     stats = workspace / "stats.json"
     env = {
         **os.environ,
-        "WINBACK_WAREHOUSE_PATH": str(workspace / "winback.duckdb"),
-        "WINBACK_MLFLOW_TRACKING_URI": f"sqlite:///{workspace}/mlflow.db",
-        "WINBACK_MLFLOW_ARTIFACT_DIR": str(workspace / "artifacts"),
+        "WINBACK_WAREHOUSE__PATH": str(workspace / "winback.duckdb"),
+        "WINBACK_MLFLOW__TRACKING_URI": f"sqlite:///{workspace}/mlflow.db",
+        "WINBACK_MLFLOW__ARTIFACT_DIR": str(workspace / "artifacts"),
         "PREFECT_HOME": str(workspace / "prefect"),
     }
     start = time.perf_counter()

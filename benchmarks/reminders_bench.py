@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/reminders_bench.py [--pending 100000] [--seed 0]
 
-Generates a synthetic shop (winback.reminders.synthetic), loads it with the real
+Generates a synthetic shop (tests/reminders/synthetic.py), loads it with the real
 ingestion, then times dbt (the rules), rendering (Jinja2) and publishing (one DuckDB
 transaction), a rerun for the same time, and the next scheduled run 15 minutes later
 (the steady state: dbt reuses its parsed project). Prints the figures and writes them
@@ -23,10 +23,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from winback.config import Settings  # noqa: E402
+from tests.reminders.synthetic import write_pending_shop  # noqa: E402
+from tests.shops import settings_for  # noqa: E402
 from winback.ingest import load_data_dir  # noqa: E402
-from winback.reminders import ReminderSettings, ledger, pipeline  # noqa: E402
-from winback.reminders.synthetic import write_pending_shop  # noqa: E402
+from winback.reminders import ledger, pipeline  # noqa: E402
 
 AT = dt.datetime(2026, 6, 30, 1, 30)
 
@@ -48,11 +48,10 @@ def main() -> None:
         n_generated = round(args.pending / 0.98)
         data = write_pending_shop(root / "shop", n_pending=n_generated, at=AT, seed=args.seed)
         figures["generate_s"] = round(time.perf_counter() - t0, 2)
-        settings = Settings(warehouse_path=root / "wh.duckdb", data_dir=data).resolved()
-        reminder_settings = ReminderSettings()
+        settings = settings_for(root / "wh.duckdb", data_dir=data)
 
         t0 = time.perf_counter()
-        report = load_data_dir(settings.warehouse_path, data, AT.date())
+        report = load_data_dir(settings.warehouse.path, data, AT.date())
         figures["load_s"] = round(time.perf_counter() - t0, 2)
         figures["orders_loaded"] = report.tables["orders"].rows_loaded
 
@@ -63,13 +62,12 @@ def main() -> None:
         )
         for label, at in runs:
             t0 = time.perf_counter()
-            pipeline.decide(settings, reminder_settings, at)
+            pipeline.decide(settings, at)
             t1 = time.perf_counter()
-            decisions = pipeline.render(
-                ledger.read_decisions(settings.warehouse_path), reminder_settings
-            )
+            decisions = pipeline.render(ledger.read_decisions(settings.warehouse), settings)
             t2 = time.perf_counter()
-            counts = ledger.publish(settings.warehouse_path, decisions, at)
+            # texts and ledger (one transaction), then the published tables (dbt)
+            counts = pipeline.record(settings, decisions, at)
             t3 = time.perf_counter()
             figures[label] = {
                 "pending_orders_decided": len(decisions),

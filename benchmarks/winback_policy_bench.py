@@ -38,6 +38,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -45,15 +46,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from winback.config import Settings
-from winback.decisions.settings import DecisionSettings
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.shops import settings_for
+from winback.config import DecisionSettings
 from winback.demo import ShopSpec, generate_shop
 from winback.ingest import load_data_dir
-from winback.transform import FEATURE_BUILD, run_dbt
+from winback.transform import DECISIONS_BUILD, FEATURE_BUILD, run_dbt
 from winback.warehouse import connect
 
 RESULTS = Path(__file__).resolve().parent / "results"
-FATIGUE_3RD = 0.7
+
+FATIGUE_3RD = DecisionSettings().third_contact_fatigue
 SURVIVAL_SHARE_OF_YEAR = 0.71
 
 
@@ -146,15 +150,14 @@ def main() -> None:
         ShopSpec(n_customers=args.customers, seed=args.seed, as_of=as_of, fmt="parquet"), shop
     )
     warehouse.unlink(missing_ok=True)
-    decision = DecisionSettings(budget=budget)
     if args.with_model:
         os.environ.update(
             {
-                "WINBACK_WAREHOUSE_PATH": str(warehouse),
-                "WINBACK_MLFLOW_TRACKING_URI": f"sqlite:///{work}/mlflow.db",
-                "WINBACK_MLFLOW_ARTIFACT_DIR": str(work / "artifacts"),
-                "WINBACK_DECISION_BUDGET": str(budget),
-                "WINBACK_DECISION_REPORT_DIR": str(work / "reports"),
+                "WINBACK_WAREHOUSE__PATH": str(warehouse),
+                "WINBACK_MLFLOW__TRACKING_URI": f"sqlite:///{work}/mlflow.db",
+                "WINBACK_MLFLOW__ARTIFACT_DIR": str(work / "artifacts"),
+                "WINBACK_DECISIONS__BUDGET": str(budget),
+                "WINBACK_DECISIONS__REPORT_DIR": str(work / "reports"),
             }
         )
         from winback.flows.nightly import nightly
@@ -162,11 +165,9 @@ def main() -> None:
         nightly(data_dir=str(shop), as_of=as_of)
     else:
         load_data_dir(warehouse, shop, as_of)
-        settings = Settings(warehouse_path=warehouse).resolved()
+        settings = settings_for(warehouse, decisions={"budget": budget})
         run_dbt(FEATURE_BUILD, settings, as_of)
-        run_dbt(
-            ["build", "--select", "tag:decisions"], settings, as_of, extra_vars=decision.dbt_vars()
-        )
+        run_dbt(DECISIONS_BUILD, settings, as_of)
 
     with connect(warehouse) as con:
         listed = con.execute(

@@ -6,6 +6,7 @@ import great_expectations.expectations as gxe
 import pandas as pd
 
 SUITE_NAME = "customer_features"
+TABLE = "marts.customer_features"
 # A run whose scoring snapshot has fewer than half the customers of the last published
 # run almost always means truncated input, not a business change.
 MIN_ROW_RATIO_VS_PREVIOUS = 0.5

@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from great_expectations.core import ExpectationValidationResult
+
+from winback.config import WarehouseSettings
 
 
 @dataclass(frozen=True)
@@ -61,11 +64,13 @@ class DataValidationError(RuntimeError):
         )
 
 
-def _describe(result: object) -> FailedExpectation:
-    config = result.expectation_config  # type: ignore[attr-defined]
+def _describe(result: ExpectationValidationResult) -> FailedExpectation:
+    config = result.expectation_config
+    if config is None:  # GX always sets it for a suite run; say so rather than crash
+        return FailedExpectation("unknown expectation", None, str(result.result))
     kwargs = {k: v for k, v in config.kwargs.items() if k not in {"batch_id"}}
     column = kwargs.pop("column", None)
-    res = result.result or {}  # type: ignore[attr-defined]
+    res = result.result or {}
     bits = [f"expected {kwargs}"]
     if "observed_value" in res:
         bits.append(f"observed {res['observed_value']!r}")
@@ -139,3 +144,25 @@ def run_suite(
         failures=failures,
         data_docs_url=url,
     )
+
+
+def data_docs_dir(warehouse: WarehouseSettings | Path) -> Path:
+    """Great Expectations Data Docs live beside the warehouse they describe."""
+    path = warehouse if isinstance(warehouse, Path) else warehouse.path
+    return path.parent / "data_docs"
+
+
+def run_gate(
+    frame: pd.DataFrame,
+    table: str,
+    suite_name: str,
+    expectations: list[Any],
+    warehouse: WarehouseSettings | Path,
+) -> ValidationReport:
+    """Validate ``frame`` with Data Docs beside the warehouse; raise
+    :class:`DataValidationError` (naming the suite, table and failed expectations) when
+    it fails, so nothing downstream is published."""
+    report = run_suite(frame, table, suite_name, expectations, docs_dir=data_docs_dir(warehouse))
+    if not report.success:
+        raise DataValidationError(report)
+    return report

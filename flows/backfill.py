@@ -14,8 +14,10 @@ from prefect import flow
 from prefect.artifacts import create_table_artifact
 from prefect.context import FlowRunContext
 
-from winback.flows.nightly import NightlyResult, nightly, settings_for_run
+from winback.flows.common import settings_for_run
+from winback.flows.nightly import nightly
 from winback.locking import run_lock
+from winback.runs import NightlyResult
 
 
 def as_of_dates(start: dt.date, end: dt.date, every_days: int = 1) -> list[dt.date]:
@@ -37,11 +39,11 @@ def backfill(
     horizon_days: int | None = None,
 ) -> list[NightlyResult]:
     """Run the nightly chain for every ``every_days``-th as-of date from ``start`` to
-    ``end`` (inclusive). Unset parameters come from the ``WINBACK_*`` settings."""
+    ``end`` (inclusive). Unset parameters come from the settings."""
     dates = as_of_dates(start, end, every_days)
     settings = settings_for_run(data_dir, None, horizon_days)
     results: list[NightlyResult] = []
-    with run_lock(settings.warehouse_path, "backfill", settings.lock_timeout_seconds):
+    with run_lock(settings.warehouse.path, "backfill", settings.warehouse.lock_timeout_seconds):
         for as_of in dates:
             results.append(nightly(data_dir=data_dir, as_of=as_of, horizon_days=horizon_days))
     if FlowRunContext.get() is None:  # called as a plain function (tests)

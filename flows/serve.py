@@ -6,35 +6,37 @@ python -m winback.flows.serve      # (make serve) serves both against PREFECT_AP
 
 from __future__ import annotations
 
+from typing import cast
+
 from prefect import serve
 from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron
 
-from winback.config import Settings
+from winback.config import Settings, load_settings
 from winback.flows.backfill import backfill
 from winback.flows.nightly import nightly
 from winback.flows.payment_reminders import payment_reminders
-from winback.reminders.settings import ReminderSettings
 
 
-def deployments(
-    settings: Settings | None = None, reminders: ReminderSettings | None = None
-) -> list[RunnerDeployment]:
+def deployments(settings: Settings | None = None) -> list[RunnerDeployment]:
     """The nightly chain (default 02:00 shop time), payment reminders (every 15 min) and
-    the backfill (run on demand)."""
-    settings = settings or Settings()
-    timezone = (reminders or ReminderSettings()).shop_timezone
-    return [
+    the backfill (run on demand); schedules from ``settings.schedule`` in the shop's
+    time zone ``settings.shop.timezone``."""
+    settings = settings or load_settings()
+    timezone = settings.shop.timezone
+    # Prefect's to_deployment is sync-compatible: called outside an event loop, as here,
+    # it returns the deployment itself, not a coroutine (its annotation says either).
+    deployments = [
         nightly.to_deployment(
             name="nightly",
-            schedules=[Cron(settings.nightly_cron, timezone=timezone)],
+            schedules=[Cron(settings.schedule.nightly_cron, timezone=timezone)],
             description="Load, dbt build, validate, train, score and publish the win-back tables.",
             tags=["winback", "nightly"],
         ),
         payment_reminders.to_deployment(
             name="payment-reminders",
-            schedules=[Cron(settings.reminders_cron, timezone=timezone)],
-            description="Schedule or skip a reminder for every unpaid order (R15–R22).",
+            schedules=[Cron(settings.schedule.reminders_cron, timezone=timezone)],
+            description="Schedule or skip a reminder for every unpaid order (R15–R21).",
             tags=["winback", "reminders"],
         ),
         backfill.to_deployment(
@@ -43,6 +45,7 @@ def deployments(
             tags=["winback", "backfill"],
         ),
     ]
+    return [cast(RunnerDeployment, d) for d in deployments]
 
 
 def main() -> None:  # pragma: no cover - long-running process

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
-from winback.models.params import ProfitAssumptions
+from winback.config import ProfitAssumptions
 
 _EPS = 1e-6
 

@@ -2,68 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from winback.models.features import model_input
+from winback.models.reasons import code_for_feature, phrase_for
 from winback.models.training import booster_of
-
-# Phrases for the features a merchant meets most; others get a generic text.
-REASON_PHRASES: dict[str, str] = {
-    "recency_days": "long time since the last purchase",
-    "recency_vs_cadence": "overdue by own purchase rhythm",
-    "indicator_overdue": "overdue by own purchase rhythm",
-    "purchase_count_trend_90d": "buying less often than before",
-    "indicator_falling_frequency": "buying less often than before",
-    "monetary_trend_90d": "spending less than before",
-    "indicator_falling_value": "spending less than before",
-    "purchase_count": "few purchases so far",
-    "purchase_count_365d": "few purchases in the last year",
-    "purchase_count_90d": "no or few purchases in the last 90 days",
-    "purchase_count_prev_90d": "buying pattern changed since last quarter",
-    "monetary_lifetime": "low lifetime spend",
-    "monetary_365d": "low spend in the last year",
-    "monetary_90d": "low spend in the last 90 days",
-    "avg_order_value": "order value typical of churners",
-    "median_gap_days": "long gaps between purchases",
-    "gap_days_stddev": "irregular purchase rhythm",
-    "tenure_days": "customer tenure typical of churners",
-    "discounted_purchase_share": "buys mostly on discount",
-    "refund_count": "has returned orders",
-    "abandoned_unpaid_order_count": "leaves orders unpaid",
-    "cart_adds_90d": "carts that no longer turn into orders",
-    "indicator_intent_not_converting": "carts and inquiries that no longer turn into orders",
-    "email_opens_90d": "stopped opening emails",
-    "days_since_email_open": "stopped opening emails",
-    "indicator_disengaged": "no longer opens emails or answers calls",
-    "calls_unanswered_180d": "no longer answers calls",
-    "site_visits_90d": "visits the shop less",
-    "days_since_site_visit": "has not visited the shop for a while",
-    "participations_180d": "stopped taking part in activities",
-    "indicator_stopped_participating": "stopped taking part in activities",
-    "open_tickets": "has an unresolved complaint",
-    "indicator_unresolved_dispute": "has an unresolved complaint",
-    "disputes_product": "had a product-quality dispute",
-    "disputes_logistics": "had a delivery dispute",
-    "disputes_attitude": "had a service-attitude dispute",
-    "disputes_price": "had a price dispute",
-    "avg_ticket_satisfaction": "unhappy with customer service",
-    "last_nps": "low satisfaction score (NPS)",
-    "churn_risk_score": "several warning signs at once",
-    "lapse_status": "lapse status",
-    "winback_contacts_90d": "contacted often without effect",
-}
 
 
 def readable_reason(feature: str, value: object) -> str:
-    """A phrase for one feature pushing the risk up; unknown features still read well."""
-    phrase = REASON_PHRASES.get(feature)
-    if phrase is None:
-        phrase = f"{feature.replace('_', ' ')} points to churn"
-    if isinstance(value, str) and value:
-        return f"{phrase} ({value})"
-    return phrase
+    """A phrase for one feature pushing the risk up, rendered from its reason code
+    (:mod:`winback.models.reasons`); unknown features still read well."""
+    return phrase_for(code_for_feature(feature), value if isinstance(value, str) else None)
 
 
 def shap_values(
@@ -92,11 +46,11 @@ def shap_values(
     return pd.DataFrame(out, columns=columns, index=features.index)
 
 
-def _path_attribution_matrix(booster: object, width: int) -> tuple[sp.csr_matrix, np.ndarray]:
+def _path_attribution_matrix(booster: lgb.Booster, width: int) -> tuple[sp.csr_matrix, np.ndarray]:
     """Per leaf of every tree, how much each split on the way from the root moved the
     prediction (value of the child taken minus value of the node), as a sparse
     (all leaves × features) matrix, and each tree's first row in it."""
-    trees = booster.dump_model()["tree_info"]  # type: ignore[attr-defined]
+    trees = booster.dump_model()["tree_info"]
     rows: list[int] = []
     cols: list[int] = []
     data: list[float] = []
@@ -104,7 +58,7 @@ def _path_attribution_matrix(booster: object, width: int) -> tuple[sp.csr_matrix
     total = 0
     for t, tree in enumerate(trees):
         offsets[t] = total
-        stack = [(tree["tree_structure"], [])]
+        stack: list[tuple[dict[str, Any], list[tuple[int, float]]]] = [(tree["tree_structure"], [])]
         while stack:
             node, path = stack.pop()
             if "leaf_index" in node:
@@ -200,12 +154,29 @@ def path_contributions(
     return pd.DataFrame(out, columns=columns, index=features.index)
 
 
-def _reason_text_codes(
-    name: str, features: pd.DataFrame, base_code: int, vocabulary: dict[str, int]
+class _Vocabulary:
+    """Reason texts as integer ids, each with its reason code (a text is one code's
+    phrase, with a text feature's value shown), so a million customers' reasons are
+    handled as integers until the end."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, int] = {}
+        self.codes: list[str] = []
+
+    def add(self, code: str, value: str | None = None) -> int:
+        text = phrase_for(code, value)
+        if text not in self.ids:
+            self.ids[text] = len(self.ids)
+            self.codes.append(code)
+        return self.ids[text]
+
+
+def _value_text_ids(
+    name: str, features: pd.DataFrame, base_id: int, vocabulary: _Vocabulary
 ) -> np.ndarray | None:
-    """Per-row code (into ``vocabulary``, extended as needed) of a text feature's reason
-    text, which shows its value; None for numbers or when no value is shown. Each
-    distinct value is phrased once (a million customers have a handful of statuses)."""
+    """Per-row id of a text feature's reason text, which shows its value; None for
+    numbers or when no value is shown. Each distinct value is phrased once (a million
+    customers have a handful of statuses)."""
     if name not in features.columns:
         return None
     column = features[name]
@@ -214,56 +185,57 @@ def _reason_text_codes(
     value_codes, values = pd.factorize(column.to_numpy(dtype=object))
     if not any(isinstance(v, str) and v != "" for v in values):
         return None
-    codes_of_values = [
-        vocabulary.setdefault(text, len(vocabulary))
-        for text in (readable_reason(name, v if isinstance(v, str) else None) for v in values)
-    ]
+    code = code_for_feature(name)
+    ids_of_values = [vocabulary.add(code, v if isinstance(v, str) else None) for v in values]
     # a missing value (factorize code -1) reads as the plain phrase
-    return np.append(np.asarray(codes_of_values, dtype=np.int64), base_code)[value_codes]
+    return np.append(np.asarray(ids_of_values, dtype=np.int64), base_id)[value_codes]
 
 
-def reason_codes(
+def top_reasons(
     contributions: pd.DataFrame, features: pd.DataFrame, count: int = 3
 ) -> pd.DataFrame:
-    """The ``count`` strongest churn-raising reasons per customer, as readable text;
-    features that point the same way collapse into one reason. Empty when none.
+    """The ``count`` strongest churn-raising reasons per customer: ``reason_k`` the
+    readable text, ``reason_k_code`` its reason code (what SQL reads); features that
+    point the same way (one code) collapse into one reason. Empty when none.
 
     Vectorised over customers: only the few strongest contributions per row can become
     reasons (``count`` plus one per feature whose phrase repeats another's), so the
-    loop runs over those ranks, never over customers. Texts are handled as integer codes
+    loop runs over those ranks, never over customers. Texts are handled as integer ids
     into one vocabulary until the end (no per-customer strings are built).
     """
     values = contributions.to_numpy(dtype="float64")
     rows, width = values.shape
     names = [str(n) for n in contributions.columns]
-    vocabulary: dict[str, int] = {}
-    base = np.array(
-        [vocabulary.setdefault(readable_reason(n, None), len(vocabulary)) for n in names],
-        dtype=np.int64,
-    )
-    ranks = min(width, count + width - len(vocabulary))
+    vocabulary = _Vocabulary()
+    base = np.array([vocabulary.add(code_for_feature(n)) for n in names], dtype=np.int64)
+    ranks = min(width, count + width - len(vocabulary.ids))
     order = np.argsort(-values, axis=1, kind="stable")[:, :ranks]
     ranked_values = np.take_along_axis(values, order, axis=1)
     # Text of each (customer, rank): the feature's phrase, with the value of text features.
-    codes = base[order]
+    ids = base[order]
     for j, name in enumerate(names):
-        per_row = _reason_text_codes(name, features, int(base[j]), vocabulary)
+        per_row = _value_text_ids(name, features, int(base[j]), vocabulary)
         if per_row is None:
             continue
         hit = order == j
-        codes[hit] = np.broadcast_to(per_row[:, None], order.shape)[hit]
+        ids[hit] = np.broadcast_to(per_row[:, None], order.shape)[hit]
     chosen = np.full((rows, count), -1, dtype=np.int64)
     taken = np.zeros(rows, dtype=np.int64)
     everyone = np.arange(rows)
     for k in range(ranks):
-        code = codes[:, k]
-        fresh = (ranked_values[:, k] > 0) & (taken < count) & ~(chosen == code[:, None]).any(axis=1)
-        chosen[everyone[fresh], taken[fresh]] = code[fresh]
+        text_id = ids[:, k]
+        fresh = (
+            (ranked_values[:, k] > 0) & (taken < count) & ~(chosen == text_id[:, None]).any(axis=1)
+        )
+        chosen[everyone[fresh], taken[fresh]] = text_id[fresh]
         taken += fresh
-    lookup = np.append(np.asarray(list(vocabulary), dtype=object), None)
+    # Lookups with a trailing None: position -1 (no reason) reads as null.
+    texts = np.asarray([*vocabulary.ids, None], dtype=object)[chosen]
+    codes = np.asarray([*vocabulary.codes, None], dtype=object)[chosen]
     return pd.DataFrame(
-        lookup[chosen],
-        columns=[f"reason_{k + 1}" for k in range(count)],
+        np.hstack([texts, codes]),
+        columns=[f"reason_{k + 1}" for k in range(count)]
+        + [f"reason_{k + 1}_code" for k in range(count)],
         index=contributions.index,
     )
 

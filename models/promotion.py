@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from winback.models.params import PromotionRule
+from winback.config import PromotionRule
 
 
 @dataclass(frozen=True)

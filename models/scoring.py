@@ -7,16 +7,16 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from winback.config import ModelParams
 from winback.models.explain import (
     leaf_indices,
     log_odds_from_leaves,
     path_attribution_matrix,
     path_contributions,
-    reason_codes,
     shap_values,
+    top_reasons,
 )
 from winback.models.features import model_input
-from winback.models.params import ModelParams
 from winback.models.training import calibrated_from_log_odds, has_single_calibrator
 from winback.models.value import future_value
 
@@ -49,7 +49,7 @@ def needs_explanation(
 
 def value_at_stake(probabilities: np.ndarray, value: pd.DataFrame) -> np.ndarray:
     """Churn probability × 12-month revenue if the customer stays (the value model's
-    expectation given alive, as the decisions value a candidate: R3, R5). The win-back
+    expectation given alive, as the decisions value a candidate: R3). The win-back
     list is drawn from the top of this, so that is where exact reasons are spent; with
     no value estimate a customer counts by probability alone."""
     revenue = value["expected_value"].to_numpy(dtype="float64") / np.maximum(
@@ -96,12 +96,17 @@ def explain_scores(
                     attribution=attribution,
                     leaves=None if leaves is None else leaves[chunk],
                 )
-            part = reason_codes(contributions, subset, params.reason_count)
+            part = top_reasons(contributions, subset, params.reason_count)
             parts.append(part.assign(reason_method=method))
     if not parts:
+        count = range(1, params.reason_count + 1)
         return pd.DataFrame(
             index=features.index,
-            columns=[*(f"reason_{k + 1}" for k in range(params.reason_count)), "reason_method"],
+            columns=[
+                *(f"reason_{k}" for k in count),
+                *(f"reason_{k}_code" for k in count),
+                "reason_method",
+            ],
             dtype="string",
         )
     return pd.concat(parts).reindex(features.index)

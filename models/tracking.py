@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 import subprocess
@@ -14,14 +15,16 @@ import mlflow
 import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
+from mlflow.data.pandas_dataset import from_pandas
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
+from sklearn.calibration import CalibratedClassifierCV
 
+from winback.config import ModelParams
 from winback.models import plots
 from winback.models.evaluation import calibration_table, evaluate, lift_table, profit_curve
 from winback.models.explain import feature_importance, shap_values
 from winback.models.features import model_input
-from winback.models.params import ModelParams
 from winback.models.promotion import PromotionDecision
 from winback.models.training import TrainedModel, input_columns, labels
 
@@ -58,6 +61,30 @@ class RegisteredModel:
     name: str
     version: str
     run_id: str
+
+
+# Tags every model version carries (and its run), read by ``lifecycle``: the as-of date
+# of the data it was trained on, the content hash of that data, and the promotion
+# decision taken for it.
+AS_OF_TAG = "as_of_date"
+DIGEST_TAG = "features_digest"
+DECISION_TAG = "promotion_decision"
+PROMOTED = "promoted"
+KEPT_CHALLENGER = "kept_challenger"
+
+
+@dataclass(frozen=True)
+class VersionRecord:
+    """A registered version with what the lifecycle needs to know about it."""
+
+    model: RegisteredModel
+    as_of: dt.date | None
+    digest: str | None
+    decision: str | None  # PROMOTED, KEPT_CHALLENGER, or None (not decided)
+
+    @property
+    def promoted(self) -> bool:
+        return self.decision == PROMOTED
 
 
 def use_store(tracking_uri: str, experiment: str, artifact_dir: Path) -> str:
@@ -222,7 +249,7 @@ def log_training_run(
                 warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
                 # MLflow infers the schema value by value (69 s of a 100k-customer run):
                 # the schema comes from a sample, the digest from every row.
-                dataset = mlflow.data.from_pandas(
+                dataset = from_pandas(
                     part.head(DATASET_SCHEMA_ROWS),
                     name=f"customer_features[{context}]",
                     digest=digest,  # hashed once, for the lineage tags above
@@ -246,7 +273,11 @@ def log_training_run(
             pip_requirements=_requirements(),
         )
     registered = RegisteredModel(model_name, str(info.registered_model_version), run.info.run_id)
-    MlflowClient().set_registered_model_alias(model_name, CHALLENGER, registered.version)
+    client = MlflowClient()
+    for key in (AS_OF_TAG, DIGEST_TAG, "horizon_days"):
+        if key in tags:
+            client.set_model_version_tag(model_name, registered.version, key, tags[key])
+    client.set_registered_model_alias(model_name, CHALLENGER, registered.version)
     return registered
 
 
@@ -257,7 +288,7 @@ def _requirements() -> list[str]:
 
 
 def current_champion(model_name: str) -> RegisteredModel | None:
-    """The version with alias ``champion``, if any."""
+    """The version with alias ``champion`` (the champion of the newest as-of date), if any."""
     client = MlflowClient()
     try:
         found = client.get_model_version_by_alias(model_name, CHAMPION)
@@ -266,20 +297,52 @@ def current_champion(model_name: str) -> RegisteredModel | None:
     return RegisteredModel(model_name, str(found.version), str(found.run_id))
 
 
-def champion_metrics_on(
-    model_name: str, valid: pd.DataFrame, params: ModelParams
-) -> tuple[RegisteredModel, dict[str, float]] | None:
-    """Score the challenger's validation snapshot with the current champion: the only fair
-    comparison. None without a champion or when it cannot read today's features."""
-    champion = current_champion(model_name)
-    if champion is None:
-        return None
-    model = load_model(model_name, champion.version)
-    columns = input_columns(model)
+def versions(model_name: str) -> list[VersionRecord]:
+    """Every registered version of ``model_name`` with its as-of date, data digest and
+    promotion decision, oldest first: from the version's tags (one query), or for a
+    version registered before those tags existed, from its run's."""
+    client = MlflowClient()
+    try:
+        found = client.search_model_versions(f"name = '{model_name}'")
+    except MlflowException:
+        return []
+    records = []
+    for version in sorted(found, key=lambda v: int(v.version)):
+        tags = dict(version.tags or {})
+        if AS_OF_TAG not in tags:
+            tags = {**client.get_run(str(version.run_id)).data.tags, **tags}
+        as_of = tags.get(AS_OF_TAG)
+        records.append(
+            VersionRecord(
+                model=RegisteredModel(model_name, str(version.version), str(version.run_id)),
+                as_of=dt.date.fromisoformat(as_of) if as_of else None,
+                digest=tags.get(DIGEST_TAG),
+                decision=tags.get(DECISION_TAG),
+            )
+        )
+    return records
+
+
+def run_record(model: RegisteredModel) -> tuple[dict[str, float], str]:
+    """The validation metrics and the promotion reason logged in a version's run."""
+    run = MlflowClient().get_run(model.run_id)
+    return dict(run.data.metrics), run.data.tags.get("promotion_reason", "")
+
+
+def metrics_on(
+    model: RegisteredModel, valid: pd.DataFrame, params: ModelParams
+) -> dict[str, float]:
+    """Score a validation snapshot with a registered version (the only fair comparison
+    of two versions: the same rows). Raises ValueError when it cannot read today's
+    features."""
+    loaded = load_model(model)
+    columns = input_columns(loaded)
     if missing := set(columns) - set(valid.columns):
-        raise ValueError(f"champion needs feature columns the mart no longer has: {missing}")
-    probabilities = model.predict_proba(model_input(valid, columns))[:, 1]  # type: ignore[attr-defined]
-    return champion, evaluate(labels(valid), probabilities, params.profit, params.calibration_bins)
+        raise ValueError(
+            f"version {model.version} needs feature columns the mart no longer has: {missing}"
+        )
+    probabilities = loaded.predict_proba(model_input(valid, columns))[:, 1]
+    return evaluate(labels(valid), probabilities, params.profit, params.calibration_bins)
 
 
 def record_decision(
@@ -287,37 +350,29 @@ def record_decision(
     champion: RegisteredModel | None,
     decision: PromotionDecision,
 ) -> None:
-    """Log the decision and its figures in the challenger's run; move the aliases."""
+    """Log the promotion decision and its figures in the challenger's run and version."""
     client = MlflowClient()
-    client.set_tag(
-        challenger.run_id,
-        "promotion_decision",
-        "promoted" if decision.promote else "kept_challenger",
-    )
+    verdict = PROMOTED if decision.promote else KEPT_CHALLENGER
+    client.set_tag(challenger.run_id, DECISION_TAG, verdict)
+    client.set_model_version_tag(challenger.name, challenger.version, DECISION_TAG, verdict)
     client.set_tag(challenger.run_id, "promotion_reason", decision.reason)
     if champion is not None:
         client.set_tag(challenger.run_id, "compared_with_champion_version", champion.version)
     for key, value in decision.figures.items():
         client.log_metric(challenger.run_id, f"promotion_{key}", value)
-    if decision.promote:
-        client.set_registered_model_alias(challenger.name, CHAMPION, challenger.version)
-        client.delete_registered_model_alias(challenger.name, CHALLENGER)
 
 
-def set_champion(model: RegisteredModel) -> None:
-    """Make ``model`` the version that scores (alias ``champion``)."""
-    MlflowClient().set_registered_model_alias(model.name, CHAMPION, model.version)
+def set_alias(model: RegisteredModel, alias: str) -> None:
+    MlflowClient().set_registered_model_alias(model.name, alias, model.version)
 
 
-def load_model(model_name: str, version: str) -> object:
-    return mlflow.sklearn.load_model(f"models:/{model_name}/{version}")
+def delete_alias(model_name: str, alias: str) -> None:
+    MlflowClient().delete_registered_model_alias(model_name, alias)
 
 
-def load_champion(model_name: str) -> tuple[object, str, list[str]]:
-    """The champion model, its version and its input columns."""
-    version = MlflowClient().get_model_version_by_alias(model_name, CHAMPION).version
-    model = mlflow.sklearn.load_model(f"models:/{model_name}@{CHAMPION}")
-    return model, str(version), input_columns(model)
+def load_model(model: RegisteredModel) -> CalibratedClassifierCV:
+    """A registered version, as the scikit-learn model it was logged as."""
+    return mlflow.sklearn.load_model(f"models:/{model.name}/{model.version}")
 
 
 def leaderboard(experiment: str, model_name: str, limit: int = 20) -> pd.DataFrame:
@@ -337,7 +392,7 @@ def leaderboard(experiment: str, model_name: str, limit: int = 20) -> pd.DataFra
             by_version.setdefault(str(version), []).append(alias)
         for found_version in client.search_model_versions(f"name='{model_name}'"):
             names = " ".join(sorted(by_version.get(str(found_version.version), [])))
-            aliases[found_version.run_id] = f"v{found_version.version} {names}".strip()
+            aliases[str(found_version.run_id)] = f"v{found_version.version} {names}".strip()
     except MlflowException:
         pass
     rows = []

@@ -11,6 +11,7 @@ Snapshot roles (never a random split; see ``split_by_snapshot``):
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import lightgbm as lgb
@@ -20,15 +21,26 @@ from scipy.special import expit
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
 
+from winback.config import ModelParams, TrainParams
 from winback.models.evaluation import evaluate
 from winback.models.features import LABEL_COLUMN, feature_columns, model_input
-from winback.models.params import ModelParams, TrainParams
+from winback.models.snapshots import (
+    NotEnoughHistoryError,
+    SnapshotPlan,
+    SnapshotSummary,
+    as_date,
+    plan_snapshots,
+    summarise_snapshots,
+)
 
 __all__ = [
     "NotEnoughHistoryError",
+    "SnapshotPlan",
+    "SnapshotSummary",
     "TrainParams",
     "TrainedModel",
     "TrainingFrame",
+    "plan_snapshots",
     "split_by_snapshot",
     "train",
 ]
@@ -42,11 +54,19 @@ class TrainingFrame:
     calibration: pd.DataFrame
     valid: pd.DataFrame
     features: list[str]
-    train_dates: list[str]
-    calibration_date: str
-    valid_date: str
-    # Training rows in the mart before any sampling (None: ``train`` is all of them).
-    train_rows_available: int | None = None
+    plan: SnapshotPlan
+
+    @property
+    def train_dates(self) -> list[str]:
+        return [d.isoformat() for d in self.plan.train_dates]
+
+    @property
+    def calibration_date(self) -> str:
+        return self.plan.require_roles()[0].isoformat()
+
+    @property
+    def valid_date(self) -> str:
+        return self.plan.require_roles()[1].isoformat()
 
 
 @dataclass
@@ -63,10 +83,6 @@ class TrainedModel:
     frame: TrainingFrame
 
 
-class NotEnoughHistoryError(ValueError):
-    """The data is too short for the labelled snapshots the model needs."""
-
-
 def _rows(features: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
     """``features[mask]``; a slice (no copy) when the selected rows are one block, as
     each snapshot is in a frame ordered by as-of date (a million-customer read is
@@ -77,45 +93,31 @@ def _rows(features: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
     return features[mask]
 
 
-def split_by_snapshot(features: pd.DataFrame) -> TrainingFrame:
-    """Stack the labelled snapshots: newest for validation, the one before for
-    calibration and early stopping, all older ones for training.
+def split_by_snapshot(features: pd.DataFrame, plan: SnapshotPlan | None = None) -> TrainingFrame:
+    """The training, calibration and validation parts of ``features`` by ``plan`` (by
+    default the plan of the frame itself, read whole).
 
     Validating on a later snapshot than any training row is what the model faces in
     production (it scores a date after all its training labels).
     """
+    plan = plan or plan_snapshots(summarise_snapshots(features), max_train_rows=len(features) + 1)
+    calibration_date, valid_date = plan.require_roles()
     labelled = features["is_label_observed"].astype(bool).to_numpy()
     as_of = features["as_of_date"]
-    # Dates as text ('2026-06-30'), converted once per snapshot rather than per row.
-    text = _unique_as_text(as_of[labelled])
-    dates = sorted(set(text.values()))
-    if len(dates) < 3:
-        raise NotEnoughHistoryError(
-            f"need at least 3 labelled snapshots (train, calibrate, validate), found "
-            f"{len(dates)}: the data must span the churn horizon plus three snapshot "
-            "intervals. Shorten --horizon-days or WINBACK_SNAPSHOT_CADENCE_DAYS, or bring "
-            "a longer order history."
-        )
+    # Each distinct value of the date column once, as a date (not once per row).
+    dates = {value: as_date(value) for value in as_of[labelled].unique()}
 
-    def dated(wanted: set[str]) -> np.ndarray:
-        values = [value for value, label in text.items() if label in wanted]
+    def dated(wanted: set[dt.date]) -> np.ndarray:
+        values = [value for value, day in dates.items() if day in wanted]
         return labelled & as_of.isin(values).to_numpy()
 
     return TrainingFrame(
-        train=_rows(features, dated(set(dates[:-2]))),
-        calibration=_rows(features, dated({dates[-2]})),
-        valid=_rows(features, dated({dates[-1]})),
+        train=_rows(features, dated(set(plan.train_dates))),
+        calibration=_rows(features, dated({calibration_date})),
+        valid=_rows(features, dated({valid_date})),
         features=feature_columns(features),
-        train_dates=dates[:-2],
-        calibration_date=dates[-2],
-        valid_date=dates[-1],
+        plan=plan,
     )
-
-
-def _unique_as_text(values: pd.Series) -> dict[object, str]:
-    """Each distinct value of a date column and its text, as ``astype(str)`` shows it."""
-    unique = pd.Series(values.unique(), dtype=values.dtype)
-    return dict(zip(unique.tolist(), unique.astype(str).tolist(), strict=True))
 
 
 def labels(frame: pd.DataFrame) -> np.ndarray:
@@ -123,24 +125,13 @@ def labels(frame: pd.DataFrame) -> np.ndarray:
     return frame[LABEL_COLUMN].astype(int).to_numpy()
 
 
-def sample_training_rows(train: pd.DataFrame, params: TrainParams) -> pd.DataFrame:
-    """At most ``params.max_train_rows`` training rows: the same seeded share of every
-    snapshot, so old and recent snapshots keep their weight."""
-    if len(train) <= params.max_train_rows:
-        return train
-    share = params.max_train_rows / len(train)
-    return train.groupby("as_of_date", observed=True, group_keys=False).sample(
-        frac=share, random_state=params.seed
-    )
-
-
 def fit_booster(frame: TrainingFrame, params: TrainParams) -> lgb.LGBMClassifier:
-    """LightGBM on the training snapshots (sampled above ``max_train_rows``),
-    early-stopped on the calibration snapshot.
+    """LightGBM on the training snapshots (as the plan read them: sampled above
+    ``max_train_rows``), early-stopped on the calibration snapshot.
 
     Text columns arrive as pandas categories, which LightGBM splits on natively.
     """
-    train = sample_training_rows(frame.train, params)
+    train = frame.train
     model = lgb.LGBMClassifier(
         n_estimators=params.n_estimators,
         learning_rate=params.learning_rate,
@@ -191,12 +182,11 @@ def train(frame: TrainingFrame, params: ModelParams) -> TrainedModel:
     metrics = evaluate(y_valid, probabilities, params.profit, params.calibration_bins)
     raw = evaluate(y_valid, uncalibrated, params.profit)
     metrics |= {f"uncalibrated_{k}": raw[k] for k in ("roc_auc", "brier", "log_loss", "ece")}
-    used = min(len(frame.train), params.lightgbm.max_train_rows)
-    available = frame.train_rows_available or len(frame.train)
+    available = frame.plan.train_rows_available
     metrics |= {
-        "train_rows": float(used),
+        "train_rows": float(len(frame.train)),
         "train_rows_available": float(available),
-        "train_sample_share": used / max(available, 1),
+        "train_sample_share": len(frame.train) / max(available, 1),
     }
     return TrainedModel(
         model=model,
@@ -221,7 +211,8 @@ def calibrated_and_uncalibrated(
     the logistic function of the same log-odds, as LightGBM's ``predict_proba``
     computes it (equal up to the last bit of ``exp``)."""
     if not has_single_calibrator(model):  # an ensemble: average as sklearn does
-        return model.predict_proba(x)[:, 1], booster_of(model).predict_proba(x)[:, 1]
+        calibrated = np.asarray(model.predict_proba(x))[:, 1]
+        return calibrated, np.asarray(booster_of(model).predict_proba(x))[:, 1]
     log_odds = np.asarray(booster_of(model).predict(x, raw_score=True), dtype="float64")
     return calibrated_from_log_odds(model, log_odds), expit(log_odds)
 
@@ -239,11 +230,11 @@ def calibrated_from_log_odds(model: CalibratedClassifierCV, log_odds: np.ndarray
     return np.asarray(calibrated, dtype="float64")
 
 
-def booster_of(model: object) -> lgb.LGBMClassifier:
+def booster_of(model: CalibratedClassifierCV | lgb.LGBMClassifier) -> lgb.LGBMClassifier:
     """The LightGBM model inside a calibrated model (or the model itself)."""
     if isinstance(model, lgb.LGBMClassifier):
         return model
-    inner = model.calibrated_classifiers_[0].estimator  # type: ignore[attr-defined]
+    inner = model.calibrated_classifiers_[0].estimator
     return inner.estimator if isinstance(inner, FrozenEstimator) else inner
 
 

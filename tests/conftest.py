@@ -12,10 +12,10 @@ import pytest
 def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh warehouse and MLflow store under tmp_path, picked up by ``Settings()``."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("WINBACK_WAREHOUSE_PATH", str(tmp_path / "warehouse" / "winback.duckdb"))
-    monkeypatch.setenv("WINBACK_MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow/mlflow.db")
-    monkeypatch.setenv("WINBACK_MLFLOW_ARTIFACT_DIR", str(tmp_path / "mlflow" / "artifacts"))
-    for name in ("WINBACK_AS_OF", "WINBACK_DATA_DIR", "WINBACK_HORIZON_DAYS"):
+    monkeypatch.setenv("WINBACK_WAREHOUSE__PATH", str(tmp_path / "warehouse" / "winback.duckdb"))
+    monkeypatch.setenv("WINBACK_MLFLOW__TRACKING_URI", f"sqlite:///{tmp_path}/mlflow/mlflow.db")
+    monkeypatch.setenv("WINBACK_MLFLOW__ARTIFACT_DIR", str(tmp_path / "mlflow" / "artifacts"))
+    for name in ("WINBACK_AS_OF", "WINBACK_DATA_DIR", "WINBACK_FEATURES__HORIZON_DAYS"):
         monkeypatch.delenv(name, raising=False)
     return tmp_path
 

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from winback.config import Settings
+
 
 def write_orders_only_shop(
     out_dir: Path, n_customers: int = 600, seed: int = 7, end: dt.date = dt.date(2026, 6, 30)
@@ -44,3 +46,9 @@ def write_orders_only_shop(
     path = out_dir / "orders.csv"
     frame.to_csv(path, index=False)
     return path
+
+
+def settings_for(warehouse: Path, **overrides: object) -> Settings:
+    """Settings for a test warehouse (paths absolute), with section overrides given as
+    dicts, e.g. ``settings_for(path, features={"snapshot_count": 3})``."""
+    return Settings(warehouse={"path": warehouse}, **overrides).resolved()  # type: ignore[arg-type]

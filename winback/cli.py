@@ -27,11 +27,26 @@ WHAT_TO_DO = {
     ),
     "DbtBuildError": "A dbt model or test failed; see the dbt log named above. Nothing was published.",
     "NotEnoughHistoryError": "Nothing was published.",
+    "NoModelForDateError": "Nothing was published.",
+    "SettingsError": (
+        "Fix the named setting (environment variable, .env or winback.toml) and run again; "
+        "`winback config show` lists every setting. Nothing was changed."
+    ),
     "RunLockedError": (
         "Wait for that run to finish (or raise WINBACK_LOCK_TIMEOUT_SECONDS to wait for it), "
         "then run again. Nothing was changed; analysts still read the last published file."
     ),
 }
+
+
+# The merchant's data directory, for every command that reads one.
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="Directory of input files (orders.csv|parquet required). "
+        "Default: setting data_dir (WINBACK_DATA_DIR), data/demo."
+    ),
+]
 
 
 def _fail(exc: BaseException, step: str) -> None:
@@ -60,13 +75,7 @@ def _parse_date(value: str | None) -> dt.date | None:
 
 @app.command()
 def nightly(
-    data_dir: Annotated[
-        Path | None,
-        typer.Option(
-            help="Directory of input files (orders.csv|parquet required). "
-            "Default: WINBACK_DATA_DIR or data/demo."
-        ),
-    ] = None,
+    data_dir: DataDirOption = None,
     as_of: Annotated[
         str | None,
         typer.Option(help="Score as of this date, YYYY-MM-DD. Default: the latest order date."),
@@ -74,7 +83,8 @@ def nightly(
     horizon_days: Annotated[
         int | None,
         typer.Option(
-            help="Churn horizon in days: no purchase within it counts as churn. Default 90."
+            help="Churn horizon in days: no purchase within it counts as churn. "
+            "Default: setting features.horizon_days."
         ),
     ] = None,
     stats_json: Annotated[
@@ -95,9 +105,12 @@ def nightly(
         _fail(exc, "Nightly run")
         return
     typer.secho(f"\n✓ Nightly run as of {result.as_of} done", fg=typer.colors.GREEN, bold=True)
+    trained = result.training
     typer.echo(
         f"  scored {result.scored_customers:,} customers with model version "
-        f"{result.model_version} (validation ROC-AUC {result.metrics['roc_auc']:.3f})\n"
+        f"{result.model_version} (trained on data up to {result.model_as_of})\n"
+        f"  tonight's model: version {trained.registered.version}, validation ROC-AUC "
+        f"{result.metrics.get('roc_auc', float('nan')):.3f}, {trained.verdict}\n"
         f"  quarantined rows: {result.load.rows_quarantined:,}\n"
         f"  published for analysts: {result.published.published_path}"
         f"  →  select * from marts.churn_scores"
@@ -106,7 +119,8 @@ def nightly(
         typer.echo(f"  score drift (PSI vs last published run): {result.psi:.3f}")
     if result.drift_flagged:
         typer.secho(
-            "  ⚠ the score distribution shifted (PSI above WINBACK_PSI_THRESHOLD): check the "
+            "  ⚠ the score distribution shifted (PSI above WINBACK_VALIDATION__PSI_THRESHOLD): "
+            "check the "
             "input data before acting on the list",
             fg=typer.colors.YELLOW,
             bold=True,
@@ -144,25 +158,33 @@ def demo_data(
     ),
     customers: Annotated[
         int | None,
-        typer.Option(help="Number of customers. Default: WINBACK_DEMO_CUSTOMERS (20000)."),
+        typer.Option(help="Number of customers. Default: setting demo.customers."),
     ] = None,
-    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same shop.")] = 42,
+    seed: Annotated[
+        int | None,
+        typer.Option(help="Random seed; the same seed gives the same shop. Default: demo.seed."),
+    ] = None,
     as_of: Annotated[
-        str, typer.Option(help="Last day of the shop's history, YYYY-MM-DD.")
-    ] = "2026-06-30",
+        str | None,
+        typer.Option(help="Last day of the shop's history, YYYY-MM-DD. Default: demo.as_of."),
+    ] = None,
     file_format: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
 ) -> None:
     """Generate a demo shop (every input-contract table, plus truth/ for tests)."""
+    from winback.config import load_settings
     from winback.demo import ShopSpec, generate_shop
 
     if file_format not in {"csv", "parquet"}:
         raise typer.BadParameter("--format must be csv or parquet")
-    from winback.config import Settings
-
+    try:
+        demo = load_settings().demo
+    except ValueError as exc:
+        _fail(exc, "Demo data")
+        return
     spec = ShopSpec(
-        n_customers=customers or Settings().demo_customers,
-        seed=seed,
-        as_of=_parse_date(as_of),
+        n_customers=customers or demo.customers,
+        seed=demo.seed if seed is None else seed,
+        as_of=_parse_date(as_of) or demo.as_of,
         fmt=file_format,
     )
     summary = generate_shop(spec, out, progress=lambda msg: typer.echo(f"  {msg}", err=True))
@@ -178,13 +200,7 @@ def demo_data(
 
 @app.command("payment-reminders")
 def payment_reminders(
-    data_dir: Annotated[
-        Path | None,
-        typer.Option(
-            help="Directory of input files (orders.csv|parquet required). "
-            "Default: WINBACK_DATA_DIR or data/demo."
-        ),
-    ] = None,
+    data_dir: DataDirOption = None,
     at: Annotated[
         str | None,
         typer.Option(help="Decide as of this time, ISO 8601 (no offset means UTC). Default: now."),
@@ -229,19 +245,23 @@ def models_compare(
     limit: Annotated[int, typer.Option(help="How many recent runs to show.")] = 15,
 ) -> None:
     """Leaderboard of recent model runs and their baselines (newest first)."""
-    from winback.config import Settings
+    from winback.config import load_settings
     from winback.models import tracking
 
-    settings = Settings().resolved()
+    try:
+        mlflow_settings = load_settings().resolved().mlflow
+    except ValueError as exc:
+        _fail(exc, "Models compare")
+        return
     tracking.use_store(
-        settings.mlflow_tracking_uri, settings.mlflow_experiment, settings.mlflow_artifact_dir
+        mlflow_settings.tracking_uri, mlflow_settings.experiment, mlflow_settings.artifact_dir
     )
-    board = tracking.leaderboard(settings.mlflow_experiment, settings.model_name, limit)
+    board = tracking.leaderboard(mlflow_settings.experiment, mlflow_settings.model_name, limit)
     if board.empty:
         typer.echo("No runs yet: run `winback nightly` first.")
         return
     typer.echo(
-        f"Experiment {settings.mlflow_experiment!r}, model {settings.model_name!r}: metrics on "
+        f"Experiment {mlflow_settings.experiment!r}, model {mlflow_settings.model_name!r}: metrics on "
         "each run's validation snapshot (compare rows with the same valid_digest)."
     )
     typer.echo(board.to_string(index=False, float_format=lambda v: f"{v:.4f}", na_rep="-"))
@@ -252,10 +272,7 @@ def backfill(
     from_date: Annotated[str, typer.Option("--from", help="First as-of date, YYYY-MM-DD.")],
     to_date: Annotated[str, typer.Option("--to", help="Last as-of date, YYYY-MM-DD.")],
     every_days: Annotated[int, typer.Option(help="Days between as-of dates.")] = 1,
-    data_dir: Annotated[
-        Path | None,
-        typer.Option(help="Directory of input files. Default: WINBACK_DATA_DIR or data/demo."),
-    ] = None,
+    data_dir: DataDirOption = None,
     horizon_days: Annotated[int | None, typer.Option(help="Churn horizon in days.")] = None,
 ) -> None:
     """Run the nightly chain for every as-of date of a range (each one published)."""
@@ -286,3 +303,112 @@ def backfill(
         typer.echo(
             f"  {r.as_of}: scored {r.scored_customers:,} with model version {r.model_version}{psi}"
         )
+
+
+config_app = typer.Typer(
+    help="The settings: every value in effect and where it came from (one settings object, "
+    "winback/config.py; environment WINBACK_<SECTION>__<FIELD>, .env or winback.toml).",
+    no_args_is_help=True,
+)
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("show")
+def config_show(
+    section: Annotated[
+        str | None, typer.Argument(help="Only this section (e.g. decisions, reminders).")
+    ] = None,
+    changed: Annotated[
+        bool, typer.Option("--changed", help="Only the settings not at their default.")
+    ] = False,
+) -> None:
+    """Print every effective setting, its environment variable and where its value came
+    from (command line, environment, .env, winback.toml or default)."""
+    from winback.config import describe, load_settings
+
+    try:
+        settings = load_settings()
+    except ValueError as exc:
+        _fail(exc, "Config")
+        return
+    rows = [
+        r
+        for r in describe(settings)
+        if (section is None or r["setting"].split(".")[0] == section)
+        and (not changed or r["source"] != "default")
+    ]
+    if not rows:
+        raise typer.BadParameter(f"no settings in section {section!r}")
+    width = max(len(r["setting"]) for r in rows)
+    for r in rows:
+        typer.echo(f"{r['setting']:<{width}}  {r['value']:<24} [{r['source']}]  {r['variable']}")
+
+
+@config_app.command("docs")
+def config_docs(
+    readme: Annotated[
+        Path | None,
+        typer.Option(help="Rewrite the settings table between its markers in this README."),
+    ] = None,
+) -> None:
+    """The settings table of the README (every variable, default and meaning)."""
+    from winback.config import settings_table_markdown
+
+    table = settings_table_markdown()
+    if readme is None:
+        typer.echo(table)
+        return
+    text = readme.read_text(encoding="utf-8")
+    start, end = "<!-- settings-table:start -->", "<!-- settings-table:end -->"
+    if start not in text or end not in text:
+        raise typer.BadParameter(f"{readme} has no {start} … {end} markers")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    readme.write_text(f"{head}{start}\n{table}\n{end}{tail}", encoding="utf-8")
+    typer.echo(f"settings table written to {readme}")
+
+
+@config_app.command("dbt-vars")
+def config_dbt_vars(
+    sqlfluff: Annotated[
+        bool,
+        typer.Option(help="As a sqlfluff pyproject.toml section (what make lint renders with)."),
+    ] = False,
+) -> None:
+    """The dbt vars the settings give (what every dbt invocation receives), as JSON."""
+    from winback.config import load_settings
+
+    values = load_settings().dbt_vars()
+    if not sqlfluff:
+        typer.echo(json.dumps(values, indent=2, default=str))
+        return
+    # TOML keeps lists as lists (an ini file would hand dbt the string "[11, 17]");
+    # every value here is a JSON scalar or list, which TOML reads alike.
+    typer.echo("[tool.sqlfluff.templater.dbt.context]")
+    for name, value in values.items():
+        typer.echo(f"{name} = {json.dumps(value, default=str, ensure_ascii=False)}")
+
+
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def dbt(
+    ctx: typer.Context,
+    as_of: Annotated[
+        str | None,
+        typer.Option(help="The run's as-of date, YYYY-MM-DD. Default: setting as_of, else today."),
+    ] = None,
+) -> None:
+    """Run a dbt command on the warehouse with the vars of the settings, e.g.
+    `winback dbt docs generate` or `winback dbt build --select customer_features`."""
+    from winback.config import load_settings
+    from winback.transform import run_dbt
+
+    try:
+        settings = load_settings().resolved()
+        day = _parse_date(as_of) or settings.as_of or dt.date.today()
+        nodes = run_dbt(list(ctx.args), settings, day)
+    except Exception as exc:  # noqa: BLE001 - the CLI turns any failure into a readable one
+        _fail(exc, "dbt")
+        return
+    typer.secho(f"✓ dbt {' '.join(ctx.args)}: {len(nodes)} nodes", fg=typer.colors.GREEN)

@@ -1,8 +1,8 @@
 """Atomic publishing: analysts read a snapshot file that changes all at once or not at all.
 
-The working warehouse (``WINBACK_WAREHOUSE_PATH``) is private to the flows: DuckDB lets
+The working warehouse (setting ``warehouse.path``) is private to the flows: DuckDB lets
 one process write a file, and a run that dies half-way leaves it half-updated. What
-analysts query is a separate file (``WINBACK_PUBLISHED_PATH``, default
+analysts query is a separate file (setting ``warehouse.published_path``, default
 ``published.duckdb`` beside the warehouse), written only at the end of a successful run:
 
 1. a new file ``<published>.tmp-<pid>`` is filled with ``create table … as select`` from
@@ -29,7 +29,7 @@ import duckdb
 import pandas as pd
 
 from winback.stages import drill_point
-from winback.warehouse import connect
+from winback.warehouse import Warehouse, connect, scalar
 
 # What the nightly flow publishes (analyst-facing tables; see README "Tables analysts query").
 NIGHTLY_TABLES: tuple[str, ...] = (
@@ -80,11 +80,6 @@ class PublishReport:
     tables: dict[str, int]  # schema.table → rows, for this flow's tables
 
 
-def default_published_path(warehouse_path: Path) -> Path:
-    """``published.duckdb`` beside the working warehouse."""
-    return warehouse_path.parent / "published.duckdb"
-
-
 def _objects(con: duckdb.DuckDBPyConnection, database: str) -> set[str]:
     rows = con.execute(
         "select schema_name || '.' || table_name from duckdb_tables() where database_name = ? "
@@ -110,7 +105,7 @@ def _fsync(path: Path) -> None:
 
 
 def publish(
-    warehouse_path: Path,
+    warehouse: Warehouse,
     published_path: Path,
     *,
     flow: str,
@@ -126,8 +121,8 @@ def publish(
     _remove_stale_temp_files(published_path)
     tmp = published_path.with_name(f"{published_path.name}.tmp-{os.getpid()}")
     counts: dict[str, int] = {}
-    with connect(warehouse_path) as con:
-        (work,) = con.execute("select current_database()").fetchone()  # type: ignore[misc]
+    with connect(warehouse) as con:
+        work = scalar(con, "select current_database()")
         work_objects = _objects(con, work)
         con.execute(f"attach '{tmp}' as pub")
         has_prev = published_path.exists()
@@ -152,7 +147,7 @@ def publish(
                 if table not in work_objects:
                     continue
                 con.execute(f'create table pub.{table} as select * from "{work}".{table}')
-                (rows,) = con.execute(f"select count(*) from pub.{table}").fetchone()  # type: ignore[misc]
+                rows = scalar(con, f"select count(*) from pub.{table}")
                 counts[table] = int(rows)
                 con.execute(
                     "insert into pub.meta.published_tables values (?, ?, ?, ?)",
@@ -171,7 +166,7 @@ def publish(
                     # First publish ever: take the other flow's last result from the
                     # working warehouse (each of its publishes is one transaction).
                     con.execute(f'create table pub.{table} as select * from "{work}".{table}')
-                    (rows,) = con.execute(f"select count(*) from pub.{table}").fetchone()  # type: ignore[misc]
+                    rows = scalar(con, f"select count(*) from pub.{table}")
                     con.execute(
                         "insert into pub.meta.published_tables values (?, ?, ?, ?)",
                         [table, "carried-over", "unknown", rows],
@@ -224,7 +219,7 @@ def consistency_problems(con: duckdb.DuckDBPyConnection) -> list[str]:
     for table, rows in con.execute(
         "select table_name, row_count from meta.published_tables order by table_name"
     ).fetchall():
-        (actual,) = con.execute(f"select count(*) from {table}").fetchone()  # type: ignore[misc]
+        actual = scalar(con, f"select count(*) from {table}")
         if actual != rows:
             problems.append(f"{table}: {actual} rows, manifest says {rows}")
     return problems

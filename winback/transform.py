@@ -1,4 +1,5 @@
-"""The one place dbt is called from (in-process ``dbtRunner``)."""
+"""The one place dbt is called from (in-process ``dbtRunner``), with its vars from the
+settings object (:meth:`winback.config.Settings.dbt_vars`)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ from pathlib import Path
 
 from winback.config import DBT_PROJECT_DIR, Settings
 
-# The nightly feature build: everything but the decision models (they need this run's
-# scores) and the reminder models (their own flow builds them).
-FEATURE_BUILD = ["build", "--exclude", "tag:decisions", "tag:reminders"]
+# What each step of the flows builds (dbt selectors; the tags are set per folder in
+# dbt_project.yml). The nightly feature build is everything but the models that need this
+# run's scores (tag scores, decisions) and the reminder models (their own flow).
+FEATURE_BUILD = ["build", "--exclude", "tag:scores", "tag:decisions", "tag:reminders"]
+# After scoring: the churn_scores mart (from the rows scoring wrote) and the decisions.
+DECISIONS_BUILD = ["build", "--select", "tag:scores", "tag:decisions"]
 
 
 class DbtBuildError(RuntimeError):
@@ -29,39 +33,38 @@ class DbtNodeResult:
     seconds: float
 
 
-# Values that change on every run. They reach the models through the environment
-# (WINBACK_DBT_<NAME>, read by macros/run_value.sql), not through --vars: dbt re-parses
-# the whole project when --vars change, which costs seconds on every invocation.
-RUN_VALUES = ("as_of_date", "reminder_at")
+# What reaches dbt through the environment instead of --vars (read by profiles.yml and
+# macros/run_value.sql): the warehouse and its memory cap (the profile has no vars), and
+# the values that change on every run (as-of date, reminder time): dbt re-parses the whole
+# project whenever --vars change, which costs seconds on every invocation.
+PROFILE_ENV = {
+    "warehouse_path": "WINBACK_DBT_WAREHOUSE_PATH",
+    "memory_limit": "WINBACK_DBT_MEMORY_LIMIT",
+}
+RUN_VALUE_ENV = {"as_of_date": "WINBACK_DBT_AS_OF_DATE", "reminder_at": "WINBACK_DBT_REMINDER_AT"}
 
 
-def dbt_vars(settings: Settings, as_of: dt.date) -> dict[str, object]:
-    return {
-        "as_of_date": as_of.isoformat(),
-        "horizon_days": settings.horizon_days,
-        "snapshot_cadence_days": settings.snapshot_cadence_days,
-        "snapshot_count": settings.snapshot_count,
-    }
-
-
-def _split_vars(
-    settings: Settings, as_of: dt.date, extra_vars: dict[str, object] | None
-) -> tuple[dict[str, object], dict[str, str]]:
-    """(--vars that stay the same from run to run, per-run values for the environment)."""
-    merged = {**dbt_vars(settings, as_of), **(extra_vars or {})}
-    stable = {k: v for k, v in merged.items() if k not in RUN_VALUES}
-    per_run = {k: str(v) for k, v in merged.items() if k in RUN_VALUES}
-    return stable, per_run
-
-
-def dbt_target_dir(settings: Settings, extra_vars: dict[str, object] | None = None) -> Path:
+def dbt_target_dir(settings: Settings) -> Path:
     """dbt's artifacts (manifest, catalog, run results, partial-parse state) live beside
-    the warehouse they describe, one folder per set of --vars: the nightly feature build,
-    the decisions and the reminders each keep their parsed project between runs instead
-    of invalidating each other's."""
-    stable, _ = _split_vars(settings, dt.date.min, extra_vars)
-    digest = hashlib.sha256(json.dumps(stable, sort_keys=True, default=str).encode()).hexdigest()
-    return settings.warehouse_path.resolve().parent / "dbt_target" / digest[:10]
+    the warehouse they describe, one folder per set of vars, so runs keep their parsed
+    project while the settings stay the same."""
+    vars_json = json.dumps(settings.dbt_vars(), sort_keys=True, default=str)
+    digest = hashlib.sha256(vars_json.encode()).hexdigest()
+    return settings.warehouse.path.resolve().parent / "dbt_target" / digest[:10]
+
+
+def dbt_environment(
+    settings: Settings, as_of: dt.date, reminder_at: dt.datetime | None = None
+) -> dict[str, str]:
+    """The environment variables one dbt invocation reads (see ``PROFILE_ENV``)."""
+    env = {
+        PROFILE_ENV["warehouse_path"]: str(settings.warehouse.path.resolve()),
+        PROFILE_ENV["memory_limit"]: settings.warehouse.duckdb_memory_limit,
+        RUN_VALUE_ENV["as_of_date"]: as_of.isoformat(),
+    }
+    if reminder_at is not None:
+        env[RUN_VALUE_ENV["reminder_at"]] = reminder_at.strftime("%Y-%m-%d %H:%M:%S")
+    return env
 
 
 def run_dbt(
@@ -69,24 +72,18 @@ def run_dbt(
     settings: Settings,
     as_of: dt.date,
     *,
-    extra_vars: dict[str, object] | None = None,
+    reminder_at: dt.datetime | None = None,
     project_dir: Path = DBT_PROJECT_DIR,
 ) -> list[DbtNodeResult]:
-    """Run one dbt command (e.g. ``["build", "--select", "tag:x"]``); raise on failure.
-
-    ``extra_vars`` adds flow-specific dbt vars to the common ones (as-of date, horizon).
-    """
+    """Run one dbt command (e.g. ``["build", "--select", "tag:x"]``) for the run as of
+    ``as_of`` (and, for the reminder models, the reminder time ``reminder_at``, naive
+    UTC); raise :class:`DbtBuildError` on a failed model or test."""
     from dbt.cli.main import dbtRunner
 
-    os.environ["WINBACK_WAREHOUSE_PATH"] = str(settings.warehouse_path.resolve())
-    os.environ["WINBACK_DUCKDB_MEMORY_LIMIT"] = settings.duckdb_memory_limit
-    stable, per_run = _split_vars(settings, as_of, extra_vars)
-    for name in RUN_VALUES:
-        # Unset what this run does not give, so no value leaks from an earlier call.
-        os.environ.pop(f"WINBACK_DBT_{name.upper()}", None)
-    for name, value in per_run.items():
-        os.environ[f"WINBACK_DBT_{name.upper()}"] = value
-    target = dbt_target_dir(settings, extra_vars)
+    for name in RUN_VALUE_ENV.values():
+        os.environ.pop(name, None)  # no value leaks from an earlier call
+    os.environ.update(dbt_environment(settings, as_of, reminder_at))
+    target = dbt_target_dir(settings)
     full = [
         *args,
         "--project-dir",
@@ -98,7 +95,7 @@ def run_dbt(
         "--log-path",
         str(target / "logs"),
         "--vars",
-        json.dumps(stable),
+        json.dumps(settings.dbt_vars(), default=str),
         "--no-use-colors",
         "--quiet",
     ]

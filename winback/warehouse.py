@@ -1,4 +1,5 @@
-"""Reads from and publishes to the DuckDB warehouse.
+"""Reads from and writes to the DuckDB working warehouse (Python's side of it: dbt owns
+every table's shape; Python reads marts and loads rows that dbt then shapes).
 
 DuckDB allows one writing process per file, so every function opens a connection,
 does its work and closes it again; dbt opens its own connection in between.
@@ -7,80 +8,84 @@ does its work and closes it again; dbt opens its own connection in between.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
 
-CHURN_SCORES_DDL = """
-create table if not exists marts.churn_scores (
-    as_of_date date not null,
-    customer_id varchar not null,
-    churn_probability double not null,
-    model_version varchar not null,
-    scored_at timestamp not null,
-    risk_band varchar,
-    reason_1 varchar,
-    reason_2 varchar,
-    reason_3 varchar,
-    p_alive double,
-    expected_value_12m double,
-    expected_next_order_date date,
-    primary key (as_of_date, customer_id)
-)
-"""
-# Columns added after the first release: a warehouse created before gets them added
-# (nullable, so its old rows stay valid).
-CHURN_SCORES_ADDED_COLUMNS = {
+from winback.config import WarehouseSettings
+from winback.models.snapshots import SnapshotPlan, SnapshotSummary
+
+# The rows scoring writes for dbt: one as-of date, replaced by every scoring run.
+# ``marts.churn_scores`` (dbt_project/models/marts/core) keeps them by date, with its
+# contract, tests and docs; ``stg_scoring__churn_scores`` is dbt's only reader.
+SCORED_CUSTOMERS = "scoring.churn_scores"
+SCORE_COLUMNS = {
+    "customer_id": "varchar",
+    "churn_probability": "double",
+    "model_version": "varchar",
     "risk_band": "varchar",
     "reason_1": "varchar",
     "reason_2": "varchar",
     "reason_3": "varchar",
+    "reason_1_code": "varchar",
+    "reason_2_code": "varchar",
+    "reason_3_code": "varchar",
+    "reason_method": "varchar",
     "p_alive": "double",
     "expected_value_12m": "double",
     "expected_next_order_date": "date",
-    "reason_method": "varchar",
 }
+REQUIRED_SCORE_COLUMNS = ("customer_id", "churn_probability", "model_version")
 
-
-def _ensure_churn_scores(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute("create schema if not exists marts")
-    con.execute(CHURN_SCORES_DDL)
-    for column, sql_type in CHURN_SCORES_ADDED_COLUMNS.items():
-        con.execute(f"alter table marts.churn_scores add column if not exists {column} {sql_type}")
-
-
-def memory_limit() -> str:
-    """DuckDB's memory cap for every connection of a run (``WINBACK_DUCKDB_MEMORY_LIMIT``,
-    the same setting dbt's profile reads); beyond it DuckDB spills to disk. Without it
-    DuckDB may take 80% of the machine (17 GB during a 1M-customer load)."""
-    from winback.config import Settings
-
-    return os.environ.get(
-        "WINBACK_DUCKDB_MEMORY_LIMIT",
-        str(Settings.model_fields["duckdb_memory_limit"].default),
-    )
+Warehouse = WarehouseSettings | Path
 
 
 @contextmanager
-def connect(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection in UTC, capped at ``memory_limit()``, that is always closed."""
+def connect(
+    warehouse: Warehouse, *, read_only: bool = False
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection in UTC that is always closed, capped at the settings'
+    ``duckdb_memory_limit`` (given a bare path: DuckDB's own default, for tests and tools)."""
+    if isinstance(warehouse, Path):
+        path, limit = warehouse, None
+    else:
+        path, limit = warehouse.path, warehouse.duckdb_memory_limit
     con = duckdb.connect(str(path), read_only=read_only)
     try:
         con.execute("set TimeZone = 'UTC'")
-        con.execute(f"set memory_limit = '{memory_limit()}'")
+        if limit:
+            con.execute(f"set memory_limit = '{limit}'")  # validated by the settings
         yield con
     finally:
         con.close()
 
 
-def read_customer_features(path: Path) -> pd.DataFrame:
+def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> Any:
+    """The single value of a one-row query (a count, a max); raises if it returns no row."""
+    row = con.execute(sql, params).fetchone() if params is not None else con.execute(sql).fetchone()
+    if row is None:
+        raise RuntimeError(f"expected one row from: {sql}")
+    return row[0]
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, qualified_name: str) -> bool:
+    """Whether ``schema.table`` exists in the connection's database."""
+    schema, table = qualified_name.split(".")
+    found = con.execute(
+        "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?",
+        [schema, table],
+    ).fetchone()
+    return bool(found and found[0])
+
+
+def read_customer_features(warehouse: Warehouse) -> pd.DataFrame:
     """The whole feature mart (every snapshot), ordered for determinism."""
-    with connect(path) as con:
+    with connect(warehouse) as con:
         return con.execute(
             "select * from marts.customer_features order by as_of_date, customer_id"
         ).df()
@@ -88,18 +93,26 @@ def read_customer_features(path: Path) -> pd.DataFrame:
 
 @dataclass
 class FeatureRead:
-    """What a nightly run read from the feature mart, and how much of it."""
+    """What a nightly run read from the feature mart: the rows its plan asked for
+    (:class:`~winback.models.training.SnapshotPlan`), ordered by (as_of_date, customer_id)."""
 
     frame: pd.DataFrame
-    rows_in_mart: int
-    train_rows_available: int  # rows of the training snapshots before sampling
-    train_share: float  # share of them read (the same share from every snapshot)
+    plan: SnapshotPlan
 
-    def __post_init__(self) -> None:
-        self.rows_read = len(self.frame)
+    @property
+    def rows_in_mart(self) -> int:
+        return self.plan.rows_in_mart
+
+    @property
+    def train_rows_available(self) -> int:
+        return self.plan.train_rows_available
+
+    @property
+    def train_share(self) -> float:
+        return self.plan.train_share
 
     def release(self) -> None:
-        """Drop the rows (keep the columns and the counts) once nothing needs them.
+        """Drop the rows (keep the columns and the plan) once nothing needs them.
 
         The flow's run context keeps every task's result until the flow ends, so without
         this the feature frame (gigabytes at a million customers) would sit in memory
@@ -117,11 +130,7 @@ class FeatureRead:
         return current
 
     def summary(self) -> str:
-        return (
-            f"read {self.rows_read:,} of {self.rows_in_mart:,} feature rows: the scoring, "
-            f"calibration and validation snapshots whole, {self.train_share:.1%} of "
-            f"{self.train_rows_available:,} training rows (sampled in SQL, seeded)"
-        )
+        return self.plan.summary()
 
 
 def _fetch_in_chunks(cursor: duckdb.DuckDBPyConnection) -> list[pd.DataFrame]:
@@ -137,51 +146,48 @@ def _fetch_in_chunks(cursor: duckdb.DuckDBPyConnection) -> list[pd.DataFrame]:
 FETCH_CHUNK_VECTORS = 50
 
 
-def read_features_for_run(path: Path, max_train_rows: int, seed: int) -> FeatureRead:
-    """The part of the feature mart one nightly run needs, without pulling every snapshot
-    into memory (at a million customers the mart holds millions of rows):
-
-    - the scoring snapshot and the two newest labelled snapshots (calibration,
-      validation) whole — metrics and scores are never computed on a sample;
-    - the older labelled snapshots (training) sampled in SQL to at most
-      ``max_train_rows``: the same share from every snapshot, chosen by a seeded hash
-      of (customer, as-of date), so the same mart and seed read the same rows;
-    - unlabelled snapshots other than the scoring one are not read (nothing uses them).
-
-    Rows are ordered by (as_of_date, customer_id), as ``read_customer_features``, so each
-    snapshot is one contiguous block (``training.split_by_snapshot`` slices it without
-    copying). Memory: one snapshot is sorted at a time and fetched in chunks, so the read
-    peaks near twice the frame instead of five times (1M customers: 11.7 GB before).
-    """
-    with connect(path) as con:
-        snapshots = con.execute(
-            "select as_of_date, bool_or(is_label_observed) as labelled, "
-            "bool_or(is_scoring_snapshot) as scoring, count(*) as n "
-            "from marts.customer_features group by as_of_date order by as_of_date"
+def snapshot_summaries(warehouse: Warehouse) -> list[SnapshotSummary]:
+    """Every snapshot of the feature mart: date, rows, labelled, scoring (one query)."""
+    with connect(warehouse) as con:
+        rows = con.execute(
+            "select as_of_date, count(*), bool_or(is_label_observed), "
+            "bool_or(is_scoring_snapshot) from marts.customer_features "
+            "group by as_of_date order by as_of_date"
         ).fetchall()
-        labelled = [row[0] for row in snapshots if row[1] and not row[2]]
-        train_dates = labelled[:-2]  # the two newest labelled ones are held out whole
-        wanted = [row[0] for row in snapshots if row[2] or row[0] in labelled]
-        counts = {row[0]: int(row[3]) for row in snapshots}
-        available = sum(counts[d] for d in train_dates)
-        share = 1.0 if available <= max_train_rows else max_train_rows / available
+    return [SnapshotSummary(r[0], int(r[1]), bool(r[2]), bool(r[3])) for r in rows]
+
+
+def read_features(warehouse: Warehouse, plan: SnapshotPlan, seed: int) -> FeatureRead:
+    """The rows of the feature mart that ``plan`` asks for, without pulling every snapshot
+    into memory (at a million customers the mart holds millions of rows): the scoring,
+    calibration and validation snapshots whole (metrics and scores are never computed on
+    a sample), and of each training snapshot its quota of rows, the first by a seeded
+    hash of (customer, as-of date), so the same mart and seed read the same rows.
+
+    Rows are ordered by (as_of_date, customer_id), so each snapshot is one contiguous
+    block (``training.split_by_snapshot`` slices it without copying). Memory: one
+    snapshot is sorted at a time and fetched in chunks, so the read peaks near twice the
+    frame instead of five times (1M customers: 11.7 GB before).
+    """
+    with connect(warehouse) as con:
         parts: list[pd.DataFrame] = []
-        for as_of_date in wanted:
-            sampled = as_of_date in train_dates and share < 1.0
-            # One hash of the whole key (hash(a, b, seed) barely moves with the seed).
-            cursor = con.execute(
-                "select * from marts.customer_features where as_of_date = $as_of_date "
-                + (
-                    "and hash(concat_ws('|', customer_id, as_of_date, $seed)) % 1000000 "
-                    "< $share * 1000000 "
-                    if sampled
-                    else ""
+        for as_of_date in plan.read_dates:
+            quota = plan.quota(as_of_date)
+            if quota is None:
+                cursor = con.execute(
+                    "select * from marts.customer_features where as_of_date = $as_of_date "
+                    "order by customer_id",
+                    {"as_of_date": as_of_date},
                 )
-                + "order by customer_id",
-                {"as_of_date": as_of_date, "seed": seed, "share": share}
-                if sampled
-                else {"as_of_date": as_of_date},
-            )
+            else:
+                # One hash of the whole key (hash(a, b, seed) barely moves with the seed).
+                cursor = con.execute(
+                    "select * from (select * from marts.customer_features "
+                    "where as_of_date = $as_of_date order by "
+                    "hash(concat_ws('|', customer_id, as_of_date, $seed)), customer_id "
+                    "limit $quota) order by customer_id",
+                    {"as_of_date": as_of_date, "seed": seed, "quota": quota},
+                )
             parts += _fetch_in_chunks(cursor)
         frame = pd.concat(parts, ignore_index=True) if parts else _empty_features(con)
         del parts
@@ -193,18 +199,19 @@ def read_features_for_run(path: Path, max_train_rows: int, seed: int) -> Feature
         }
         for column in text & {c for c in frame.columns if frame[c].dtype == "object"}:
             frame[column] = frame[column].astype("str")
-    return FeatureRead(frame, sum(counts.values()), available, share)
+    return FeatureRead(frame, plan)
 
 
 def _empty_features(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     return con.execute("select * from marts.customer_features where false").df()
 
 
-def previous_scored_customers(path: Path, as_of: dt.date) -> int | None:
-    """How many customers the latest published run up to ``as_of`` scored (a rerun of
-    the same date compares with what it would replace)."""
-    with connect(path) as con:
-        _ensure_churn_scores(con)
+def previous_scored_customers(warehouse: Warehouse, as_of: dt.date) -> int | None:
+    """How many customers the latest run up to ``as_of`` scored (a rerun of the same date
+    compares with what it would replace); None before the first scores."""
+    with connect(warehouse) as con:
+        if not table_exists(con, "marts.churn_scores"):
+            return None
         row = con.execute(
             "select count(*) from marts.churn_scores where as_of_date = "
             "(select max(as_of_date) from marts.churn_scores where as_of_date <= ?)",
@@ -213,41 +220,34 @@ def previous_scored_customers(path: Path, as_of: dt.date) -> int | None:
     return int(row[0]) if row and row[0] else None
 
 
-def publish_churn_scores(path: Path, as_of: dt.date, scores: pd.DataFrame) -> int:
-    """Replace the scores of ``as_of`` in one transaction (all rows or none)."""
-    expected = {"customer_id", "churn_probability", "model_version"}
-    missing = expected - set(scores.columns)
+def write_scores(warehouse: Warehouse, as_of: dt.date, scores: pd.DataFrame) -> int:
+    """Replace the scoring rows dbt reads (``scoring.churn_scores``: one as-of date) in
+    one statement; the decisions build turns them into ``marts.churn_scores``."""
+    missing = [c for c in REQUIRED_SCORE_COLUMNS if c not in scores.columns]
     if missing:
-        raise ValueError(f"scores lack columns {sorted(missing)}")
-    optional = [c for c in CHURN_SCORES_ADDED_COLUMNS if c in scores.columns]
-    with connect(path) as con:
-        _ensure_churn_scores(con)
+        raise ValueError(f"scores lack columns {missing}")
+    columns = ", ".join(
+        f"cast({c if c in scores.columns else 'null'} as {sql_type}) as {c}"
+        for c, sql_type in SCORE_COLUMNS.items()
+    )
+    with connect(warehouse) as con:
+        con.execute("create schema if not exists scoring")
         con.register("new_scores", scores)
-        con.execute("begin transaction")
-        try:
-            con.execute("delete from marts.churn_scores where as_of_date = ?", [as_of])
-            con.execute(
-                "insert into marts.churn_scores (as_of_date, customer_id, churn_probability, "
-                f"model_version, scored_at{''.join(', ' + c for c in optional)}) "
-                "select ?, customer_id, churn_probability, model_version, "
-                f"current_timestamp at time zone 'UTC'{''.join(', ' + c for c in optional)} "
-                "from new_scores order by customer_id",
-                [as_of],
-            )
-            con.execute("commit")
-        except Exception:
-            con.execute("rollback")
-            raise
-        (count,) = con.execute(
-            "select count(*) from marts.churn_scores where as_of_date = ?", [as_of]
-        ).fetchone()  # type: ignore[misc]
-    return int(count)
+        con.execute(
+            f"create or replace table {SCORED_CUSTOMERS} as select cast($as_of as date) as "
+            f"as_of_date, {columns}, cast(current_timestamp at time zone 'UTC' as timestamp) "
+            "as scored_at from new_scores order by customer_id",
+            {"as_of": as_of},
+        )
+        con.unregister("new_scores")
+        row = con.execute(f"select count(*) from {SCORED_CUSTOMERS}").fetchone()
+    return int(row[0]) if row else 0
 
 
-def read_purchase_dates(path: Path) -> pd.DataFrame | None:
+def read_purchase_dates(warehouse: Warehouse) -> pd.DataFrame | None:
     """Every purchase (customer_id, ordered_at), for checking next-order predictions;
     None when the intermediate table is not there."""
-    with connect(path) as con:
+    with connect(warehouse) as con:
         try:
             return con.execute(
                 "select customer_id, ordered_at from intermediate.int_orders_enriched "
@@ -257,9 +257,9 @@ def read_purchase_dates(path: Path) -> pd.DataFrame | None:
             return None
 
 
-def read_raw_orders(path: Path) -> pd.DataFrame:
+def read_raw_orders(warehouse: Warehouse) -> pd.DataFrame:
     """The contract columns of the loaded orders (for the raw-data gate)."""
-    with connect(path) as con:
+    with connect(warehouse) as con:
         return con.execute(
             "select order_id, customer_id, order_ts, amount from raw.orders order by order_id"
         ).df()

@@ -198,17 +198,6 @@
     percentile({{ expr }}, 0.5)
 {%- endmacro %}
 
-{#- Incremental models that replace one key's rows on each run: DuckDB deletes and
-    inserts by unique_key; Spark (parquet, no merge without Delta) overwrites the
-    partition of that key, which is the same thing when the key is the partition. -#}
-{% macro replace_by_key_strategy() -%}
-    {{ return('insert_overwrite' if target.type == 'spark' else 'delete+insert') }}
-{%- endmacro %}
-
-{% macro replace_by_key_partition(key) -%}
-    {{ return([key] if target.type == 'spark' else none) }}
-{%- endmacro %}
-
 {#- Whole minutes from `start_expr` to `end_expr`, counted as minute boundaries crossed
     (DuckDB's date_diff; dbt-spark's dbt.datediff rounds the seconds up instead). -#}
 {% macro minutes_between(start_expr, end_expr) -%}

@@ -2,18 +2,23 @@
     {#-
         A value that changes on every run: `as_of_date` (the run's as-of date) and
         `reminder_at` (the payment-reminder run's time, UTC; default the end of the as-of
-        day). The flows pass it in the environment as WINBACK_DBT_<NAME> instead of as a
-        dbt var: dbt re-parses the whole project whenever --vars change (seconds on every
-        invocation), while a changed env var only re-renders the models that read it.
-        A var still wins when given (dbt by hand: --vars '{as_of_date: 2026-06-30}', and
-        unit-test overrides).
+        day). winback.transform passes them in the environment as WINBACK_DBT_<NAME>
+        instead of as dbt vars: dbt re-parses the whole project whenever --vars change
+        (seconds on every invocation), while a changed env var only re-renders the models
+        that read it. A var still wins when given (unit-test overrides).
     -#}
-    {%- if name == 'as_of_date' -%}
-        {%- set default = '2026-06-30' -%}
-    {%- elif name == 'reminder_at' -%}
-        {%- set default = run_value('as_of_date') ~ ' 23:59:59' -%}
-    {%- else -%}
-        {{ exceptions.raise_compiler_error('run_value: unknown run value ' ~ name) }}
+    {%- if var(name, none) is not none -%}
+        {{- return(var(name)) -}}
     {%- endif -%}
-    {{- return(var(name, none) if var(name, none) is not none else env_var('WINBACK_DBT_' ~ name | upper, default)) -}}
+    {%- set value = env_var('WINBACK_DBT_' ~ name | upper, '') -%}
+    {%- if value == '' and name == 'reminder_at' -%}
+        {%- set value = run_value('as_of_date') ~ ' 23:59:59' -%}
+    {%- endif -%}
+    {%- if value == '' -%}
+        {{ exceptions.raise_compiler_error(
+            'run_value: ' ~ name ~ ' is not set. Run dbt through the product, which sets it: '
+            ~ '`winback dbt build --as-of YYYY-MM-DD ...`'
+        ) }}
+    {%- endif -%}
+    {{- return(value) -}}
 {% endmacro %}

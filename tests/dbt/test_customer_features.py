@@ -13,7 +13,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from winback.config import Settings
+from tests.shops import settings_for
 from winback.ingest import load_data_dir
 from winback.transform import FEATURE_BUILD, run_dbt
 
@@ -34,7 +34,7 @@ def build(
     write_tables(data, tables)
     warehouse = tmp_path / "wh.duckdb"
     load_data_dir(warehouse, data, AS_OF)
-    config = Settings(warehouse_path=warehouse, **settings).resolved()  # type: ignore[arg-type]
+    config = settings_for(warehouse, features=settings)
     run_dbt(FEATURE_BUILD, config, AS_OF)
     con = duckdb.connect(str(warehouse))
     try:

@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from winback.config import Settings
+from tests.shops import settings_for
 from winback.demo import ShopSpec, generate_shop
 from winback.ingest import load_data_dir
 from winback.transform import FEATURE_BUILD, run_dbt
@@ -23,7 +23,7 @@ from winback.transform import FEATURE_BUILD, run_dbt
 
 def _build(shop: Path, warehouse: Path) -> pd.DataFrame:
     report = load_data_dir(warehouse, shop)
-    run_dbt(FEATURE_BUILD, Settings(warehouse_path=warehouse).resolved(), report.as_of)
+    run_dbt(FEATURE_BUILD, settings_for(warehouse), report.as_of)
     with duckdb.connect(str(warehouse)) as con:
         return con.execute(
             "select * from marts.customer_features order by as_of_date, customer_id"

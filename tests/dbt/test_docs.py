@@ -6,8 +6,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from tests.shops import write_orders_only_shop
-from winback.config import Settings
+from tests.shops import settings_for, write_orders_only_shop
 from winback.ingest import load_data_dir
 from winback.transform import dbt_target_dir, run_dbt
 
@@ -18,7 +17,7 @@ def test_docs_generate_and_every_mart_column_is_described(tmp_path: Path) -> Non
     write_orders_only_shop(tmp_path / "data", n_customers=50)
     warehouse = tmp_path / "wh.duckdb"
     load_data_dir(warehouse, tmp_path / "data", AS_OF)
-    settings = Settings(warehouse_path=warehouse).resolved()
+    settings = settings_for(warehouse)
     run_dbt(["build"], settings, AS_OF)
     run_dbt(["docs", "generate"], settings, AS_OF)
 

@@ -14,7 +14,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from winback.config import Settings
+from tests.shops import settings_for
 from winback.demo import ShopSpec, generate_shop
 from winback.ingest import load_data_dir
 from winback.transform import run_dbt
@@ -37,7 +37,7 @@ def test_pandas_reference_equals_the_dbt_order_features(tmp_path: Path) -> None:
     del shop
     warehouse = tmp_path / "wh.duckdb"
     report = load_data_dir(warehouse, tmp_path / "shop")
-    settings = Settings(warehouse_path=warehouse).resolved()
+    settings = settings_for(warehouse)
     run_dbt(["run", "--select", "+int_customers_orders_aggregated"], settings, report.as_of)
     with duckdb.connect(str(warehouse)) as con:
         product = con.execute(

@@ -19,6 +19,7 @@ from typing import Any
 import duckdb
 import pytest
 
+from tests.shops import settings_for
 from winback.config import Settings
 from winback.demo.generate import generate_shop
 from winback.demo.spec import ShopSpec
@@ -30,7 +31,7 @@ pytestmark = pytest.mark.spark  # runs under `make test`; `-m "not spark"` leave
 
 AS_OF = dt.date(2026, 6, 30)
 # Schemas dbt builds into (generate_schema_name keeps them as configured).
-MODEL_SCHEMAS = ("staging", "intermediate", "marts", "reference", "reminders")
+MODEL_SCHEMAS = ("staging", "intermediate", "marts", "reference")
 
 
 def spark_session(root: Path) -> Any:
@@ -127,7 +128,7 @@ def duckdb_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, Pa
     generate_shop(ShopSpec(n_customers=300, seed=23, as_of=AS_OF), root / "data")
     warehouse = root / "duckdb" / "winback.duckdb"
     load_data_dir(warehouse, root / "data", AS_OF)
-    settings = Settings(warehouse_path=warehouse).resolved()
+    settings = settings_for(warehouse)
     run_dbt(["build"], settings, AS_OF)
     return settings, root
 
@@ -151,12 +152,12 @@ def test_project_builds_on_spark_with_the_same_rows(
     duckdb_build: tuple[Settings, Path], spark: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings, root = duckdb_build
-    copy_raw_tables(settings.warehouse_path, spark, root / "raw_parquet")
+    copy_raw_tables(settings.warehouse.path, spark, root / "raw_parquet")
 
     # Same vars (run_dbt derives them from the same settings and as-of date); the target
     # folder sits beside a Spark "warehouse" path of its own so the two runs never mix.
     monkeypatch.setenv("WINBACK_SPARK_SCHEMA", "winback")
-    spark_settings = settings.model_copy(update={"warehouse_path": root / "spark" / "wh.duckdb"})
+    spark_settings = settings_for(root / "spark" / "wh.duckdb")
     nodes: list[DbtNodeResult] = run_dbt(["build", "--target", "spark"], spark_settings, AS_OF)
 
     built = {
@@ -165,10 +166,10 @@ def test_project_builds_on_spark_with_the_same_rows(
     tests = [n for n in nodes if n.resource_type in {"test", "unit_test"}]
     assert len(tests) >= 50 and all(n.status == "pass" for n in tests)
 
-    models = duckdb_models(settings.warehouse_path)
+    models = duckdb_models(settings.warehouse.path)
     assert len(models) >= 40
     assert {table.split(".")[1] for table in models} <= built, "a model did not build on Spark"
-    con = duckdb.connect(str(settings.warehouse_path))
+    con = duckdb.connect(str(settings.warehouse.path))
     mismatches: list[str] = []
     try:
         for table, numeric in models.items():

@@ -8,11 +8,10 @@ import duckdb
 import pandas as pd
 import pytest
 
-from winback.config import Settings
-from winback.decisions import DecisionSettings
+from tests.shops import settings_for
 from winback.demo import ShopSpec, generate_shop
 from winback.ingest import load_data_dir
-from winback.transform import run_dbt
+from winback.transform import DECISIONS_BUILD, FEATURE_BUILD, run_dbt
 
 AS_OF = dt.date(2026, 6, 30)
 CONSENT_OF = {"email": "email", "sms": "sms", "push": "push", "phone": "phone", "visit": "phone"}
@@ -28,10 +27,9 @@ def shop(
     generate_shop(ShopSpec(n_customers=n, seed=seed, as_of=AS_OF, fmt="parquet"), root / "data")
     warehouse = root / "wh.duckdb"
     load_data_dir(warehouse, root / "data", AS_OF)
-    settings = Settings(warehouse_path=warehouse).resolved()
-    run_dbt(["build", "--exclude", "tag:decisions", "tag:reminders"], settings, AS_OF)
-    decision = DecisionSettings(budget=budget, control_share=control_share)
-    run_dbt(["build", "--select", "tag:decisions"], settings, AS_OF, extra_vars=decision.dbt_vars())
+    settings = settings_for(warehouse, decisions={"budget": budget, "control_share": control_share})
+    run_dbt(FEATURE_BUILD, settings, AS_OF)
+    run_dbt(DECISIONS_BUILD, settings, AS_OF)
     con = duckdb.connect(str(warehouse))
     try:
         frames = {

@@ -9,10 +9,12 @@ import duckdb
 import pandas as pd
 import pytest
 
+from tests.decisions.control import control_draw
+from tests.shops import settings_for
 from winback.config import Settings
-from winback.decisions import DecisionSettings, control_draw
 from winback.ingest import load_data_dir
-from winback.transform import run_dbt
+from winback.transform import DECISIONS_BUILD, FEATURE_BUILD, run_dbt
+from winback.warehouse import write_scores as write_scored_rows
 
 AS_OF = dt.date(2026, 6, 30)
 CUSTOMERS = ["OK1", "OK2", "OK3", "DNC", "NOCONSENT", "DISPUTE", "LATEPAYER", "RECENT", "HUNTER"]
@@ -113,21 +115,12 @@ def write_shop(data: Path) -> None:
 
 
 def write_scores(warehouse: Path, probability: float) -> None:
-    """A minimal marts.churn_scores for AS_OF, as the scoring step would publish it."""
-    con = duckdb.connect(str(warehouse))
-    try:
-        con.execute("create schema if not exists marts")
-        con.execute(
-            "create or replace table marts.churn_scores (as_of_date date, customer_id varchar, "
-            "churn_probability double, model_version varchar, scored_at timestamp)"
-        )
-        for cid in CUSTOMERS:
-            con.execute(
-                "insert into marts.churn_scores values (?, ?, ?, '1', now())",
-                [AS_OF, cid, probability],
-            )
-    finally:
-        con.close()
+    """Scores for AS_OF with only the required columns, as the scoring step writes them
+    (the decisions build turns them into marts.churn_scores)."""
+    scores = pd.DataFrame(
+        {"customer_id": CUSTOMERS, "churn_probability": probability, "model_version": "1"}
+    )
+    write_scored_rows(warehouse, AS_OF, scores)
 
 
 def read(warehouse: Path, sql: str) -> pd.DataFrame:
@@ -144,15 +137,14 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, Path]:
     write_shop(root / "data")
     warehouse = root / "wh.duckdb"
     load_data_dir(warehouse, root / "data", AS_OF)
-    settings = Settings(warehouse_path=warehouse, snapshot_count=3).resolved()
-    run_dbt(["build", "--exclude", "tag:decisions", "tag:reminders"], settings, AS_OF)
-    write_scores(warehouse, 0.8)
-    run_dbt(
-        ["build", "--select", "tag:decisions"],
-        settings,
-        AS_OF,
-        extra_vars=DecisionSettings(budget=1000, control_share=0.0).dbt_vars(),
+    settings = settings_for(
+        warehouse,
+        features={"snapshot_count": 3},
+        decisions={"budget": 1000, "control_share": 0.0},
     )
+    run_dbt(FEATURE_BUILD, settings, AS_OF)
+    write_scores(warehouse, 0.8)
+    run_dbt(DECISIONS_BUILD, settings, AS_OF)
     return settings, warehouse
 
 
@@ -198,12 +190,10 @@ def test_rerun_replaces_its_date_and_keeps_tier_boundaries(built: tuple[Settings
         warehouse, "select * from marts.winback_value_tier_boundaries order by value_tier"
     )
     write_scores(warehouse, 0.95)
-    run_dbt(
-        ["build", "--select", "tag:decisions"],
-        settings,
-        AS_OF,
-        extra_vars=DecisionSettings(budget=1000, control_share=0.5).dbt_vars(),
+    settings = settings.model_copy(
+        update={"decisions": settings.decisions.model_copy(update={"control_share": 0.5})}
     )
+    run_dbt(DECISIONS_BUILD, settings, AS_OF)
     after = read(warehouse, "select * from marts.winback_value_tier_boundaries order by value_tier")
     pd.testing.assert_frame_equal(before, after)
     listed = read(warehouse, "select * from marts.winback_list")

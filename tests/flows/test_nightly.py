@@ -95,7 +95,7 @@ def test_nightly_scores_every_customer_and_registers_a_champion(workspace: Path)
     # Same as-of date again: same rows, same probabilities, no duplicates. Training again
     # (not resuming with the same model) exercises the champion comparison.
     with pytest.MonkeyPatch.context() as env:
-        env.setenv("WINBACK_REUSE_TRAINED_MODEL", "false")
+        env.setenv("WINBACK_MLFLOW__REUSE_TRAINED_MODEL", "false")
         second = nightly(data_dir=str(data), as_of=AS_OF)
     again = scores(workspace)
     assert len(again) == len(published)
@@ -159,3 +159,39 @@ def test_cli_failure_names_the_file_and_what_to_do(workspace: Path) -> None:
     assert "orders.csv" in result.output
     assert "required column(s) missing: order_ts" in result.output
     assert "What to do" in result.output
+
+
+def test_an_earlier_date_run_after_a_later_one_uses_a_model_trained_up_to_it(
+    workspace: Path,
+) -> None:
+    """Point in time: a backfill or rerun of an older date, after a newer date has run,
+    is scored by a version trained on data up to that date, never by the newer model
+    (which has seen the older date's answers); the newer date keeps its champion."""
+    data = workspace / "shop"
+    write_orders_only_shop(data, n_customers=400, seed=5)
+    later_date, earlier_date = AS_OF, dt.date(2026, 4, 15)
+    uri = f"sqlite:///{workspace}/mlflow/mlflow.db"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+    later = nightly(data_dir=str(data), as_of=later_date)
+    earlier = nightly(data_dir=str(data), as_of=earlier_date)
+
+    scored_by = client.get_model_version("winback_churn", earlier.model_version)
+    assert dt.date.fromisoformat(scored_by.tags["as_of_date"]) <= earlier_date
+    assert earlier.model_version != later.model_version
+    rows = scores(workspace)
+    assert set(rows.loc[rows["as_of_date"] == pd.Timestamp(earlier_date), "model_version"]) == {
+        earlier.model_version
+    }
+    assert set(rows.loc[rows["as_of_date"] == pd.Timestamp(later_date), "model_version"]) == {
+        later.model_version
+    }
+    # Compared with the champion of its own date (none trained that early): promoted for
+    # that date, while the alias stays with the newest date's champion.
+    assert earlier.training.decision.promote
+    assert str(client.get_model_version_by_alias("winback_churn", "champion").version) == (
+        later.model_version
+    )
+    # The newer date run again afterwards: its own version scores it again (reused).
+    again = nightly(data_dir=str(data), as_of=later_date)
+    assert again.model_reused and again.model_version == later.model_version

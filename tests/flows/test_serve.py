@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from winback.config import Settings
+from winback.config import Settings, ShopSettings
 from winback.flows.serve import deployments
-from winback.reminders.settings import ReminderSettings
 
 
 def test_nightly_at_two_and_reminders_every_fifteen_minutes_in_shop_time(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.delenv("WINBACK_NIGHTLY_CRON", raising=False)
+    monkeypatch.delenv("WINBACK_SCHEDULE__NIGHTLY_CRON", raising=False)
     nightly, reminders, backfill = deployments(
-        Settings(), ReminderSettings(shop_timezone="Europe/Berlin")
+        Settings(shop=ShopSettings(timezone="Europe/Berlin"))
     )
     assert backfill.name == "backfill" and not backfill.schedules
     assert nightly.name == "nightly" and reminders.name == "payment-reminders"
@@ -26,6 +25,6 @@ def test_nightly_at_two_and_reminders_every_fifteen_minutes_in_shop_time(
 
 
 def test_the_nightly_time_is_configurable(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("WINBACK_NIGHTLY_CRON", "30 3 * * *")
+    monkeypatch.setenv("WINBACK_SCHEDULE__NIGHTLY_CRON", "30 3 * * *")
     nightly, *_ = deployments()
     assert nightly.schedules[0].schedule.cron == "30 3 * * *"

@@ -8,22 +8,21 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.shops import write_orders_only_shop
+from tests.shops import settings_for, write_orders_only_shop
 
 AS_OF = dt.date(2026, 6, 15)
 
 
 def build_features(data_dir: Path, warehouse: Path, as_of: dt.date | None) -> pd.DataFrame:
     """Load ``data_dir`` and run dbt into ``warehouse``; the whole feature mart."""
-    from winback.config import Settings
     from winback.ingest import load_data_dir
     from winback.transform import FEATURE_BUILD, run_dbt
     from winback.warehouse import read_customer_features
 
-    settings = Settings(warehouse_path=warehouse, data_dir=data_dir, as_of=as_of).resolved()
-    report = load_data_dir(settings.warehouse_path, settings.data_dir, settings.as_of)
+    settings = settings_for(warehouse, data_dir=data_dir, as_of=as_of)
+    report = load_data_dir(settings.warehouse.path, settings.data_dir, settings.as_of)
     run_dbt(FEATURE_BUILD, settings, report.as_of)
-    return read_customer_features(settings.warehouse_path)
+    return read_customer_features(settings.warehouse)
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import duckdb
@@ -10,10 +11,21 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from winback.models import baselines, explain, promotion, scoring, tracking, training, value
+from tests.shops import settings_for
+from winback.config import ModelParams, ProfitAssumptions, TrainParams
+from winback.models import (
+    baselines,
+    explain,
+    lifecycle,
+    promotion,
+    scoring,
+    tracking,
+    training,
+    value,
+)
 from winback.models.evaluation import evaluate, profit_curve
-from winback.models.params import ModelParams, ProfitAssumptions, TrainParams
-from winback.warehouse import publish_churn_scores
+from winback.transform import run_dbt
+from winback.warehouse import write_scores
 
 
 def test_snapshot_roles_are_ordered_in_time_and_disjoint(shop_features: pd.DataFrame) -> None:
@@ -64,7 +76,8 @@ def test_reasons_are_readable_and_unknown_features_fall_back() -> None:
     )
     contributions = pd.DataFrame({"recency_vs_cadence": [0.9, -0.1], "region": [0.2, -0.3]})
     features = pd.DataFrame({"recency_vs_cadence": [4.0, 0.5], "region": ["north", "south"]})
-    reasons = explain.reason_codes(contributions, features, count=3)
+    reasons = explain.top_reasons(contributions, features, count=3)
+    reasons = reasons[["reason_1", "reason_2", "reason_3"]]
     assert reasons.iloc[0].tolist() == [
         "overdue by own purchase rhythm",
         "region points to churn (north)",
@@ -101,12 +114,13 @@ def test_worse_challenger_stays_challenger(workspace: Path, shop_features: pd.Da
     )
     frame = training.split_by_snapshot(shop_features)
     params = ModelParams()
-    tags = {"as_of_date": "2026-06-15", "horizon_days": "90"}
+    as_of = dt.date(2026, 6, 15)
+    tags = {"as_of_date": as_of.isoformat(), "horizon_days": "90"}
     good = training.train(frame, params)
     champion = tracking.log_training_run(
         good, params, model_name="m", tags=tags, baseline_probabilities={}, extra_metrics={}
     )
-    tracking.record_decision(champion, None, promotion.decide(good.metrics, None, params.promotion))
+    lifecycle.promote(champion, as_of, promotion.decide(good.metrics, None, params.promotion))
 
     # Deliberately weakened: two stumps and only the tenure feature to learn from.
     weak_frame = training.split_by_snapshot(shop_features)
@@ -115,15 +129,15 @@ def test_worse_challenger_stays_challenger(workspace: Path, shop_features: pd.Da
         lightgbm=TrainParams(n_estimators=2, num_leaves=2, early_stopping_rounds=1)
     )
     weak = training.train(weak_frame, weak_params)
-    found = tracking.champion_metrics_on("m", frame.valid, params)
-    assert found is not None
-    current, current_metrics = found
+    current = lifecycle.choose_model_for("m", as_of).model
+    assert current == champion
+    current_metrics = tracking.metrics_on(current, frame.valid, params)
     assert current_metrics["roc_auc"] == pytest.approx(good.metrics["roc_auc"])  # same rows
     decision = promotion.decide(weak.metrics, current_metrics, params.promotion)
     challenger = tracking.log_training_run(
         weak, weak_params, model_name="m", tags=tags, baseline_probabilities={}, extra_metrics={}
     )
-    tracking.record_decision(challenger, current, decision)
+    lifecycle.promote(challenger, as_of, decision, compared_with=current)
 
     client = MlflowClient()
     assert not decision.promote and "ROC-AUC" in decision.reason
@@ -163,10 +177,48 @@ def test_a_warehouse_from_the_old_schema_gains_the_new_columns(tmp_path: Path) -
             "reason_1": ["overdue by own purchase rhythm"],
         }
     )
-    assert publish_churn_scores(path, pd.Timestamp("2026-02-01").date(), scores) == 1
+    # Scoring writes tonight's rows; dbt's incremental mart adds them to the old table.
+    as_of = pd.Timestamp("2026-02-01").date()
+    assert write_scores(path, as_of, scores) == 1
+    build = ["build", "--select", "tag:scores", "--indirect-selection", "cautious"]
+    run_dbt(build, settings_for(path), as_of)
     con = duckdb.connect(str(path))
     rows = con.execute(
         "select as_of_date, risk_band, reason_1 from marts.churn_scores order by 1"
     ).fetchall()
     con.close()
     assert [r[1] for r in rows] == [None, "very_high"]
+
+
+def test_a_date_is_scored_by_the_newest_promoted_version_trained_up_to_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def record(version: int, as_of: str | None, decision: str | None) -> tracking.VersionRecord:
+        return tracking.VersionRecord(
+            tracking.RegisteredModel("m", str(version), f"run{version}"),
+            dt.date.fromisoformat(as_of) if as_of else None,
+            digest=None,
+            decision=decision,
+        )
+
+    registry = [
+        record(1, "2026-03-01", tracking.PROMOTED),
+        record(2, "2026-05-01", tracking.PROMOTED),
+        record(3, "2026-05-01", tracking.KEPT_CHALLENGER),  # worse: never scores
+        record(4, "2026-06-30", tracking.PROMOTED),  # trained later: has seen May's answers
+        record(5, "2026-04-01", tracking.PROMOTED),  # a backfill registered afterwards
+        record(6, "2026-05-01", None),  # promotion never decided (run died)
+        record(7, None, tracking.PROMOTED),  # no as-of tag: cannot be placed in time
+    ]
+    monkeypatch.setattr(tracking, "versions", lambda name: registry)
+
+    def chosen(day: str) -> str:
+        return lifecycle.choose_model_for("m", dt.date.fromisoformat(day)).model.version
+
+    assert chosen("2026-05-15") == "2"
+    assert chosen("2026-05-01") == "2"  # its own date counts: trained on data up to it
+    assert chosen("2026-04-20") == "5"
+    assert chosen("2026-03-31") == "1"
+    assert chosen("2026-07-01") == "4"
+    with pytest.raises(lifecycle.NoModelForDateError, match="up to 2026-02-28"):
+        chosen("2026-02-28")

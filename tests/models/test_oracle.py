@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 
 from tests.models.conftest import build_features
+from winback.config import ModelParams
 from winback.models import baselines, scoring, training
 from winback.models.evaluation import evaluate
-from winback.models.params import ModelParams
 
 
 @pytest.fixture(scope="module")

@@ -3,13 +3,15 @@ the long tail, sampled training snapshots."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from winback.models import explain, scoring, training
-from winback.models.params import ModelParams, TrainParams
+from winback.config import ModelParams, TrainParams
+from winback.models import explain, scoring, snapshots, training
+from winback.warehouse import FeatureRead, read_features, snapshot_summaries
 
 
 def _reference_reasons(
@@ -55,23 +57,30 @@ def test_vectorised_reasons_equal_the_per_customer_loop() -> None:
         }
     )
     for count in (1, 3, 5):
-        got = explain.reason_codes(contributions, features, count)
+        got = explain.top_reasons(contributions, features, count)
+        got = got[[f"reason_{k + 1}" for k in range(count)]]
         assert got.index.equals(contributions.index)
         expected = _reference_reasons(contributions, features, count)
         assert got.astype(object).where(got.notna(), None).to_numpy().tolist() == expected
 
 
 def test_training_rows_are_sampled_evenly_per_snapshot() -> None:
-    train = pd.DataFrame(
-        {"as_of_date": np.repeat(["2026-01-01", "2026-02-01"], [6000, 2000]), "x": range(8000)}
-    )
-    sampled = training.sample_training_rows(train, TrainParams(max_train_rows=4000))
-    assert len(sampled) == 4000
-    assert sampled["as_of_date"].value_counts().to_dict() == {
-        "2026-01-01": 3000,
-        "2026-02-01": 1000,
-    }
-    assert training.sample_training_rows(train, TrainParams()) is train
+    """The snapshot plan is the one definition of the sample: the same share of every
+    training snapshot (the warehouse read takes exactly these quotas, tested below)."""
+    day = dt.date
+    summaries = [
+        snapshots.SnapshotSummary(day(2026, 1, 1), 6000, labelled=True, scoring=False),
+        snapshots.SnapshotSummary(day(2026, 2, 1), 2000, labelled=True, scoring=False),
+        snapshots.SnapshotSummary(day(2026, 3, 1), 500, labelled=True, scoring=False),
+        snapshots.SnapshotSummary(day(2026, 4, 1), 500, labelled=True, scoring=False),
+        snapshots.SnapshotSummary(day(2026, 5, 1), 500, labelled=False, scoring=True),
+    ]
+    plan = snapshots.plan_snapshots(summaries, TrainParams(max_train_rows=4000).max_train_rows)
+    assert plan.train_rows == 4000
+    assert plan.train_quotas == {day(2026, 1, 1): 3000, day(2026, 2, 1): 1000}
+    whole = snapshots.plan_snapshots(summaries, TrainParams().max_train_rows)
+    assert whole.train_quotas == {day(2026, 1, 1): 6000, day(2026, 2, 1): 2000}
+    assert whole.quota(day(2026, 1, 1)) is None  # read whole, not sampled
 
 
 def test_long_tail_gets_path_reasons_and_the_riskiest_exact_ones(
@@ -134,6 +143,12 @@ def test_long_tail_gets_path_reasons_and_the_riskiest_exact_ones(
     pd.testing.assert_series_equal(pieces.sum(axis=1), path)
 
 
+def read_features_for_run(path: Path, max_train_rows: int, seed: int) -> FeatureRead:
+    """What the nightly flow's read task does: plan the snapshots, read by the plan."""
+    plan = snapshots.plan_snapshots(snapshot_summaries(path), max_train_rows)
+    return read_features(path, plan, seed)
+
+
 def _mart(path: Path) -> None:
     """A feature mart of 6 snapshots: 4 training, calibration, validation (labelled), one
     unlabelled and the scoring snapshot (1000 customers each)."""
@@ -157,8 +172,6 @@ def _mart(path: Path) -> None:
 def test_the_run_reads_held_out_snapshots_whole_and_samples_training_in_sql(
     tmp_path: Path,
 ) -> None:
-    from winback.warehouse import read_features_for_run
-
     _mart(tmp_path / "w.duckdb")
     read = read_features_for_run(tmp_path / "w.duckdb", max_train_rows=2000, seed=3)
     counts = read.frame.groupby("as_of_date").size()
@@ -169,8 +182,8 @@ def test_the_run_reads_held_out_snapshots_whole_and_samples_training_in_sql(
     # scoring, validation and calibration whole; the unlabelled snapshot not read
     assert counts[dates[-1]] == counts[dates[-2]] == counts[dates[-3]] == 1000
     assert len(dates) == 7
-    # about half of every training snapshot, not one snapshot whole and another empty
-    assert all(400 < counts[d] < 600 for d in dates[:4])
+    # half of every training snapshot, not one snapshot whole and another empty
+    assert all(counts[d] == 500 for d in dates[:4])
     # seeded: same rows again, other rows for another seed
     again = read_features_for_run(tmp_path / "w.duckdb", max_train_rows=2000, seed=3)
     pd.testing.assert_frame_equal(read.frame, again.frame)
@@ -179,8 +192,8 @@ def test_the_run_reads_held_out_snapshots_whole_and_samples_training_in_sql(
     # small marts are read whole
     whole = read_features_for_run(tmp_path / "w.duckdb", max_train_rows=10_000, seed=3)
     assert whole.train_share == 1.0 and len(whole.frame) == 7000
-    frame = training.split_by_snapshot(read.frame)
-    frame.train_rows_available = read.train_rows_available
+    frame = training.split_by_snapshot(read.frame, read.plan)
+    assert frame.plan.train_rows_available == read.train_rows_available == 4000
     assert len(frame.calibration) == len(frame.valid) == 1000
     # ordered by (as_of_date, customer_id), so every part is a slice of the read, not a
     # copy (at a million customers the read is gigabytes)
@@ -221,7 +234,7 @@ def test_the_run_read_in_chunks_keeps_types_and_rows(tmp_path: Path, monkeypatch
             "or is_label_observed order by as_of_date, customer_id"
         ).df()
     monkeypatch.setattr(warehouse, "FETCH_CHUNK_VECTORS", 1)  # 2,048-row chunks
-    read = warehouse.read_features_for_run(tmp_path / "w.duckdb", 100_000, seed=3)
+    read = read_features_for_run(tmp_path / "w.duckdb", 100_000, seed=3)
     pd.testing.assert_frame_equal(read.frame, whole.reset_index(drop=True))
 
 

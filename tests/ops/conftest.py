@@ -61,11 +61,11 @@ class Workspace:
     def env(self, kill_at: str | None = None, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("WINBACK_", "PREFECT_"))}
         env |= {
-            "WINBACK_WAREHOUSE_PATH": str(self.warehouse),
-            "WINBACK_PUBLISHED_PATH": str(self.published),
-            "WINBACK_MLFLOW_TRACKING_URI": f"sqlite:///{self.root}/mlflow/mlflow.db",
-            "WINBACK_MLFLOW_ARTIFACT_DIR": str(self.root / "mlflow" / "artifacts"),
-            "WINBACK_DECISION_REPORT_DIR": str(self.root / "reports"),
+            "WINBACK_WAREHOUSE__PATH": str(self.warehouse),
+            "WINBACK_WAREHOUSE__PUBLISHED_PATH": str(self.published),
+            "WINBACK_MLFLOW__TRACKING_URI": f"sqlite:///{self.root}/mlflow/mlflow.db",
+            "WINBACK_MLFLOW__ARTIFACT_DIR": str(self.root / "mlflow" / "artifacts"),
+            "WINBACK_DECISIONS__REPORT_DIR": str(self.root / "reports"),
             "PREFECT_HOME": str(self.root / ".prefect"),
             "PREFECT_API_URL": self.api_url,
             "DO_NOT_TRACK": "true",

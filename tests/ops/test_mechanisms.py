@@ -159,7 +159,7 @@ def test_backfill_runs_the_nightly_chain_per_date_under_one_lock(
 ) -> None:
     import winback.flows.backfill as backfill_module
 
-    monkeypatch.setenv("WINBACK_WAREHOUSE_PATH", str(tmp_path / "winback.duckdb"))
+    monkeypatch.setenv("WINBACK_WAREHOUSE__PATH", str(tmp_path / "winback.duckdb"))
     seen: list[dt.date] = []
 
     def fake_nightly(data_dir: str | None, as_of: dt.date, horizon_days: int | None) -> dt.date:

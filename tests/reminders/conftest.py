@@ -10,9 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from winback.config import Settings
+from tests.shops import settings_for
+from winback.config import ReminderSettings, Settings
 from winback.ingest import load_data_dir
-from winback.reminders import ReminderSettings
 from winback.reminders.ledger import read_decisions
 from winback.reminders.pipeline import DecisionSummary, run_once
 from winback.warehouse import connect
@@ -35,9 +35,9 @@ class ReminderRun:
 
 def read_run(settings: Settings, summary: DecisionSummary) -> ReminderRun:
     """Read everything a run published."""
-    decisions = read_decisions(settings.warehouse_path)
+    decisions = read_decisions(settings.warehouse)
     # Same configuration as dbt's in-process connection (DuckDB refuses a read-only one).
-    with connect(settings.warehouse_path) as con:
+    with connect(settings.warehouse) as con:
         reminders = con.execute("select * from marts.payment_reminders order by order_id").df()
         skips = con.execute("select * from marts.payment_reminder_skips order by order_id").df()
         ledger = con.execute("select * from reminders.reminder_ledger order by order_id").df()
@@ -53,10 +53,12 @@ def decide_shop(
     load: bool = True,
 ) -> ReminderRun:
     """Load ``data_dir`` for ``at``'s day (unless already loaded) and decide at ``at``."""
-    settings = Settings(warehouse_path=warehouse, data_dir=data_dir).resolved()
+    settings = settings_for(
+        warehouse, data_dir=data_dir, reminders=reminder_settings or ReminderSettings()
+    )
     if load:
-        load_data_dir(settings.warehouse_path, settings.data_dir, at.date())
-    summary, _ = run_once(settings, reminder_settings or ReminderSettings(), at)
+        load_data_dir(settings.warehouse.path, settings.data_dir, at.date())
+    summary, _ = run_once(settings, at)
     return read_run(settings, summary)
 
 

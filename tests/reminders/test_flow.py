@@ -11,12 +11,11 @@ from prefect.artifacts import Artifact
 from typer.testing import CliRunner
 
 from tests.reminders import scenarios
+from tests.shops import settings_for
 from winback.cli import app
-from winback.config import Settings
 from winback.flows.payment_reminders import payment_reminders
 from winback.ingest import load_data_dir
-from winback.reminders import ReminderSettings
-from winback.reminders.pipeline import DBT_SELECTOR, SCHEDULED_RUN_EXCLUDES, UNIT_TESTS
+from winback.reminders.pipeline import DECIDE, UNIT_TESTS
 from winback.transform import run_dbt
 from winback.warehouse import connect
 
@@ -70,23 +69,15 @@ def test_flow_decides_every_pending_order_and_reruns_change_nothing(workspace: P
 
 
 def test_scheduled_runs_skip_the_dbt_unit_tests_which_the_suite_runs(workspace: Path) -> None:
-    """The rules' SQL is unit-tested here (R15-R20 fixtures in _reminders__models.yml),
+    """The rules' SQL is unit-tested here (R15-R20 fixtures in intermediate/reminders/_int_reminders__models.yml),
     not on every 15-minute run."""
     data = scenarios.rule_shop(workspace / "shop")
-    settings = Settings(
-        warehouse_path=workspace / "warehouse" / "winback.duckdb", data_dir=data
-    ).resolved()
-    load_data_dir(settings.warehouse_path, data, scenarios.AT.date())
+    settings = settings_for(workspace / "warehouse" / "winback.duckdb", data_dir=data)
+    load_data_dir(settings.warehouse.path, data, scenarios.AT.date())
     at = scenarios.AT
-    vars_ = ReminderSettings().dbt_vars(at)
-    decided = run_dbt(
-        ["build", "--select", DBT_SELECTOR, *SCHEDULED_RUN_EXCLUDES],
-        settings,
-        at.date(),
-        extra_vars=vars_,
-    )
+    decided = run_dbt(DECIDE, settings, at.date(), reminder_at=at)
     assert decided and not [n for n in decided if n.resource_type == "unit_test"]
-    unit = run_dbt(UNIT_TESTS, settings, at.date(), extra_vars=vars_)
+    unit = run_dbt(UNIT_TESTS, settings, at.date(), reminder_at=at)
     assert len(unit) >= 3
     assert {n.resource_type for n in unit} == {"unit_test"}
     assert {n.status for n in unit} == {"pass"}

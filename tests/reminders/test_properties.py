@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.reminders.conftest import ReminderRun, decide_shop
-from winback.reminders.synthetic import write_pending_shop
+from tests.reminders.synthetic import write_pending_shop
 
 SHOP_TZ = "Asia/Shanghai"
 

@@ -12,7 +12,7 @@ import pytest
 
 from tests.reminders import scenarios
 from tests.reminders.conftest import ReminderRun
-from winback.reminders import ReminderSettings
+from winback.config import ReminderSettings
 
 Decide = Callable[..., ReminderRun]
 

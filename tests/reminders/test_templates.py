@@ -9,7 +9,7 @@ import re
 import pandas as pd
 import pytest
 
-from winback.reminders import ReminderSettings
+from winback.config import ReminderSettings
 from winback.reminders.render import (
     CUSTOMER_TYPES,
     LANGUAGES,

@@ -1,11 +1,6 @@
-"""Win-back decisions (issue 6): settings, the dbt vars they become, the campaign summary
-(markdown and a self-contained HTML report) and the stable control-group draw.
+"""Win-back decisions: the campaign summary (markdown and a self-contained HTML report)
+of what the decision models published.
 
-The decisions themselves are set-based SQL in ``dbt_project/models/decisions``; this
-package only parameterises them and reports on what they published.
+The decisions themselves are set-based SQL in ``dbt_project/models/*/winback``; their
+settings are ``Settings.decisions`` (``winback/config.py``).
 """
-
-from winback.decisions.control import control_draw
-from winback.decisions.settings import DecisionSettings
-
-__all__ = ["DecisionSettings", "control_draw"]

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+from matplotlib.figure import Figure
 
-from winback.warehouse import connect
+from winback.warehouse import Warehouse, connect
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class CampaignSummary:
         return self.committed_cost / self.budget if self.budget > 0 else 0.0
 
 
-def read_summary(warehouse: Path, as_of: dt.date, budget: float) -> CampaignSummary:
+def read_summary(warehouse: Warehouse, as_of: dt.date, budget: float) -> CampaignSummary:
     """Read what the decisions models published for ``as_of``."""
     # Read-write like the flows (dbt may hold the file open in this process).
     with connect(warehouse) as con:
@@ -154,9 +155,9 @@ def summary_markdown(s: CampaignSummary) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _png(fig: object) -> str:
+def _png(fig: Figure) -> str:
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")  # type: ignore[attr-defined]
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 

@@ -191,23 +191,23 @@ def build_events(
 
     cust = np.concatenate(sink.cust)
     day = np.concatenate(sink.day)
-    kind = np.concatenate(sink.kind)
+    kinds = np.concatenate(sink.kind)
     ref = np.concatenate(sink.ref)
     value = np.concatenate(sink.value)
     del sink
     keep = (day < 0) & (day >= c.signup_day[cust])
-    cust, day, kind, ref, value = cust[keep], day[keep], kind[keep], ref[keep], value[keep]
-    order = np.lexsort((kind, cust, day))
-    cust, day, kind, ref, value = cust[order], day[order], kind[order], ref[order], value[order]
+    cust, day, kinds, ref, value = cust[keep], day[keep], kinds[keep], ref[keep], value[keep]
+    order = np.lexsort((kinds, cust, day))
+    cust, day, kinds, ref, value = cust[order], day[order], kinds[order], ref[order], value[order]
     m = cust.size
     no_ref = ref < 0
-    inquiries = np.bincount(cust[kind == T["inquiry"]], minlength=c.n)
+    inquiries = np.bincount(cust[kinds == T["inquiry"]], minlength=c.n)
     table = arrow.table(
         {
             "event_id": arrow.ids("E", np.arange(1, m + 1, dtype=np.int32), 10),
             "customer_id": arrow.ids("C", cust + 1, 7),
             "event_ts": arrow.timestamps_from(day, cal.day_to_datetime64),
-            "event_type": arrow.labels(EVENT_TYPES, kind),
+            "event_type": arrow.labels(EVENT_TYPES, kinds),
             "ref_id": arrow.ids("C", np.where(no_ref, 0, ref) + 1, 7, mask=no_ref),
             "value": arrow.money(value),
         }

@@ -21,6 +21,7 @@ from pathlib import Path
 import duckdb
 
 from winback.ingest.contract import SQL_TYPES, TABLES, TABLES_BY_NAME, Column, Table
+from winback.warehouse import scalar
 
 SUFFIXES = (".csv", ".parquet")
 # Rejected rows are staged here and published with the raw tables in one transaction.
@@ -309,9 +310,10 @@ def default_as_of(
     orders_ts = _typed_expr(
         Column("order_ts", "timestamp"), q("order_ts"), (native or {}).get("order_ts")
     )
-    (latest,) = con.execute(
+    row = con.execute(
         f"select max(ts) from (select {orders_ts} as ts from src_orders) where ts <= ?", [now]
     ).fetchone()
+    latest = row[0] if row else None
     if latest is None:
         raise ContractError("orders", "no order has a valid order_ts; cannot pick an as-of date")
     return latest.date()
@@ -539,11 +541,9 @@ def load_data_dir(
 
 
 def _count(con: duckdb.DuckDBPyConnection, table: str, path: Path) -> TableLoad:
-    (read,) = con.execute(f"select count(*) from src_{table}").fetchone()  # type: ignore[misc]
-    (loaded,) = con.execute(f"select count(*) from ok_{table}").fetchone()  # type: ignore[misc]
-    (quarantined,) = con.execute(
-        "select count(*) from quarantine_stage where table_name = ?", [table]
-    ).fetchone()  # type: ignore[misc]
+    read = scalar(con, f"select count(*) from src_{table}")
+    loaded = scalar(con, f"select count(*) from ok_{table}")
+    quarantined = scalar(con, "select count(*) from quarantine_stage where table_name = ?", [table])
     if read != loaded + quarantined:
         raise RuntimeError(
             f"conservation broken for {path}: read {read} rows, loaded {loaded}, "

@@ -1,20 +1,21 @@
-"""The reminder ledger and the published reminder tables, written in one transaction.
+"""The reminder ledger and the rendered texts, written in one transaction.
 
 ``reminders.reminder_ledger`` has one row per order ever scheduled for a payment reminder
-(status ``scheduled`` or ``cancelled``). dbt reads it to remind every order at most once;
-this module applies the ``ledger_action`` that dbt decided for each order. A scheduled
-row whose ``remind_at`` has passed is a reminder the sender has sent.
+(status ``scheduled`` or ``cancelled``). dbt reads it (``stg_reminders__reminder_ledger``)
+to remind every order at most once; this module applies the ``ledger_action`` that dbt
+decided for each order. A scheduled row whose ``remind_at`` has passed is a reminder the
+sender has sent. The published tables (``marts.payment_reminders``, ``…_skips``,
+``…_outcomes``) are dbt models built right after (``dbt_project/models/marts/reminders``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
 
-from winback.warehouse import connect
+from winback.warehouse import Warehouse, connect
 
 LEDGER_DDL = """
 create table if not exists reminders.reminder_ledger (
@@ -33,33 +34,10 @@ create table if not exists reminders.reminder_ledger (
 )
 """
 
-REMINDERS_DDL = """
-create table if not exists marts.payment_reminders (
+TEXTS_DDL = """
+create or replace table reminders.reminder_texts (
     order_id varchar not null primary key,
-    customer_id varchar not null,
-    remind_at timestamp not null,
-    remind_at_local timestamp not null,
-    customer_timezone varchar not null,
-    channel varchar not null,
-    customer_type varchar not null,
-    template_id varchar not null,
-    language varchar not null,
-    rendered_text varchar not null,
-    timing_rule varchar not null,
-    is_flash_sale boolean not null,
-    pay_deadline_at timestamp,
-    decided_at timestamp not null
-)
-"""
-
-SKIPS_DDL = """
-create table if not exists marts.payment_reminder_skips (
-    order_id varchar not null primary key,
-    customer_id varchar not null,
-    reason_code varchar not null,
-    rule_id varchar not null,
-    customer_type varchar not null,
-    decided_at timestamp not null
+    rendered_text varchar not null
 )
 """
 
@@ -74,31 +52,19 @@ class PublishCounts:
     ledger_cancelled: int
 
 
-def ensure_ledger(warehouse_path: Path) -> None:
-    """Create the ledger if missing (dbt reads it; an empty one means a first run)."""
-    warehouse_path.parent.mkdir(parents=True, exist_ok=True)
-    with connect(warehouse_path) as con:
-        con.execute("create schema if not exists reminders")
-        con.execute(LEDGER_DDL)
-
-
-def read_decisions(warehouse_path: Path) -> pd.DataFrame:
+def read_decisions(warehouse: Warehouse) -> pd.DataFrame:
     """The decisions dbt made for this run, one row per pending order."""
-    with connect(warehouse_path, read_only=False) as con:
+    with connect(warehouse) as con:
         return con.execute(
-            "select * from reminders.int_payment_reminders_decided order by order_id"
+            "select * from intermediate.int_payment_reminders_decided order by order_id"
         ).df()
 
 
-def read_ledger(warehouse_path: Path) -> pd.DataFrame:
-    """The whole ledger, ordered by order id."""
-    with connect(warehouse_path) as con:
-        return con.execute("select * from reminders.reminder_ledger order by order_id").df()
-
-
-def publish(warehouse_path: Path, decisions: pd.DataFrame, at: dt.datetime) -> PublishCounts:
-    """Replace ``marts.payment_reminders`` and ``marts.payment_reminder_skips`` with this
-    run's decisions and apply the ledger actions, all in one transaction (all or nothing).
+def publish(warehouse: Warehouse, decisions: pd.DataFrame, at: dt.datetime) -> PublishCounts:
+    """Write this run's reminder texts (``reminders.reminder_texts``, which dbt joins into
+    ``marts.payment_reminders``) and apply the ledger actions, in one transaction (all or
+    nothing). The ledger is the commit point of a run: once it says scheduled, a rerun
+    keeps that reminder as it is.
 
     ``decisions`` is the decisions model plus a ``rendered_text`` column for reminders.
     """
@@ -108,32 +74,19 @@ def publish(warehouse_path: Path, decisions: pd.DataFrame, at: dt.datetime) -> P
     reminders = decisions[decisions["decision"] == "remind"]
     if reminders["rendered_text"].isna().any():
         raise ValueError("every reminder needs a rendered text before publishing")
-    with connect(warehouse_path) as con:
+    with connect(warehouse) as con:
         con.register("decisions_view", decisions)
-        # Scanned five times below: convert the frame to DuckDB's format once.
+        # Scanned four times below: convert the frame to DuckDB's format once.
         con.execute("create temp table decisions_frame as select * from decisions_view")
         con.unregister("decisions_view")
         con.execute("begin transaction")
         try:
-            con.execute("create schema if not exists marts")
             con.execute("create schema if not exists reminders")
-            # The two marts are replaced whole: dropped and re-created in the transaction
-            # (deleting 100k primary-key rows cost 2.6 s at commit; a drop costs nothing).
-            con.execute("drop table if exists marts.payment_reminders")
-            con.execute("drop table if exists marts.payment_reminder_skips")
-            for ddl in (REMINDERS_DDL, SKIPS_DDL, LEDGER_DDL):
-                con.execute(ddl)
+            con.execute(LEDGER_DDL)
+            con.execute(TEXTS_DDL)
             con.execute(
-                "insert into marts.payment_reminders select order_id, customer_id, "
-                "remind_at, cast(timezone(customer_timezone, cast(remind_at as timestamptz)) "
-                "as timestamp), customer_timezone, channel, customer_type, template_id, language, "
-                "rendered_text, timing_rule, is_flash_sale, deadline_at, decided_at "
-                "from decisions_frame where decision = 'remind' order by remind_at, order_id"
-            )
-            con.execute(
-                "insert into marts.payment_reminder_skips select order_id, customer_id, "
-                "reason_code, rule_id, customer_type, decided_at from decisions_frame "
-                "where decision = 'skip' order by order_id"
+                "insert into reminders.reminder_texts select order_id, rendered_text "
+                "from decisions_frame where decision = 'remind' order by order_id"
             )
             # Newly scheduled (or re-scheduled after a cancellation): replace the row.
             con.execute(

@@ -1,7 +1,8 @@
 """The steps of one payment-reminder run, as plain functions the flow orchestrates.
 
-decide (dbt: rules R15–R20 in SQL) → render (Jinja2 texts, R21) → publish (one
-transaction) → summarise. Nothing here imports Prefect.
+decide (dbt: rules R15–R20 in SQL) → render (Jinja2 texts, R21) → record (texts and
+ledger, one transaction) → build the published tables (dbt) → summarise. Nothing here
+imports Prefect.
 """
 
 from __future__ import annotations
@@ -14,14 +15,23 @@ import pandas as pd
 from winback.config import Settings
 from winback.reminders import ledger
 from winback.reminders.render import render_reminders
-from winback.reminders.settings import ReminderSettings
 from winback.transform import run_dbt
 
-DBT_SELECTOR = "+tag:reminders"
 # dbt's unit tests check the reminder models' SQL, not the data: they run in the test
-# suite (tests/reminders/test_flow.py) and on every nightly feature build, not every
-# 15 minutes (they were ~1.4 s of each scheduled run over 100k pending orders).
+# suite (tests/reminders/test_flow.py), not every 15 minutes (they were ~1.4 s of each
+# scheduled run over 100k pending orders).
 SCHEDULED_RUN_EXCLUDES = ["--exclude-resource-type", "unit_test"]
+# Decide: every reminder rule, from the staged shop tables and the ledger.
+DECIDE = ["build", "--select", "+int_payment_reminders_decided", *SCHEDULED_RUN_EXCLUDES]
+# After the texts and the ledger are written: the ledger and texts staged again, and the
+# published tables (marts/reminders) with their contracts and tests.
+PUBLISH = [
+    "build",
+    "--select",
+    "path:models/staging/reminders",
+    "path:models/marts/reminders",
+    *SCHEDULED_RUN_EXCLUDES,
+]
 UNIT_TESTS = ["test", "--select", "test_type:unit,tag:reminders"]
 
 
@@ -64,23 +74,23 @@ class DecisionSummary:
         return "\n".join(lines)
 
 
-def decide(settings: Settings, reminder_settings: ReminderSettings, at: dt.datetime) -> int:
-    """Build the reminder models (and their tests) for a run at ``at``; return node count."""
-    ledger.ensure_ledger(settings.warehouse_path)
-    nodes = run_dbt(
-        ["build", "--select", DBT_SELECTOR, *SCHEDULED_RUN_EXCLUDES],
-        settings,
-        at.date(),
-        extra_vars=reminder_settings.dbt_vars(at),
-    )
-    return len(nodes)
+def decide(settings: Settings, at: dt.datetime) -> int:
+    """Build the reminder decisions (and their tests) for a run at ``at``; node count."""
+    return len(run_dbt(DECIDE, settings, at.date(), reminder_at=at))
 
 
-def render(decisions: pd.DataFrame, reminder_settings: ReminderSettings) -> pd.DataFrame:
+def render(decisions: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     """The decisions with a ``rendered_text`` column (null for skips)."""
     out = decisions.copy()
-    out["rendered_text"] = render_reminders(decisions, reminder_settings)
+    out["rendered_text"] = render_reminders(decisions, settings.reminders, settings.shop)
     return out
+
+
+def record(settings: Settings, decisions: pd.DataFrame, at: dt.datetime) -> ledger.PublishCounts:
+    """Texts and ledger in one transaction, then the published tables built by dbt."""
+    counts = ledger.publish(settings.warehouse, decisions, at)
+    run_dbt(PUBLISH, settings, at.date(), reminder_at=at)
+    return counts
 
 
 def summarise(decisions: pd.DataFrame, at: dt.datetime) -> DecisionSummary:
@@ -101,11 +111,18 @@ def summarise(decisions: pd.DataFrame, at: dt.datetime) -> DecisionSummary:
     )
 
 
-def run_once(
-    settings: Settings, reminder_settings: ReminderSettings, at: dt.datetime
-) -> tuple[DecisionSummary, ledger.PublishCounts]:
-    """decide → render → publish for raw data already loaded (tests, benchmark)."""
-    decide(settings, reminder_settings, at)
-    decisions = render(ledger.read_decisions(settings.warehouse_path), reminder_settings)
-    counts = ledger.publish(settings.warehouse_path, decisions, at)
+def run_once(settings: Settings, at: dt.datetime) -> tuple[DecisionSummary, ledger.PublishCounts]:
+    """decide → render → record for raw data already loaded (tests, benchmark)."""
+    decide(settings, at)
+    decisions = render(ledger.read_decisions(settings.warehouse), settings)
+    counts = record(settings, decisions, at)
     return summarise(decisions, at), counts
+
+
+def utc_naive(at: dt.datetime | None) -> dt.datetime:
+    """``at`` as a naive UTC timestamp to the second (now when None; naive means UTC)."""
+    if at is None:
+        at = dt.datetime.now(dt.UTC)
+    if at.tzinfo is not None:
+        at = at.astimezone(dt.UTC).replace(tzinfo=None)
+    return at.replace(microsecond=0)

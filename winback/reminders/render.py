@@ -8,13 +8,15 @@ pressures them (tests check the rendered texts for pressure words).
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import cache
+from numbers import Real
 from pathlib import Path
 
 import jinja2
 import pandas as pd
 
-from winback.reminders.settings import ReminderSettings
+from winback.config import ReminderSettings, ShopSettings
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 LANGUAGES = ("zh", "en")
@@ -44,7 +46,7 @@ def _present(value: object) -> object | None:
     if value is None:
         return None
     try:
-        return None if pd.isna(value) else value  # type: ignore[arg-type]
+        return None if pd.isna(value) else value
     except (TypeError, ValueError):  # lists and other non-scalars are present
         return value
 
@@ -53,17 +55,27 @@ def _local_hhmm(value: object, timezone: str) -> str | None:
     value = _present(value)
     if value is None:
         return None
-    local = pd.Timestamp(value).tz_localize("UTC").tz_convert(timezone)  # type: ignore[arg-type]
+    local = pd.Timestamp(value).tz_localize("UTC").tz_convert(timezone)
     return local.strftime("%H:%M")
 
 
-def reminder_context(row: dict[str, object], settings: ReminderSettings) -> dict[str, object]:
+def _amount(value: object) -> float:
+    """An order amount as it arrives from the decisions frame (a float, or a Decimal)."""
+    if not isinstance(value, Real | Decimal):
+        raise TypeError(f"order amount {value!r} is not a number")
+    return float(value)
+
+
+def reminder_context(
+    row: dict[str, object], settings: ReminderSettings, shop: ShopSettings | None = None
+) -> dict[str, object]:
     """Template variables for one decided reminder (a row of the decisions model)."""
+    shop = shop or ShopSettings()
     member_tier = _present(row.get("member_tier"))
     return {
-        "shop_name": settings.shop_name,
+        "shop_name": shop.name,
         "order_id": row["order_id"],
-        "amount": f"{settings.currency_symbol}{float(row['amount']):,.2f}",  # type: ignore[arg-type]
+        "amount": f"{shop.currency_symbol}{_amount(row['amount']):,.2f}",
         "product_category": _present(row.get("product_category")),
         "customer_type": row["customer_type"],
         "member_tier": None if member_tier is None else str(member_tier),
@@ -82,7 +94,9 @@ def render_reminder(language: str, template_id: str, context: dict[str, object])
     return "\n".join(line for line in lines if line)
 
 
-def render_reminders(decisions: pd.DataFrame, settings: ReminderSettings) -> pd.Series:
+def render_reminders(
+    decisions: pd.DataFrame, settings: ReminderSettings, shop: ShopSettings | None = None
+) -> pd.Series:
     """Texts for every ``remind`` row, aligned with ``decisions``' index.
 
     A reminder kept from the ledger keeps the text it was scheduled with (idempotence).
@@ -95,6 +109,8 @@ def render_reminders(decisions: pd.DataFrame, settings: ReminderSettings) -> pd.
             texts[index] = kept
             continue
         texts[index] = render_reminder(
-            str(row["language"]), str(row["template_id"]), reminder_context(row, settings)
+            str(row["language"]),
+            str(row["template_id"]),
+            reminder_context(row, settings, shop),
         )
     return pd.Series(texts, dtype="object").reindex(decisions.index)
