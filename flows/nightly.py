@@ -54,11 +54,13 @@ def validate_raw(settings: Settings, load: LoadReport) -> None:
 
 
 @task(cache_policy=NO_CACHE)
-def build_features(settings: Settings, as_of: dt.date) -> None:
+def build_features(settings: Settings, as_of: dt.date) -> dict[str, float]:
     """dbt build: staging → intermediate → marts, with dbt's own tests. The models that
-    need this run's scores and the reminder models are built later / by their own flow."""
+    need this run's scores and the reminder models are built later / by their own flow.
+    Returns each model's build time (seconds), for the run's figures."""
     nodes = run_dbt(FEATURE_BUILD, settings, as_of)
     get_run_logger().info("dbt built %d nodes", len(nodes))
+    return {n.name: n.seconds for n in nodes if n.resource_type == "model"}
 
 
 @task(cache_policy=NO_CACHE)
@@ -181,7 +183,7 @@ def nightly(
             load = load_raw(settings, settings.as_of, "nightly-load")
             validate_raw(settings, load)
         with clock.stage("dbt build"):
-            build_features(settings, load.as_of)
+            model_seconds = build_features(settings, load.as_of)
         with clock.stage("validation"):
             read = read_features(settings)
             validate_features(settings, read, load.as_of)
@@ -205,6 +207,7 @@ def nightly(
         training=outcome,
         warehouse_path=settings.warehouse.path,
         stages=clock.figures,
+        feature_model_seconds=model_seconds,
         decisions=decisions,
         published=published,
         psi=None

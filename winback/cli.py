@@ -144,6 +144,7 @@ def nightly(
                     "customers_scored": result.scored_customers,
                     "total_seconds": sum(f.seconds for f in result.stages),
                     "stages": [dataclasses.asdict(f) for f in result.stages],
+                    "feature_model_seconds": result.feature_model_seconds,
                     "metrics": result.metrics,
                 },
                 indent=2,

@@ -25,6 +25,7 @@ class NightlyResult:
     training: TrainingOutcome
     warehouse_path: Path
     stages: list[StageFigure]
+    feature_model_seconds: dict[str, float]  # dbt model → build time, nightly feature build
     decisions: DecisionsResult
     published: PublishReport
     psi: float | None

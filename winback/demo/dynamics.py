@@ -48,8 +48,6 @@ REASONS = (
 )
 N_SUDDEN = 4  # reasons 0..3 kill directly; 4..6 act through drifting
 TICKET_KINDS = ("logistics", "product", "attitude", "price", "other")
-# Ticket kind → sudden reason whose hazard its pressure raises.
-PRESSURE_REASON = np.array([1, 2, 3, 0])
 
 # Hazards are per day. B2C totals ~6.5%/month for active customers, B2B ~3.8% (R2).
 SEGMENT_HAZARD_SCALE = {False: 1.15, True: 0.5}
