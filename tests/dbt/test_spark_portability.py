@@ -62,26 +62,28 @@ def spark_session(root: Path) -> Any:
 
 
 def copy_raw_tables(warehouse: Path, spark: Any, export_dir: Path) -> list[str]:
-    """Every source table ``raw.*`` of the DuckDB warehouse as a Spark table ``raw.<name>``
-    (``raw._loads`` is ingestion's own bookkeeping, not a dbt source)."""
+    """Every table ingestion writes (``raw.*``, including its ``raw._loads`` bookkeeping,
+    and ``quarantine.rejected_rows``), as Spark tables of the same names: the dbt sources."""
     export_dir.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(warehouse))
     try:
         tables = [
-            name
-            for (name,) in con.execute(
-                "select table_name from information_schema.tables "
-                "where table_schema = 'raw' and table_name not like '\\_%' escape '\\' order by 1"
+            f"{schema}.{name}"
+            for schema, name in con.execute(
+                "select table_schema, table_name from information_schema.tables "
+                "where table_schema in ('raw', 'quarantine') order by 1, 2"
             ).fetchall()
         ]
-        for name in tables:
-            con.execute(f"copy raw.{name} to '{export_dir / name}.parquet' (format parquet)")
+        for table in tables:
+            con.execute(f"copy {table} to '{export_dir / table}.parquet' (format parquet)")
     finally:
         con.close()
-    spark.sql("create database if not exists raw")
-    for name in tables:
-        frame = spark.read.parquet(str(export_dir / f"{name}.parquet"))
-        frame.write.mode("overwrite").format("parquet").saveAsTable(f"raw.`{name}`")
+    for schema in {table.split(".")[0] for table in tables}:
+        spark.sql(f"create database if not exists {schema}")
+    for table in tables:
+        schema, name = table.split(".")
+        frame = spark.read.parquet(str(export_dir / f"{table}.parquet"))
+        frame.write.mode("overwrite").format("parquet").saveAsTable(f"{schema}.`{name}`")
     return tables
 
 
