@@ -17,13 +17,18 @@ AS_OF_END = pd.Timestamp("2026-07-01", tz="UTC")
 MAY_BE_FUTURE = {("orders", "pay_deadline_ts"), ("payments", "due_ts")}
 
 
-@pytest.fixture(scope="module", params=["csv", "parquet"])
+@pytest.fixture(
+    scope="module",
+    params=[("csv", 0), ("parquet", 0), ("csv", 1)],
+    ids=["csv", "parquet", "csv-world1"],
+)
 def shop(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Path, str, dict[str, pd.DataFrame]]:
-    fmt = request.param
-    out = tmp_path_factory.mktemp(f"shop_{fmt}")
-    generate_shop(ShopSpec(n_customers=3000, seed=11, as_of=AS_OF, fmt=fmt), out)
+    """The default world in both formats, and a drawn world (visits, opt-outs, 11 offers)."""
+    fmt, world = request.param
+    out = tmp_path_factory.mktemp(f"shop_{fmt}_{world}")
+    generate_shop(ShopSpec(n_customers=3000, seed=11, as_of=AS_OF, fmt=fmt, world=world), out)
     frames = {t.name: _read(out, t.name, fmt) for t in TABLES}
     return out, fmt, frames
 

@@ -25,7 +25,7 @@ def test_same_seed_gives_identical_files(tmp_path: Path, fmt: str) -> None:
     generate_shop(spec, tmp_path / "a")
     generate_shop(spec, tmp_path / "b")
     first, second = _digests(tmp_path / "a"), _digests(tmp_path / "b")
-    assert len(first) == 11  # 8 tables + 3 truth files
+    assert len(first) == 13  # 8 tables + 4 truth tables + truth/world.json
     assert first == second
 
 

@@ -21,6 +21,12 @@ customers at once:
 The reasons map onto R7: price / cost-consciousness, delivery/logistics, product quality,
 service attitude, forgot about the shop, needs changed, competitor.
 
+How customers answer win-back contacts (step 2) is the shop's *world*
+(``winback.demo.world``): world 0, the documented default, is the fixed ``UPLIFT`` table
+with campaigns on the preferred channel; worlds >= 1 draw their response model and send
+past campaigns with random offers on random channels, with fatigue, dispute penalties
+and opt-outs.
+
 Because tickets come only with paid orders and the forgetting rate depends only on the
 time since the last paid order, the chance of *no paid order* over the horizon given the
 state at as_of follows from a deterministic two-state recursion (``no_paid_order_prob``),
@@ -29,6 +35,7 @@ which is the exact ``p_churn_horizon`` of the discrete model.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -36,16 +43,19 @@ import numpy as np
 
 from winback.demo.calendar import Calendar
 from winback.demo.latent import Customers
-
-REASONS = (
-    "price",
-    "logistics",
-    "quality",
-    "service_attitude",
-    "forgot",
-    "needs_changed",
-    "competitor",
+from winback.demo.world import (
+    ALIVE_ROW,
+    CHANNEL_CONSENT,
+    HUNTER_ROW,
+    OFFERS,
+    VISIT,
+    World,
+    age_band,
+    contact_response,
+    draw_world,
+    opt_out_probability,
 )
+
 N_SUDDEN = 4  # reasons 0..3 kill directly; 4..6 act through drifting
 TICKET_KINDS = ("logistics", "product", "attitude", "price", "other")
 
@@ -61,41 +71,17 @@ DRIFT_RATE_FACTOR = 0.3
 TICKET_RESOLVED_P = np.array([0.72, 0.65, 0.5, 0.6, 0.8])
 TICKET_DELAY_DAYS = np.array([[3.0, 10.0], [2.0, 20.0], [0.0, 3.0], [0.0, 2.0], [0.0, 5.0]])
 
-OFFERS = (
-    "REMIND",
-    "NEWARRIVALS",
-    "DISC10",
-    "DISC20",
-    "BUNDLE",
-    "FREESHIP",
-    "APOLOGY_SENIOR",
-    "WARRANTY",
-    "INSTALMENT",
-    "VIP_EARLY",
-)
-# Chance that a contact with this offer brings the customer back within the attribution
-# window (R8: the offer follows the reason). Rows: the 7 reasons of dead customers, then
-# live-but-lapsing customers, then price hunters (R6: answer deep discounts only).
-UPLIFT = np.array(
-    [
-        # REM  NEW   D10   D20   BUN   FSH   APO   WAR   INS   VIP
-        [0.01, 0.02, 0.10, 0.18, 0.15, 0.03, 0.01, 0.01, 0.06, 0.02],  # price
-        [0.01, 0.01, 0.02, 0.03, 0.02, 0.22, 0.05, 0.01, 0.01, 0.01],  # logistics
-        [0.01, 0.03, 0.02, 0.03, 0.02, 0.02, 0.12, 0.16, 0.01, 0.01],  # quality
-        [0.01, 0.01, 0.01, 0.02, 0.01, 0.01, 0.22, 0.02, 0.01, 0.04],  # service_attitude
-        [0.15, 0.20, 0.07, 0.08, 0.06, 0.04, 0.02, 0.02, 0.02, 0.08],  # forgot
-        [0.01, 0.05, 0.01, 0.02, 0.02, 0.01, 0.01, 0.01, 0.01, 0.01],  # needs_changed
-        [0.01, 0.02, 0.05, 0.08, 0.05, 0.02, 0.01, 0.01, 0.01, 0.06],  # competitor
-        [0.06, 0.08, 0.08, 0.10, 0.07, 0.06, 0.03, 0.03, 0.03, 0.06],  # alive, lapsing
-        [0.005, 0.005, 0.08, 0.45, 0.05, 0.01, 0.005, 0.005, 0.005, 0.005],  # price hunter
-    ]
-)
-ALIVE_ROW, HUNTER_ROW = 7, 8
-STEP3_FATIGUE = 0.7  # R12: a third contact after two failed ones works less
 CAMPAIGN_SPACING_STEPS = 2  # contacts two weeks apart; attribution window 14 days
 ATTRIBUTION_DAYS = 14.0
 LAPSED_AFTER_DAYS = 90.0
-CHANNEL_NAMES = ("email", "sms", "phone", "push", "chat", "none")
+# Channel labels of ``campaign_contacts`` (codes as recorded); "visit" only in worlds >= 1.
+CHANNEL_NAMES = ("email", "sms", "phone", "push", "chat", "none", "visit")
+NO_CHANNEL = 5
+# world.CHANNELS (email, sms, push, phone, visit) → code in CHANNEL_NAMES
+WORLD_CHANNEL_CODE = np.array([0, 1, 3, 2, 6])
+# World 0's campaigns use the preferred channel (email, sms, phone, push or chat); its
+# response has no channel effect, so the code only has to be valid (chat → email).
+LEGACY_TO_WORLD_CHANNEL = np.array([0, 1, 3, 2, 0])
 
 
 @dataclass
@@ -155,10 +141,17 @@ class HistorySnapshot:
 class ShopDynamics:
     """State of all customers and the step function shared by history and horizon."""
 
-    def __init__(self, cust: Customers, cal: Calendar, rng: np.random.Generator):
+    def __init__(
+        self,
+        cust: Customers,
+        cal: Calendar,
+        rng: np.random.Generator,
+        world: World | None = None,
+    ):
         self.c = cust
         self.cal = cal
         self.rng = rng
+        self.world = draw_world(0) if world is None else world
         n = cust.n
         self.alive = np.zeros(n, dtype=bool)
         self.drifting = np.zeros(n, dtype=bool)
@@ -177,6 +170,17 @@ class ShopDynamics:
         self.signup_step = np.searchsorted(cal.starts, cust.signup_day, side="right") - 1
         self.rec = Records()
         self.campaign: Campaign | None = None
+        # Contact-response state (winback.demo.world): the age band at as_of, win-back
+        # contacts actually sent (fatigue, R12/R13), unresolved disputes (R7) and
+        # opt-outs (R13; +inf = never). None of it draws random numbers in world 0.
+        as_of_year = (cal.end - dt.timedelta(days=1)).year
+        self.age_band = age_band(cust.birth_year, as_of_year)
+        self.sent_cust: list[np.ndarray] = []
+        self.sent_day: list[np.ndarray] = []
+        self.dispute_cust: list[np.ndarray] = []
+        self.dispute_day: list[np.ndarray] = []
+        self.opt_out_day = np.full((n, 4), np.inf)  # per consent column: email, sms, phone, push
+        self.dnc_day = np.full(n, np.inf)
 
     # ------------------------------------------------------------------ rates
     def purchase_rate(self, idx: np.ndarray, s: int) -> np.ndarray:
@@ -288,10 +292,15 @@ class ShopDynamics:
         if record:
             lo, hi = TICKET_DELAY_DAYS[kind, 0], TICKET_DELAY_DAYS[kind, 1]
             r = self.rec
+            opened = day[pos] + lo + (hi - lo) * rng.random(kind.size)
             r.ticket_order.append(numbers[pos])
             r.ticket_kind.append(kind.astype(np.int8))
             r.ticket_resolved.append(resolved)
-            r.ticket_day.append(day[pos] + lo + (hi - lo) * rng.random(kind.size))
+            r.ticket_day.append(opened)
+            # Open disputes (R7): unresolved tickets of kind logistics, product, attitude.
+            dispute = (kind < 3) & ~resolved
+            self.dispute_cust.append(cust_idx[pos[dispute]].astype(np.int32))
+            self.dispute_day.append(opened[dispute])
 
     def _kill(self, idx: np.ndarray, day: np.ndarray, reason: np.ndarray) -> None:
         self.alive[idx] = False
@@ -311,6 +320,21 @@ class ShopDynamics:
             & (t0 - self.last_paid_day <= 730.0)
             & ~c.do_not_contact
         )
+        design = "sequence" if number % 2 == 0 else "offer_test"
+        if self.world.number >= 1:
+            # Only customers who can still be reached (consent left, no do-not-contact).
+            eligible &= np.isinf(self.dnc_day)
+            eligible &= self.channels_available(np.arange(c.n)).any(axis=1)
+            targets = np.flatnonzero(eligible & (rng.random(c.n) < sample_share))
+            control = rng.random(targets.size) < control_share
+            self.campaign = Campaign(
+                number=number,
+                design=design,
+                targets=targets,
+                control=control,
+                channel=np.full(targets.size, -1),  # drawn per contact
+            )
+            return
         targets = np.flatnonzero(eligible & (rng.random(c.n) < sample_share))
         control = rng.random(targets.size) < control_share
         consented = c.consent[targets]
@@ -323,14 +347,59 @@ class ShopDynamics:
         channel = np.where(ok_pref, pref, fallback)
         self.campaign = Campaign(
             number=number,
-            design="sequence" if number % 2 == 0 else "offer_test",
+            design=design,
             targets=targets,
             control=control,
             channel=channel,
         )
 
+    def channels_available(self, idx: np.ndarray) -> np.ndarray:
+        """(m, 5) bool: the world's channels customers ``idx`` can be contacted on now
+        (consent not withdrawn, no do-not-contact; a visit only for B2B with phone
+        consent, R11/R13)."""
+        c = self.c
+        consent = c.consent[idx] & np.isinf(self.opt_out_day[idx])
+        avail = consent[:, CHANNEL_CONSENT]
+        avail[:, VISIT] &= c.is_b2b[idx]
+        reachable = ~c.do_not_contact[idx] & np.isinf(self.dnc_day[idx])
+        return avail & reachable[:, None]
+
+    def recent_contacts(self, idx: np.ndarray, day: np.ndarray) -> np.ndarray:
+        """Win-back contacts sent to each of ``idx`` within the world's fatigue window
+        before ``day`` (R12, R13); ``idx`` must be unique."""
+        if not self.sent_cust:
+            return np.zeros(idx.size, dtype=np.int64)
+        cust = np.concatenate(self.sent_cust)
+        sent = np.concatenate(self.sent_day)
+        at = np.full(self.c.n, np.nan)
+        at[idx] = day
+        within = (sent < at[cust]) & (sent > at[cust] - self.world.fatigue_window_days)
+        return np.bincount(cust[within], minlength=self.c.n)[idx]
+
+    def open_dispute(self, idx: np.ndarray, day: np.ndarray) -> np.ndarray:
+        """Whether each of ``idx`` has an unresolved dispute ticket opened within the
+        world's dispute memory before ``day`` (R7); ``idx`` must be unique."""
+        if not self.dispute_cust:
+            return np.zeros(idx.size, dtype=bool)
+        cust = np.concatenate(self.dispute_cust)
+        opened = np.concatenate(self.dispute_day)
+        at = np.full(self.c.n, np.nan)
+        at[idx] = day
+        within = (opened < at[cust]) & (opened > at[cust] - self.world.dispute_memory_days)
+        flag = np.zeros(self.c.n, dtype=bool)
+        flag[cust[within]] = True
+        return flag[idx]
+
+    def response_row(self, idx: np.ndarray) -> np.ndarray:
+        """Row of the response table: reason if dead, alive_lapsing, or price_hunter."""
+        row = np.where(self.alive[idx], ALIVE_ROW, np.maximum(self.reason[idx], 0))
+        return np.where(self.c.is_price_hunter[idx], HUNTER_ROW, row)
+
     def campaign_step(self, s: int, record: bool) -> None:
         """Send one step (1st/2nd/3rd contact) to targets who have not converted yet."""
+        if self.world.number >= 1:
+            self._campaign_step_drawn(s, record)
+            return
         camp, c, rng, r = self.campaign, self.c, self.rng, self.rec
         assert camp is not None
         t0 = self.cal.starts[s]
@@ -357,17 +426,117 @@ class ShopDynamics:
             r.contact_day.append(day)
             r.contact_control.append(ctrl)
             r.contact_offer.append(offer.astype(np.int8))
-            r.contact_channel.append(np.where(ctrl, 5, chan).astype(np.int8))
-        # Response: only treated customers can be moved by the contact.
-        row = np.where(self.alive[tg], ALIVE_ROW, self.reason[tg])
-        row = np.where(c.is_price_hunter[tg], HUNTER_ROW, row)
-        p = UPLIFT[row, offer] * (STEP3_FATIGUE if step == 3 else 1.0)
+            r.contact_channel.append(np.where(ctrl, NO_CHANNEL, chan).astype(np.int8))
+        # Response: only treated customers can be moved by the contact. World 0 has no
+        # channel, fatigue or dispute effects: p = UPLIFT[row, offer] (x 0.7 at step 3).
+        p = contact_response(
+            self.world,
+            reason_row=self.response_row(tg),
+            offer=offer,
+            channel=LEGACY_TO_WORLD_CHANNEL[chan],
+            is_b2b=c.is_b2b[tg],
+            age_band=self.age_band[tg],
+            recent_contacts=np.zeros(m, dtype=np.int64),
+            open_dispute=np.zeros(m, dtype=bool),
+            step=step,
+        )
         back = (~ctrl) & (rng.random(m) < p)
         if record:
             r.contact_reason.append(np.where(self.alive[tg], -1, self.reason[tg]).astype(np.int8))
             r.contact_p.append(p)
             r.contact_back.append(back)
-        who, when, what = tg[back], day[back], offer[back]
+        self._sent(tg[~ctrl], day[~ctrl])
+        self._bring_back(tg[back], day[back], offer[back], s, record)
+        # Targets already out of the sequence get -inf: they never come back into it.
+        camp.last_contact_day = np.full(camp.targets.size, -np.inf)
+        camp.last_contact_day[np.flatnonzero(keep)] = day
+        camp.next_step += 1
+
+    def _campaign_step_drawn(self, s: int, record: bool) -> None:
+        """One step of a campaign in a drawn world (>= 1): random offers AND random
+        channels (R10, R11), fatigue across steps and campaigns (R12, R13), dispute
+        penalties (R7) and opt-outs (R13), all by ``winback.demo.world``."""
+        camp, c, rng, r, world = self.campaign, self.c, self.rng, self.rec, self.world
+        assert camp is not None
+        t0 = self.cal.starts[s]
+        keep = np.ones(camp.targets.size, dtype=bool)
+        if camp.last_contact_day is not None:
+            lp = self.last_paid_day[camp.targets]
+            keep = lp < camp.last_contact_day  # converted customers leave the sequence
+        avail = self.channels_available(camp.targets)
+        # Treated customers who can no longer be reached (opted out) leave the sequence.
+        keep &= camp.control | avail.any(axis=1)
+        tg, ctrl, avail = camp.targets[keep], camp.control[keep], avail[keep]
+        m = tg.size
+        step = camp.next_step
+        k = len(world.offers)
+        # R12 sequence: reminder, new arrivals, then a random offer; else an A/B offer test.
+        if camp.design == "sequence" and step < 3:
+            offer = np.full(m, 0 if step == 1 else 1)
+        elif camp.design == "sequence":
+            offer = rng.integers(2, k, m)
+        else:
+            offer = rng.integers(0, k, m)
+        hour = c.contact_hour[tg] - c.tz_offset[tg]
+        day = t0 + np.mod(hour / 24.0 + rng.random(m) / 24.0, 1.0)
+        # A channel drawn uniformly from the ones the customer can be reached on (control
+        # rows: the channel they would have got; -1 if none is left).
+        n_avail = avail.sum(axis=1)
+        cum = np.cumsum(avail, axis=1)
+        pick = (rng.random(m) * n_avail).astype(np.int64)
+        chan = np.where(n_avail > 0, (cum <= pick[:, None]).sum(axis=1), -1)
+        recent = self.recent_contacts(tg, day)
+        dispute = self.open_dispute(tg, day)
+        p = contact_response(
+            world,
+            reason_row=self.response_row(tg),
+            offer=offer,
+            channel=chan,
+            is_b2b=c.is_b2b[tg],
+            age_band=self.age_band[tg],
+            recent_contacts=recent,
+            open_dispute=dispute,
+            step=step,
+        )
+        back = (~ctrl) & (rng.random(m) < p)
+        q = opt_out_probability(
+            world, offer=offer, channel=chan, recent_contacts=recent, open_dispute=dispute
+        )
+        out = (~ctrl) & ~back & (rng.random(m) < q)
+        to_dnc = out & (rng.random(m) < world.opt_out_dnc_share)
+        withdraw = out & ~to_dnc
+        self.dnc_day[tg[to_dnc]] = np.minimum(self.dnc_day[tg[to_dnc]], day[to_dnc])
+        cols = CHANNEL_CONSENT[chan[withdraw]]
+        who = tg[withdraw]
+        self.opt_out_day[who, cols] = np.minimum(self.opt_out_day[who, cols], day[withdraw])
+        if record:
+            r.contact_cust.append(tg.astype(np.int32))
+            r.contact_campaign.append(np.full(m, camp.number, np.int16))
+            r.contact_step.append(np.full(m, step, np.int8))
+            r.contact_day.append(day)
+            r.contact_control.append(ctrl)
+            r.contact_offer.append(offer.astype(np.int8))
+            code = WORLD_CHANNEL_CODE[np.maximum(chan, 0)]
+            r.contact_channel.append(np.where(ctrl, NO_CHANNEL, code).astype(np.int8))
+            r.contact_reason.append(np.where(self.alive[tg], -1, self.reason[tg]).astype(np.int8))
+            r.contact_p.append(p)
+            r.contact_back.append(back)
+        self._sent(tg[~ctrl], day[~ctrl])
+        self._bring_back(tg[back], day[back], offer[back], s, record)
+        camp.last_contact_day = np.full(camp.targets.size, -np.inf)
+        camp.last_contact_day[np.flatnonzero(keep)] = day
+        camp.next_step += 1
+
+    def _sent(self, cust: np.ndarray, day: np.ndarray) -> None:
+        """Remember win-back contacts actually sent (fatigue, R12/R13)."""
+        self.sent_cust.append(cust.astype(np.int32))
+        self.sent_day.append(day)
+
+    def _bring_back(
+        self, who: np.ndarray, when: np.ndarray, what: np.ndarray, s: int, record: bool
+    ) -> None:
+        """Customers brought back by a contact: revived if dead, and a paid order soon."""
+        t0 = self.cal.starts[s]
         revived = ~self.alive[who]
         rv = who[revived]
         self.alive[rv] = True
@@ -381,13 +550,9 @@ class ShopDynamics:
         self.drifting[who] = False
         self.drift_start[who] = np.nan
         order_day = when + np.minimum(
-            rng.exponential(1.5, who.size), t0 + self.cal.lengths[s] - when - 1e-3
+            self.rng.exponential(1.5, who.size), t0 + self.cal.lengths[s] - when - 1e-3
         )
         self._add_orders(who, order_day, np.ones(who.size, bool), False, what, record)
-        # Targets already out of the sequence get -inf: they never come back into it.
-        camp.last_contact_day = np.full(camp.targets.size, -np.inf)
-        camp.last_contact_day[np.flatnonzero(keep)] = day
-        camp.next_step += 1
 
     # ------------------------------------------------------------------ step
     def step(self, s: int, record: bool) -> None:
@@ -479,6 +644,13 @@ class ShopDynamics:
             last_paid_day=self.last_paid_day.copy(),
             n_revived=self.n_revived.copy(),
         )
+
+    def consent_at_end(self) -> tuple[np.ndarray, np.ndarray]:
+        """Consent flags (n, 4: email, sms, phone, push) and do-not-contact (n,) after the
+        history's opt-outs (R13; none in world 0)."""
+        c = self.c
+        consent = c.consent & np.isinf(self.opt_out_day)
+        return consent, c.do_not_contact | np.isfinite(self.dnc_day)
 
     # ------------------------------------------------------------------ truth
     def no_paid_order_prob(self, idx: np.ndarray, first_step: int, n_steps: int) -> np.ndarray:
@@ -583,9 +755,11 @@ def run(
     n_campaigns: int,
     control_share: float,
     progress: Callable[[str], None] | None = None,
+    world: World | None = None,
 ) -> ShopDynamics:
-    """Simulate the history with campaigns in the last year; stop at the end of as_of."""
-    sim = ShopDynamics(cust, cal, rng)
+    """Simulate the history with campaigns in the last year; stop at the end of as_of.
+    Customers answer the campaigns as ``world`` says (default: world 0)."""
+    sim = ShopDynamics(cust, cal, rng, world)
     n_hist = cal.n_history
     # Campaigns start spread over the last ~46 weeks, the last one >= 6 weeks before as_of.
     first = max(n_hist - 52, 1)

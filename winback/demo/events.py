@@ -111,9 +111,12 @@ def build_events(
         sink.add(kind, cc[keep], tt[keep])
 
     # Newsletters (R13: at most monthly) to consenting customers; opens fade (R1).
+    # R13: from a win-back opt-out (e-mail consent withdrawn or do-not-contact) on, no
+    # more newsletters (opt-outs happen in drawn worlds only, winback.demo.world).
     mailable = c.consent[:, 0] & ~c.do_not_contact
+    mail_until = np.minimum(sim.opt_out_day[:, 0], sim.dnc_day)
     for send in np.arange(-float(event_history_days), 0.0, NEWSLETTER_EVERY_DAYS) + 0.1:
-        to = np.flatnonzero(mailable & (c.signup_day < send))
+        to = np.flatnonzero(mailable & (c.signup_day < send) & (mail_until > send))
         sink.add(T["email_sent"], to, np.full(to.size, send))
         p_open = c.email_affinity[to] * _level(snap, to, np.full(to.size, send))
         opened = to[rng.random(to.size) < p_open]
@@ -126,8 +129,9 @@ def build_events(
             open_day[clicked] + rng.exponential(0.01, int(clicked.sum())),
         )
     textable = c.consent[:, 1] & ~c.do_not_contact
+    text_until = np.minimum(sim.opt_out_day[:, 1], sim.dnc_day)
     for send in np.arange(-float(event_history_days), 0.0, SMS_EVERY_DAYS) + 0.4:
-        to = np.flatnonzero(textable & (c.signup_day < send))
+        to = np.flatnonzero(textable & (c.signup_day < send) & (text_until > send))
         sink.add(T["sms_sent"], to, np.full(to.size, send))
 
     # B2B account managers call about monthly; dead and drifting accounts stop answering.

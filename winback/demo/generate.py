@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import resource
 import time
 from collections.abc import Callable
@@ -9,16 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from winback.demo import arrow
 from winback.demo.calendar import Calendar, build_calendar
 from winback.demo.dynamics import (
-    ALIVE_ROW,
     ATTRIBUTION_DAYS,
-    HUNTER_ROW,
-    OFFERS,
-    REASONS,
-    UPLIFT,
     HistorySnapshot,
     ShopDynamics,
     run,
@@ -42,6 +39,18 @@ from winback.demo.tables import (
     build_tickets,
     make_products,
 )
+from winback.demo.world import (
+    AGE_BANDS,
+    ALIVE_ROW,
+    CHANNELS,
+    HUNTER_ROW,
+    REASONS,
+    ROWS,
+    VISIT,
+    contact_response,
+    draw_world,
+    world_json,
+)
 from winback.demo.writer import write_table
 
 TABLE_ORDER = (
@@ -61,7 +70,8 @@ def generate_shop(
 ) -> dict[str, Any]:
     """Simulate the shop described by ``spec`` and write its files into ``out_dir``.
 
-    Writes ``<table>.csv|parquet`` for every contract table and ``truth/*.parquet``.
+    Writes ``<table>.csv|parquet`` for every contract table, ``truth/*.parquet`` and
+    ``truth/world.json`` (the response model of ``spec.world``, ``winback.demo.world``).
     Returns a summary: rows per table (``rows``), seconds per phase (``seconds``), the
     peak resident memory of the process (``peak_rss_mb``) and the files written.
     """
@@ -84,8 +94,13 @@ def generate_shop(
         spec.n_customers, cal.history_days, spec.b2b_share, spec.distribution_share, streams[1]
     )
     lap("latent")
-    say(f"simulating {spec.n_customers:,} customers over {cal.n_history} weeks")
-    sim = run(cust, cal, streams[2], spec.n_campaigns, spec.control_share, progress=say)
+    world = draw_world(spec.world)
+    say(
+        f"simulating {spec.n_customers:,} customers over {cal.n_history} weeks (world {spec.world})"
+    )
+    sim = run(
+        cust, cal, streams[2], spec.n_campaigns, spec.control_share, progress=say, world=world
+    )
     snap = sim.snapshot()
     lap("history")
 
@@ -113,7 +128,11 @@ def generate_shop(
     orders, items, facts, _ = build_orders(
         cust, cal, sim, products, streams[4], spec.distribution_share, spec.flash_sale_share
     )
-    write("customers", build_customers(cust, cal, facts))
+    # Consent and do-not-contact as they are at as_of, after the campaigns' opt-outs (R13).
+    consent, do_not_contact = sim.consent_at_end()
+    at_end = dataclasses.replace(cust, consent=consent, do_not_contact=do_not_contact)
+    write("customers", build_customers(at_end, cal, facts))
+    del at_end
     write("orders", orders)
     write("order_items", items)
     del orders, items
@@ -149,8 +168,20 @@ def generate_shop(
         streams[7],
     )
     write("customers_truth", truth, truth_dir, "parquet")
-    write("offer_response_truth", _offer_truth(cust, snap, truth_state), truth_dir, "parquet")
+    state = _response_state(sim, snap)
+    email = _email_response(sim, state)
+    write("offer_response_truth", _offer_truth(sim, email, truth_state), truth_dir, "parquet")
     write("campaign_contacts_truth", contacts_truth, truth_dir, "parquet")
+    del email
+    write(
+        "response_truth",
+        _response_truth(sim, state, truth_state, products),
+        truth_dir,
+        "parquet",
+    )
+    world_path = truth_dir / "world.json"
+    world_path.write_text(world_json(world), encoding="utf-8")
+    files.append(str(world_path))
     lap("truth")
 
     return {
@@ -161,6 +192,7 @@ def generate_shop(
         "files": files,
         "as_of": spec.as_of.isoformat(),
         "horizon_days": spec.horizon_days,
+        "world": world.number,
     }
 
 
@@ -199,9 +231,9 @@ def _simulate_forward(sim: ShopDynamics, cal: Calendar) -> tuple[np.ndarray, np.
     return paid_in_horizon, reason_in_horizon
 
 
-def _expected_order_margin(c: Customers, products: Products) -> np.ndarray:
-    """Expected margin of one paid order, after discounts, shipping, handling, refunds and
-    the cost to serve (tickets, inquiries): the R6 profitability of the customer."""
+def _expected_basket(c: Customers, products: Products) -> tuple[np.ndarray, np.ndarray]:
+    """Expected subtotal of one order (before discount and shipping: what a percentage
+    offer discounts) and its expected cost of goods."""
     k = len(CATEGORIES)
     cat_price = np.bincount(products.category, products.price, minlength=k) / np.maximum(
         products.cat_count, 1
@@ -215,7 +247,13 @@ def _expected_order_margin(c: Customers, products: Products) -> np.ndarray:
     cost = 0.75 * fav_cost + 0.25 * cat_cost.mean()
     units = (1.0 + c.items_mean) * (1.0 + c.qty_mean)
     b2b_factor = np.where(c.is_b2b, 0.9, 1.0)
-    subtotal = units * price * b2b_factor
+    return units * price * b2b_factor, units * cost
+
+
+def _expected_order_margin(c: Customers, products: Products) -> np.ndarray:
+    """Expected margin of one paid order, after discounts, shipping, handling, refunds and
+    the cost to serve (tickets, inquiries): the R6 profitability of the customer."""
+    subtotal, goods_cost = _expected_basket(c, products)
     p_disc = np.where(
         c.is_price_hunter, 0.97, np.minimum(0.06 + 0.55 * c.price_sensitivity + 0.035, 1.0)
     )
@@ -225,7 +263,7 @@ def _expected_order_margin(c: Customers, products: Products) -> np.ndarray:
         c.is_b2b, np.where(net >= 500, 0.0, 30.0), np.where(net >= FREE_SHIPPING_FROM, 0.0, 8.0)
     )
     ship = np.where(c.is_b2b, 25.0, SHIP_COST)
-    gross = net - units * cost + fee - ship - HANDLING_COST
+    gross = net - goods_cost + fee - ship - HANDLING_COST
     refund_p = 0.025 + 0.25 * c.product_risk + 0.2 * c.is_unprofitable_type
     tickets_per_order = (
         c.logistics_risk
@@ -311,23 +349,136 @@ def _customers_truth(
     )
 
 
-def _offer_truth(
-    c: Customers, snap: HistorySnapshot, state: dict[str, np.ndarray]
-) -> arrow.LazyTable:
-    """P(paid order within the 14-day attribution window) if contacted now with each offer,
-    and if not contacted (R8, R10: uplift = the difference)."""
-    n, k = c.n, len(OFFERS)
+def _response_state(sim: ShopDynamics, snap: HistorySnapshot) -> dict[str, np.ndarray]:
+    """What a contact's effect depends on, per customer at as_of (winback.demo.world): the
+    response row, the age band, an open dispute (R7) and the win-back contacts sent
+    within the fatigue window (R12, R13), with their ages in days."""
+    c, world = sim.c, sim.world
+    n = c.n
+    idx = np.arange(n)
     row = np.where(snap.alive, ALIVE_ROW, np.maximum(snap.reason, 0))
     row = np.where(c.is_price_hunter, HUNTER_ROW, row)
+    now = np.zeros(n)  # the end of as_of
+    if sim.sent_cust:
+        cust = np.concatenate(sim.sent_cust).astype(np.int64)
+        sent = np.concatenate(sim.sent_day)
+    else:
+        cust, sent = np.zeros(0, np.int64), np.zeros(0)
+    recent = (sent < 0.0) & (sent > -world.fatigue_window_days)
+    cust, age = cust[recent], -sent[recent]
+    order = np.lexsort((age, cust))
+    return {
+        "row": row,
+        "age_band": sim.age_band,
+        "open_dispute": sim.open_dispute(idx, now),
+        "recent_contacts": sim.recent_contacts(idx, now),
+        "recent_age_cust": cust[order],
+        "recent_age_days": age[order],
+    }
+
+
+def _email_response(sim: ShopDynamics, state: dict[str, np.ndarray]) -> np.ndarray:
+    """(n, offers) P(return caused by one e-mail now) per customer and offer."""
+    return np.column_stack([_contact_now(sim, state, o, 0) for o in range(len(sim.world.offers))])
+
+
+def _contact_now(
+    sim: ShopDynamics,
+    state: dict[str, np.ndarray],
+    offer: int,
+    channel: int,
+    rows: slice = slice(None),
+) -> np.ndarray:
+    """P(return caused by one contact now with ``offer`` on ``channel``), per customer
+    (of ``rows``)."""
+    b2b = sim.c.is_b2b[rows]
+    return contact_response(
+        sim.world,
+        reason_row=state["row"][rows],
+        offer=np.full(b2b.size, offer),
+        channel=np.full(b2b.size, channel),
+        is_b2b=b2b,
+        age_band=state["age_band"][rows],
+        recent_contacts=state["recent_contacts"][rows],
+        open_dispute=state["open_dispute"][rows],
+        step=1,
+    )
+
+
+def _offer_truth(
+    sim: ShopDynamics, email: np.ndarray, state: dict[str, np.ndarray]
+) -> arrow.LazyTable:
+    """P(paid order within the 14-day attribution window) if contacted now with each offer,
+    and if not contacted (R8, R10: uplift = the difference). The contact is an e-mail (in
+    world 0 the channel makes no difference)."""
+    n, k = email.shape
     p_nc = 1.0 - state["p_quiet_window"]
-    uplift = UPLIFT[row]  # (n, k)
-    p_off = 1.0 - (1.0 - p_nc[:, None]) * (1.0 - uplift)
+    p_off = 1.0 - (1.0 - p_nc[:, None]) * (1.0 - email)
     cust = np.repeat(np.arange(n), k)
     return arrow.table(
         {
             "customer_id": arrow.ids("C", cust + 1, 7),
-            "offer_type": arrow.labels(OFFERS, np.tile(np.arange(k), n)),
+            "offer_type": arrow.labels(sim.world.offers, np.tile(np.arange(k), n)),
             "p_return_if_offered": arrow.plain(p_off.ravel()),
             "p_return_if_not_contacted": arrow.plain(np.repeat(p_nc, k)),
         }
     )
+
+
+def _list_col(owner: np.ndarray, values: np.ndarray, n: int) -> arrow.Col:
+    """A list<double> column: row i holds ``values[owner == i]`` (``owner`` sorted)."""
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(owner, minlength=n))]).astype(np.int32)
+
+    def make(rows: slice) -> pa.Array:
+        start, stop = int(offsets[rows.start]), int(offsets[rows.stop])
+        return pa.ListArray.from_arrays(
+            pa.array(offsets[rows.start : rows.stop + 1] - start),
+            pa.array(values[start:stop], pa.float64()),
+        )
+
+    return arrow.Col(n, make)
+
+
+def _response_truth(
+    sim: ShopDynamics,
+    state: dict[str, np.ndarray],
+    horizon: dict[str, np.ndarray],
+    products: Products,
+) -> arrow.LazyTable:
+    """One row per customer: the state a contact's effect depends on at as_of, the chance
+    of returning within 14 days without a contact, and with one contact now per (offer,
+    channel), baseline included (NaN: a visit to a B2C customer)."""
+    c, world = sim.c, sim.world
+    n = c.n
+    p_nc = 1.0 - horizon["p_quiet_window"]
+    basket, _ = _expected_basket(c, products)
+    columns: dict[str, arrow.Col] = {
+        "customer_id": arrow.ids("C", np.arange(1, n + 1), 7),
+        "response_row": arrow.labels(ROWS, state["row"]),
+        "is_b2b": arrow.plain(c.is_b2b),
+        "age_band": arrow.labels(AGE_BANDS, state["age_band"]),
+        "open_dispute_at_as_of": arrow.plain(state["open_dispute"]),
+        "recent_contacts_at_as_of": arrow.plain(state["recent_contacts"].astype(np.int64)),
+        "recent_contact_ages_days": _list_col(
+            state["recent_age_cust"], state["recent_age_days"], n
+        ),
+        "expected_order_value": arrow.plain(basket),
+        "p_return_if_not_contacted": arrow.plain(p_nc),
+    }
+
+    def p_return(offer: int, channel: int) -> arrow.Col:
+        # Computed chunk by chunk as the file is written (55 columns of a 1M shop would
+        # otherwise take ~0.4 GB at once).
+        def make(rows: slice) -> pa.Array:
+            u = _contact_now(sim, state, offer, channel, rows)
+            p = 1.0 - (1.0 - p_nc[rows]) * (1.0 - u)
+            if channel == VISIT:
+                p = np.where(c.is_b2b[rows], p, np.nan)
+            return pa.array(p)
+
+        return arrow.Col(n, make)
+
+    for o, offer in enumerate(world.offers):
+        for ch, channel in enumerate(CHANNELS):
+            columns[f"p_return__{offer}__{channel}"] = p_return(o, ch)
+    return arrow.table(columns)

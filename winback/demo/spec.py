@@ -47,3 +47,11 @@ class ShopSpec(BaseModel):
     control_share: float = Field(
         0.2, gt=0.0, lt=1.0, description="Share of campaign targets held out as control (R10)."
     )
+    world: int = Field(
+        0,
+        ge=0,
+        description="The shop's true response model (winback.demo.world): how customers "
+        "answer win-back offers and channels, fatigue, opt-outs and dispute penalties. 0 is "
+        "the documented default (the textbook R8 table, no channel effects); 1, 2, ... are "
+        "drawn from the world number alone, so any seed can be paired with any world.",
+    )

@@ -14,7 +14,9 @@ Conventions the pipeline can rely on (documented in the README by the lead):
 * ``campaign_contacts``: control rows (R10) carry the offer and step they *would* have
   received, ``channel = 'none'`` and ``contact_ts`` = the time they would have been
   contacted. ``converted_order_id`` is the first paid order placed within 14 days of the
-  contact, for both groups, so treatment-minus-control conversion is the uplift.
+  contact, for both groups, so treatment-minus-control conversion is the uplift. In
+  world 0 treated rows use the customer's preferred channel; in drawn worlds (>= 1) a
+  channel drawn uniformly from the consented ones (``visit`` for B2B accounts only).
 """
 
 from __future__ import annotations
@@ -28,8 +30,6 @@ from winback.demo.calendar import Calendar
 from winback.demo.dynamics import (
     ATTRIBUTION_DAYS,
     CHANNEL_NAMES,
-    OFFERS,
-    REASONS,
     TICKET_KINDS,
     ShopDynamics,
 )
@@ -43,6 +43,7 @@ from winback.demo.latent import (
     REGIONS,
     Customers,
 )
+from winback.demo.world import REASONS
 
 # name, is_essential (R3 necessary spend), median list price, gross margin rate
 CATEGORIES: tuple[tuple[str, bool, float, float], ...] = (
@@ -520,7 +521,7 @@ def build_campaign_contacts(
             "campaign_id": arrow.labels(names, camp[sort]),
             "contact_ts": arrow.timestamps(cal.day_to_datetime64(day[sort])),
             "channel": arrow.labels(CHANNEL_NAMES, chan[sort]),
-            "offer_code": arrow.labels(OFFERS, offer[sort]),
+            "offer_code": arrow.labels(sim.world.offers, offer[sort]),
             "group": arrow.labels(("treatment", "control"), ctrl[sort].astype(np.int64)),
             "step": arrow.plain(step[sort]),
             "converted_order_id": arrow.ids("O", np.maximum(conv, 0) + 1, 9, mask=conv < 0),
