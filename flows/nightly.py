@@ -17,6 +17,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from winback import warehouse
+from winback.assumptions import AssumptionsReport, load_assumptions
 from winback.config import Settings
 from winback.decisions.report import summary_markdown
 from winback.decisions.run import DecisionsResult, build_decisions
@@ -51,6 +52,33 @@ def validate_raw(settings: Settings, load: LoadReport) -> None:
         markdown=report.to_markdown(),
         description=f"Great Expectations on {report.table}",
     )
+
+
+@task(cache_policy=NO_CACHE)
+def load_merchant_assumptions(settings: Settings) -> AssumptionsReport:
+    """The merchant's assumptions (offer catalogue, channels, discount caps, priors; R8-R12):
+    the files of the assumptions folder are checked and written to the warehouse's
+    ``assumptions`` schema for the decisions build (``winback/assumptions.py``); a bad file
+    raises before anything is built or published. Logs the campaign history's offer codes
+    the catalogue lacks (also ``marts.winback_unknown_offers``)."""
+    report = load_assumptions(settings)
+    logger = get_run_logger()
+    logger.info(report.summary())
+    for offer in report.unknown_offers:
+        logger.warning(
+            "offer code %s is in the campaign history (%s contacts, %s campaigns, last %s) "
+            "but not in the offer catalogue: add it to offer_catalogue.csv to use it",
+            offer.offer_code,
+            offer.contacts,
+            offer.campaigns,
+            offer.last_contact_date,
+        )
+    create_markdown_artifact(
+        key="nightly-assumptions",
+        markdown=report.to_markdown(),
+        description="The merchant's assumptions in effect",
+    )
+    return report
 
 
 @task(cache_policy=NO_CACHE)
@@ -182,6 +210,7 @@ def nightly(
         with clock.stage("ingest"):
             load = load_raw(settings, settings.as_of, "nightly-load")
             validate_raw(settings, load)
+            load_merchant_assumptions(settings)
         with clock.stage("dbt build"):
             model_seconds = build_features(settings, load.as_of)
         with clock.stage("validation"):

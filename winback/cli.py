@@ -20,6 +20,7 @@ app = typer.Typer(
 
 WHAT_TO_DO = {
     "ContractError": "Fix the named file (or move it aside) and run again; nothing was published.",
+    "AssumptionsError": "Fix the named assumptions file (or move it aside to use the shipped default) and run again; nothing was published.",
     "DataValidationError": (
         "The named table broke its expectations (see the Data Docs page above), so nothing "
         "was published and analysts still read the previous published file. Check the "
@@ -170,6 +171,14 @@ def demo_data(
         typer.Option(help="Last day of the shop's history, YYYY-MM-DD. Default: demo.as_of."),
     ] = None,
     file_format: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
+    world: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="The shop's true response model: 0 = the documented default, 1, 2, ... = "
+            "drawn worlds (offers, channels, fatigue, opt-outs). Default: demo.world.",
+        ),
+    ] = None,
 ) -> None:
     """Generate a demo shop (every input-contract table, plus truth/ for tests)."""
     from winback.config import load_settings
@@ -187,12 +196,13 @@ def demo_data(
         seed=demo.seed if seed is None else seed,
         as_of=_parse_date(as_of) or demo.as_of,
         fmt=file_format,
+        world=demo.world if world is None else world,
     )
     summary = generate_shop(spec, out, progress=lambda msg: typer.echo(f"  {msg}", err=True))
     rows = summary["rows"]
     typer.secho(
-        f"✓ demo shop of {spec.n_customers:,} customers written to {out} as of {spec.as_of} "
-        f"in {summary['seconds']['total']:.1f} s",
+        f"✓ demo shop of {spec.n_customers:,} customers (world {spec.world}) written to {out} "
+        f"as of {spec.as_of} in {summary['seconds']['total']:.1f} s",
         fg=typer.colors.GREEN,
     )
     for table, count in rows.items():

@@ -321,6 +321,37 @@ class ModelParams(Section):
         return self
 
 
+# --- the response model: what a contact does (models/response.py) ---------------------------
+
+
+class ResponseParams(Section):
+    """How the response to win-back contacts is learned from campaign history (R8, R10)."""
+
+    window_days: float = Field(
+        14.0, gt=0, description="Attribution window of a contact: an order within it counts."
+    )
+    min_treated: int = Field(
+        300, ge=1, description="Fewest treated contacts in the history to learn from it at all."
+    )
+    min_control: int = Field(
+        100, ge=1, description="Fewest control contacts in the history to learn from it at all."
+    )
+    prior_strength: float = Field(
+        200.0,
+        ge=0,
+        description="Pseudo-contacts behind the merchant's prior for each offer x channel: "
+        "a cell's learned uplift counts n / (n + this), n its effective treated-vs-control "
+        "sample.",
+    )
+    n_estimators: int = Field(200, ge=1, description="Boosting rounds of each learner.")
+    learning_rate: float = Field(0.05, gt=0, description="Shrinkage per round.")
+    num_leaves: int = Field(15, ge=2, description="Leaves per tree.")
+    min_child_samples: int = Field(100, ge=1, description="Fewest contacts in a leaf.")
+    reg_lambda: float = Field(5.0, ge=0, description="L2 regularisation.")
+    n_jobs: int = Field(2, ge=1, description="Threads.")
+    seed: int = Field(42, description="Seed for bagging and feature sampling.")
+
+
 # --- win-back decisions (dbt: models/*/winback) -----------------------------------------------
 
 
@@ -481,6 +512,13 @@ class DecisionSettings(Section):
         "NEWARRIVALS",
         description="R12: offer code of the second contact (new products from the history).",
         json_schema_extra=dbt_var("winback_new_arrivals_offer"),
+    )
+    assumptions_dir: Path | None = Field(
+        None,
+        description="Folder of the merchant's assumption files (offer_catalogue.csv, "
+        "channels.csv, discount_caps.csv, reason_offer_priors.csv; each optional, each "
+        "replaces its shipped default table; R8-R12). Default: <data_dir>/assumptions "
+        "when that folder exists.",
     )
 
 
@@ -659,6 +697,12 @@ class DemoSettings(Section):
     customers: int = Field(20_000, ge=100, description="Customers in the demo shop.")
     seed: int = Field(42, description="Seed of the simulator; the same seed gives the same shop.")
     as_of: dt.date = Field(dt.date(2026, 6, 30), description="Last day of the shop's history.")
+    world: int = Field(
+        0,
+        ge=0,
+        description="The demo shop's true response to offers and channels (winback.demo.world): "
+        "0 is the documented default; 1, 2, ... are drawn worlds the decisions must learn.",
+    )
 
 
 # --- the whole object ---------------------------------------------------------------------------
@@ -690,6 +734,7 @@ class Settings(BaseSettings):
     validation: ValidationSettings = Field(default_factory=ValidationSettings)
     mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
     model: ModelParams = Field(default_factory=ModelParams)
+    response: ResponseParams = Field(default_factory=ResponseParams)
     decisions: DecisionSettings = Field(default_factory=DecisionSettings)
     shop: ShopSettings = Field(default_factory=ShopSettings)
     reminders: ReminderSettings = Field(default_factory=ReminderSettings)

@@ -41,6 +41,7 @@ NIGHTLY_TABLES: tuple[str, ...] = (
     "marts.service_recovery_queue",
     "marts.winback_campaign_measurement",
     "marts.winback_value_tier_boundaries",
+    "marts.winback_unknown_offers",
     "quarantine.rejected_rows",
     "raw._loads",
 )

@@ -9,7 +9,7 @@ candidates as (
 ),
 
 channels as (
-    select * from {{ ref('winback_channels') }}
+    select * from {{ ref('stg_assumptions__channels') }}
 ),
 
 consented as (

@@ -18,11 +18,11 @@ reasons as (
 ),
 
 priors as (
-    select * from {{ ref('winback_reason_offer_priors') }}
+    select * from {{ ref('stg_assumptions__reason_offer_priors') }}
 ),
 
 catalogue as (
-    select * from {{ ref('winback_offer_catalogue') }}
+    select * from {{ ref('stg_assumptions__offer_catalogue') }}
 ),
 
 past_contacts as (

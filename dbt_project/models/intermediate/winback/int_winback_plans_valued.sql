@@ -21,11 +21,11 @@ candidates as (
 ),
 
 catalogue as (
-    select * from {{ ref('winback_offer_catalogue') }}
+    select * from {{ ref('stg_assumptions__offer_catalogue') }}
 ),
 
 caps as (
-    select * from {{ ref('winback_discount_caps') }}
+    select * from {{ ref('stg_assumptions__discount_caps') }}
 ),
 
 reasons as (

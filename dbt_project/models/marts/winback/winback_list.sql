@@ -11,7 +11,7 @@ decided as (
 ),
 
 catalogue as (
-    select * from {{ ref('winback_offer_catalogue') }}
+    select * from {{ ref('stg_assumptions__offer_catalogue') }}
 ),
 
 time_zones as (
