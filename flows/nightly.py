@@ -185,7 +185,20 @@ def score_customers(
 def decide(settings: Settings, as_of: dt.date) -> DecisionsResult:
     """The decision models (``dbt build --select tag:scores tag:decisions``) and the HTML
     campaign report."""
-    result, summary = build_decisions(settings, as_of)
+    result, summary, outcome, _ = build_decisions(settings, as_of)
+    get_run_logger().info(
+        "allocation: %s of %s candidates contacted, expected spend %.0f of %.0f, expected "
+        "profit %.0f; response %s from %s past contacts, decided by %s (%s)",
+        outcome.contacted,
+        outcome.candidates,
+        outcome.expected_spend,
+        outcome.budget,
+        outcome.expected_profit,
+        "learned" if outcome.learned else "from the priors alone",
+        outcome.history_contacts,
+        outcome.response_used,
+        outcome.response_decision,
+    )
     create_markdown_artifact(
         key="winback-list-summary",
         markdown=summary_markdown(summary) + f"\nHTML report: `{result.report_path}`\n",

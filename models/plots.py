@@ -112,3 +112,19 @@ def shap_summary_plot(
     ax.axvline(0.0, color="k", lw=0.5)
     ax.set(xlabel="SHAP value (log-odds of churn)", title="SHAP summary (validation)")
     return _save(fig, path)
+
+
+def uplift_calibration_plot(table: pd.DataFrame, path: Path) -> Path:
+    """Observed against predicted uplift by decile of the prediction (held-out campaign)."""
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot(table["predicted_uplift"], table["observed_uplift"], "o-", label="response model")
+    low = float(np.nanmin([table["predicted_uplift"].min(), table["observed_uplift"].min(), 0.0]))
+    high = float(np.nanmax([table["predicted_uplift"].max(), table["observed_uplift"].max(), 0.0]))
+    ax.plot([low, high], [low, high], "k:", lw=1)
+    ax.set(
+        xlabel="predicted uplift (P(order | contact) − P(order | none))",
+        ylabel="observed uplift (treated − control)",
+        title="Uplift calibration (newest campaign, held out)",
+    )
+    ax.legend()
+    return _save(fig, path)

@@ -270,7 +270,7 @@ def log_training_run(
             registered_model_name=model_name,
             skops_trusted_types=TRUSTED_TYPES,
             # Named here because uv's venv has no pip for MLflow to ask.
-            pip_requirements=_requirements(),
+            pip_requirements=requirements(),
         )
     registered = RegisteredModel(model_name, str(info.registered_model_version), run.info.run_id)
     client = MlflowClient()
@@ -281,7 +281,7 @@ def log_training_run(
     return registered
 
 
-def _requirements() -> list[str]:
+def requirements() -> list[str]:
     from importlib.metadata import version
 
     return [f"{p}=={version(p)}" for p in ("lightgbm", "scikit-learn", "pandas", "numpy")]

@@ -26,9 +26,10 @@ from winback.assumptions import (
 )
 from winback.cli import WHAT_TO_DO
 from winback.config import DBT_PROJECT_DIR, Settings
+from winback.decisions.run import run_decisions
 from winback.flows import nightly as nightly_module
 from winback.ingest import load_data_dir
-from winback.transform import DECISIONS_BUILD, FEATURE_BUILD, run_dbt
+from winback.transform import FEATURE_BUILD, run_dbt
 from winback.warehouse import connect, write_scores
 
 AS_OF = dt.date(2026, 6, 30)
@@ -155,7 +156,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 def decide(settings: Settings) -> AssumptionsReport:
     """The nightly order: assumptions right after the load, then the decisions build."""
     report = load_assumptions(settings)
-    run_dbt(DECISIONS_BUILD, settings, AS_OF)
+    run_decisions(settings, AS_OF)
     return report
 
 
@@ -219,10 +220,16 @@ def test_the_default_run_reads_the_seeds_and_reports_unknown_offers(shop: Settin
             "last_contact_date": pd.Timestamp("2026-05-20"),
         }
     ]
-    uplift = query(
-        shop, "select distinct offer_code from intermediate.int_winback_offer_uplift_estimated"
+    # Not in the catalogue: never offered, though its contacts stay in the history.
+    eligible = query(
+        shop, "select distinct offer_code from intermediate.int_winback_offers_eligible"
     )
-    assert UNKNOWN not in set(uplift["offer_code"])
+    assert UNKNOWN not in set(eligible["offer_code"]) and len(eligible) > 0
+    chosen = query(
+        shop,
+        "select step_1_offer, step_2_offer, step_3_offer from decisions.plan_choices",
+    )
+    assert UNKNOWN not in set(chosen.stack())
 
 
 def test_an_override_changes_what_dbt_sees_and_removing_it_reverts(shop: Settings) -> None:
@@ -261,17 +268,21 @@ def test_an_override_changes_what_dbt_sees_and_removing_it_reverts(shop: Setting
         )
         assert len(priors) == 7 and set(priors["prior_source"]) == {"derived"}
         assert set(priors["prior_return_probability"]) == {0.03}
-        uplift = query(
+        history = query(
             shop,
-            "select * from intermediate.int_winback_offer_uplift_estimated "
+            "select * from intermediate.int_winback_response_history "
             f"where offer_code = '{UNKNOWN}'",
         )
-        assert len(uplift) == 7 and uplift["treated_contacts"].sum() > 0
-        plans = query(
+        assert len(history) == 3 and (~history["is_control"]).sum() > 0
+        eligible = query(
             shop,
-            "select distinct main_offer_code from intermediate.int_winback_plans_valued",
+            "select customer_id from intermediate.int_winback_offers_eligible "
+            f"where offer_code = '{UNKNOWN}'",
         )
-        assert UNKNOWN in set(plans["main_offer_code"])
+        candidates = query(
+            shop, "select customer_id from intermediate.int_winback_allocation_candidates"
+        )
+        assert set(eligible["customer_id"]) == set(candidates["customer_id"]) != set()
         assert query(shop, "select * from marts.winback_unknown_offers").empty
     finally:
         shutil.rmtree(folder)

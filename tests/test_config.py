@@ -25,10 +25,11 @@ from winback.config import (
     load_settings,
     settings_table_markdown,
 )
+from winback.decisions.run import run_decisions
 from winback.demo import ShopSpec, generate_shop
 from winback.ingest import load_data_dir
 from winback.reminders.pipeline import run_once
-from winback.transform import DECISIONS_BUILD, FEATURE_BUILD, RUN_VALUE_ENV, run_dbt
+from winback.transform import FEATURE_BUILD, RUN_VALUE_ENV, run_dbt
 from winback.warehouse import connect
 
 AS_OF = dt.date(2026, 6, 30)
@@ -76,11 +77,13 @@ def test_one_environment_scheme_and_a_clear_error_for_an_old_or_misspelt_name(
     monkeypatch.setenv("WINBACK_DECISIONS__BUDGET", "1234.5")
     monkeypatch.setenv("WINBACK_MODEL__LIGHTGBM__NUM_LEAVES", "15")
     monkeypatch.setenv("WINBACK_REMINDERS__CUTOFF_HOURS", "[16, 10]")
+    monkeypatch.setenv("WINBACK_DECISIONS__CONTROL_SHARE", "0.2")
     settings = load_settings()
     assert settings.decisions.budget == 1234.5
     assert settings.model.lightgbm.num_leaves == 15
     assert settings.reminders.cutoff_hours == [10, 16]
-    assert settings.dbt_vars()["winback_budget"] == 1234.5
+    assert settings.dbt_vars()["winback_control_share"] == 0.2
+    assert "winback_budget" not in settings.dbt_vars()  # the allocation reads it, not SQL
     assert env_name("model.lightgbm.num_leaves") == "WINBACK_MODEL__LIGHTGBM__NUM_LEAVES"
 
     monkeypatch.setenv("WINBACK_DECISION_BUDGET", "10")  # the old name: refused, not ignored
@@ -110,7 +113,8 @@ def test_a_toml_file_sets_values_and_config_show_says_where_each_came_from(
     assert rows["shop.timezone"]["source"] == "environment"
     assert rows["features.horizon_days"]["source"] == "command line"
     assert rows["decisions.control_share"]["source"] == "default"
-    assert rows["decisions.budget"]["dbt_var"] == "winback_budget"
+    assert rows["decisions.budget"]["dbt_var"] == ""  # read by the allocation, not dbt
+    assert rows["decisions.control_share"]["dbt_var"] == "winback_control_share"
 
     shown = CliRunner().invoke(app, ["config", "show", "decisions", "--changed"])
     assert shown.exit_code == 0, shown.output
@@ -173,22 +177,22 @@ def test_the_horizon_is_one_variable_and_dbt_uses_it(
 
 
 @pytest.mark.e2e
-def test_the_budget_is_one_variable_and_dbt_uses_it(
+def test_the_budget_is_one_variable_and_the_allocation_spends_it(
     env_warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     generate_shop(ShopSpec(n_customers=1500, seed=9, as_of=AS_OF, fmt="parquet"), tmp_path / "shop")
     load_data_dir(env_warehouse, tmp_path / "shop", AS_OF)
     run_dbt(FEATURE_BUILD, load_settings().resolved(), AS_OF)
-    contacted = "select sum(committed_cost) as cost, count(*) as n from marts.winback_list where is_contacted"
+    contacted = "select sum(expected_cost) as cost, count(*) as n from marts.winback_list where is_contacted"
     over = "select count(*) as n from marts.winback_list where action = 'not_selected_budget'"
 
     monkeypatch.setenv("WINBACK_DECISIONS__BUDGET", "60")
-    run_dbt(DECISIONS_BUILD, load_settings().resolved(), AS_OF)
+    run_decisions(load_settings().resolved(), AS_OF)
     tight, left_out = query(env_warehouse, contacted).iloc[0], query(env_warehouse, over)["n"][0]
-    assert 0 < tight["cost"] <= 60 and left_out > 0
+    assert 0.9 * 60 <= tight["cost"] <= 60 and left_out > 0
 
     monkeypatch.setenv("WINBACK_DECISIONS__BUDGET", "1000000")
-    run_dbt(DECISIONS_BUILD, load_settings().resolved(), AS_OF)
+    run_decisions(load_settings().resolved(), AS_OF)
     loose, left_out = query(env_warehouse, contacted).iloc[0], query(env_warehouse, over)["n"][0]
     assert loose["n"] > tight["n"] and left_out == 0
 

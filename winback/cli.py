@@ -278,6 +278,38 @@ def models_compare(
     typer.echo(board.to_string(index=False, float_format=lambda v: f"{v:.4f}", na_rep="-"))
 
 
+decisions_app = typer.Typer(help="Win-back decisions: how they would have done.")
+app.add_typer(decisions_app, name="decisions")
+
+
+@decisions_app.command("backtest")
+def decisions_backtest(
+    database: Annotated[
+        Path | None,
+        typer.Option(help="Warehouse file to read. Default: the published one analysts query."),
+    ] = None,
+) -> None:
+    """What tonight's decision policy would have earned on the newest randomized campaign,
+    next to sending everyone one offer or no one (R10; doubly robust first, 95% intervals).
+
+    The nightly run computes it (marts.winback_backtest); this prints it.
+    """
+    import duckdb
+
+    from winback.config import load_settings
+    from winback.decisions.backtest import backtest_text, read_backtest
+
+    try:
+        path = database or load_settings().resolved().warehouse.published_file()
+        if not path.exists():
+            raise FileNotFoundError(f"{path} does not exist: run `winback nightly` first")
+        frame = read_backtest(path)
+    except (ValueError, OSError, duckdb.Error) as exc:
+        _fail(exc, "Decisions backtest")
+        return
+    typer.echo(backtest_text(frame))
+
+
 @app.command()
 def backfill(
     from_date: Annotated[str, typer.Option("--from", help="First as-of date, YYYY-MM-DD.")],

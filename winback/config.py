@@ -190,6 +190,13 @@ class MlflowSettings(Section):
     )
     experiment: str = Field("winback-churn", description="MLflow experiment name.")
     model_name: str = Field("winback_churn", description="Registered model name in MLflow.")
+    response_experiment: str = Field(
+        "winback-response",
+        description="MLflow experiment of the response (uplift) model behind the decisions.",
+    )
+    response_model_name: str = Field(
+        "winback_response", description="Registered name of the response model in MLflow."
+    )
     reuse_trained_model: bool = Field(
         True,
         description="Resume: reuse a registered version trained on the same features, "
@@ -343,7 +350,18 @@ class ResponseParams(Section):
         "a cell's learned uplift counts n / (n + this), n its effective treated-vs-control "
         "sample.",
     )
-    n_estimators: int = Field(200, ge=1, description="Boosting rounds of each learner.")
+    qini_tolerance: float = Field(
+        0.002,
+        ge=0,
+        description="Promotion gate: a new response model replaces the champion unless its "
+        "held-out Qini is below the champion's on the same campaign by more than this.",
+    )
+    n_estimators: int = Field(
+        100,
+        ge=1,
+        description="Boosting rounds of each learner (100 chose as well as 200 in the "
+        "development worlds 11-12 and predicts twice as fast at 1M customers).",
+    )
     learning_rate: float = Field(0.05, gt=0, description="Shrinkage per round.")
     num_leaves: int = Field(15, ge=2, description="Leaves per tree.")
     min_child_samples: int = Field(100, ge=1, description="Fewest contacts in a leaf.")
@@ -362,9 +380,15 @@ class DecisionSettings(Section):
     budget: float = Field(
         5000.0,
         ge=0,
-        description="Campaign budget in the shop currency; the list's committed cost "
-        "(every planned contact sent, every discount redeemed once) never exceeds it.",
-        json_schema_extra=dbt_var("winback_budget"),
+        description="Campaign budget in the shop currency, as expected spend: every contact "
+        "the plans are expected to send and every discount expected to be redeemed. The "
+        "allocation (models/allocation.py) maximises expected profit within it.",
+    )
+    committed_cost_cap: float | None = Field(
+        None,
+        ge=0,
+        description="Optional cap on the list's committed cost as well: every planned contact "
+        "sent and every discount redeemed once (the worst case). Empty: no cap.",
     )
     control_share: float = Field(
         0.10,
@@ -404,7 +428,6 @@ class DecisionSettings(Section):
         ge=0,
         le=1,
         description="R12: a 3rd contact after two failed ones works this much as well.",
-        json_schema_extra=dbt_var("winback_third_contact_fatigue"),
     )
     default_margin_rate: float = Field(
         0.35,
@@ -412,6 +435,21 @@ class DecisionSettings(Section):
         le=1,
         description="Gross margin when products carry no unit_cost (R3).",
         json_schema_extra=dbt_var("winback_default_margin_rate"),
+    )
+    monthly_churn_norm_b2c: float = Field(
+        0.065,
+        gt=0,
+        lt=1,
+        description="R2: monthly churn-rate norm of B2C customers; a won-back customer's "
+        "12-month value counts each month's orders by the chance of still being a customer.",
+        json_schema_extra=dbt_var("winback_monthly_churn_norm_b2c"),
+    )
+    monthly_churn_norm_b2b: float = Field(
+        0.038,
+        gt=0,
+        lt=1,
+        description="R2: monthly churn-rate norm of B2B customers (as for B2C).",
+        json_schema_extra=dbt_var("winback_monthly_churn_norm_b2b"),
     )
     cost_per_ticket: float = Field(
         4.0,
@@ -436,13 +474,6 @@ class DecisionSettings(Section):
         ge=0,
         description="R4: value of a forum post or answer, survey or suggestion.",
         json_schema_extra=dbt_var("winback_advocacy_value_per_contribution"),
-    )
-    uplift_prior_strength: float = Field(
-        50,
-        ge=0,
-        description="Pseudo-contacts behind each reason x offer prior (how strongly thin "
-        "campaign history is shrunk towards it).",
-        json_schema_extra=dbt_var("winback_uplift_prior_strength"),
     )
     min_reason_confidence: float = Field(
         0.20,
@@ -506,12 +537,10 @@ class DecisionSettings(Section):
     reminder_offer: str = Field(
         "REMIND",
         description="R12: offer code of the first contact of a sequence (a reminder).",
-        json_schema_extra=dbt_var("winback_reminder_offer"),
     )
     new_arrivals_offer: str = Field(
         "NEWARRIVALS",
         description="R12: offer code of the second contact (new products from the history).",
-        json_schema_extra=dbt_var("winback_new_arrivals_offer"),
     )
     assumptions_dir: Path | None = Field(
         None,

@@ -42,6 +42,7 @@ NIGHTLY_TABLES: tuple[str, ...] = (
     "marts.winback_campaign_measurement",
     "marts.winback_value_tier_boundaries",
     "marts.winback_unknown_offers",
+    "marts.winback_backtest",
     "quarantine.rejected_rows",
     "raw._loads",
 )

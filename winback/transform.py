@@ -16,8 +16,24 @@ from winback.config import DBT_PROJECT_DIR, Settings
 # dbt_project.yml). The nightly feature build is everything but the models that need this
 # run's scores (tag scores, decisions) and the reminder models (their own flow).
 FEATURE_BUILD = ["build", "--exclude", "tag:scores", "tag:decisions", "tag:reminders"]
-# After scoring: the churn_scores mart (from the rows scoring wrote) and the decisions.
-DECISIONS_BUILD = ["build", "--select", "tag:scores", "tag:decisions"]
+# After scoring: the churn_scores mart (from the rows scoring wrote) and the decisions up to
+# the allocation's inputs; then, once the allocation has written its plan choices, the
+# decided candidates and the win-back marts (winback.decisions.run).
+DECISIONS_PREPARE = [
+    "build",
+    "--select",
+    "tag:scores",
+    "tag:decisions",
+    "--exclude",
+    "stg_decisions__plan_choices+",
+    "stg_decisions__backtest_estimates+",
+]
+DECISIONS_PUBLISH = [
+    "build",
+    "--select",
+    "stg_decisions__plan_choices+",
+    "stg_decisions__backtest_estimates+",
+]
 
 
 class DbtBuildError(RuntimeError):

@@ -12,8 +12,9 @@ import pytest
 from tests.decisions.control import control_draw
 from tests.shops import settings_for
 from winback.config import Settings
+from winback.decisions.run import run_decisions
 from winback.ingest import load_data_dir
-from winback.transform import DECISIONS_BUILD, FEATURE_BUILD, run_dbt
+from winback.transform import FEATURE_BUILD, run_dbt
 from winback.warehouse import write_scores as write_scored_rows
 
 AS_OF = dt.date(2026, 6, 30)
@@ -144,7 +145,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, Path]:
     )
     run_dbt(FEATURE_BUILD, settings, AS_OF)
     write_scores(warehouse, 0.8)
-    run_dbt(DECISIONS_BUILD, settings, AS_OF)
+    run_decisions(settings, AS_OF)
     return settings, warehouse
 
 
@@ -193,7 +194,7 @@ def test_rerun_replaces_its_date_and_keeps_tier_boundaries(built: tuple[Settings
     settings = settings.model_copy(
         update={"decisions": settings.decisions.model_copy(update={"control_share": 0.5})}
     )
-    run_dbt(DECISIONS_BUILD, settings, AS_OF)
+    run_decisions(settings, AS_OF)
     after = read(warehouse, "select * from marts.winback_value_tier_boundaries order by value_tier")
     pd.testing.assert_frame_equal(before, after)
     listed = read(warehouse, "select * from marts.winback_list")

@@ -4,12 +4,18 @@ summarise what they published (no Prefect here; ``flows/nightly.py`` calls it)."
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import pandas as pd
+
 from winback.config import Settings
+from winback.decisions import allocate, backtest
 from winback.decisions.report import CampaignSummary, read_summary, write_report
-from winback.transform import DECISIONS_BUILD, run_dbt
+from winback.models import tracking
+from winback.models.response import ResponseModel
+from winback.models.response_lifecycle import ResponseLifecycle, fit_validate_and_gate
+from winback.transform import DECISIONS_PREPARE, DECISIONS_PUBLISH, run_dbt
 
 
 @dataclass(frozen=True)
@@ -28,11 +34,52 @@ class DecisionsResult:
     report_path: Path
 
 
-def build_decisions(settings: Settings, as_of: dt.date) -> tuple[DecisionsResult, CampaignSummary]:
-    """``marts.churn_scores`` from tonight's scores, then ``winback_list``,
-    ``winback_exclusions``, ``service_recovery_queue`` and the campaign measurement for
-    ``as_of`` (dbt), and the HTML campaign report."""
-    run_dbt(DECISIONS_BUILD, settings, as_of)
+def run_decisions(
+    settings: Settings, as_of: dt.date
+) -> tuple[allocate.AllocationOutcome, ResponseModel]:
+    """``marts.churn_scores`` from tonight's scores and the decisions' inputs (dbt), the
+    response model (MLflow-tracked), the budget allocation and the backtest on the newest
+    campaign (Python), then the decided candidates, ``winback_list``,
+    ``winback_exclusions``, ``service_recovery_queue``, ``winback_backtest`` and the
+    campaign measurement (dbt) for ``as_of``."""
+    run_dbt(DECISIONS_PREPARE, settings, as_of)
+    inputs = allocate.read_inputs(settings.warehouse)
+    response = track_response(inputs, settings, as_of)
+    choices, outcome, model = allocate.choose_plans(
+        inputs, settings, response.model, response.validation
+    )
+    allocate.write_plan_choices(settings.warehouse, as_of, choices)
+    backtest.write_backtest(settings.warehouse, as_of, backtest.run_backtest(inputs, settings))
+    run_dbt(DECISIONS_PUBLISH, settings, as_of)
+    return replace(
+        outcome, response_used=response.used, response_decision=response.decision.reason
+    ), model
+
+
+def track_response(
+    inputs: dict[str, pd.DataFrame], settings: Settings, as_of: dt.date
+) -> ResponseLifecycle:
+    """Fit, validate, log and gate tonight's response model in its own MLflow experiment
+    (``mlflow.response_experiment``; ``models/response_lifecycle.py``)."""
+    tracking.use_store(
+        settings.mlflow.tracking_uri,
+        settings.mlflow.response_experiment,
+        settings.mlflow.artifact_dir,
+    )
+    return fit_validate_and_gate(
+        inputs["history"],
+        allocate.priors_from(inputs, settings),
+        settings.response,
+        model_name=settings.mlflow.response_model_name,
+        as_of=as_of,
+    )
+
+
+def build_decisions(
+    settings: Settings, as_of: dt.date
+) -> tuple[DecisionsResult, CampaignSummary, allocate.AllocationOutcome, ResponseModel]:
+    """:func:`run_decisions` and the HTML campaign report."""
+    outcome, model = run_decisions(settings, as_of)
     summary = read_summary(settings.warehouse, as_of, settings.decisions.budget)
     report = write_report(summary, settings.decisions.report_dir.resolve())
     result = DecisionsResult(
@@ -47,4 +94,4 @@ def build_decisions(settings: Settings, as_of: dt.date) -> tuple[DecisionsResult
         expected_profit=summary.expected_profit,
         report_path=report,
     )
-    return result, summary
+    return result, summary, outcome, model

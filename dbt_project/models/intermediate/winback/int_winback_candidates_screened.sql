@@ -54,7 +54,7 @@ tiered as (
     cross join bounds
 ),
 
-final as (
+screened as (
     select
         tiered.*,
         top_reasons.likely_reason_1,
@@ -95,6 +95,57 @@ final as (
     from tiered
     left join top_reasons
         on tiered.customer_id = top_reasons.customer_id
+),
+
+-- The rules that keep a candidate out of the list whatever a plan would earn (R6, R7,
+-- R13): the first that applies, and all that apply. (A candidate no plan pays for is
+-- excluded as unprofitable after the allocation, int_winback_candidates_decided.)
+ruled as (
+    select
+        *,
+        case
+            when is_open_dispute then 'open_dispute'
+            when is_do_not_contact then 'do_not_contact'
+            when has_no_consented_channel then 'no_consented_channel'
+            when is_contacted_too_recently then 'contacted_too_recently'
+            when is_chronic_late_payer then 'chronic_late_payer'
+            when is_price_hunter then 'price_hunter'
+            when is_high_attention_low_spend then 'high_attention_low_spend'
+        end as rule_exclusion_reason,
+        concat_ws(
+            ', ',
+            case when is_open_dispute then 'open_dispute' end,
+            case when is_do_not_contact then 'do_not_contact' end,
+            case when has_no_consented_channel then 'no_consented_channel' end,
+            case when is_contacted_too_recently then 'contacted_too_recently' end,
+            case when is_chronic_late_payer then 'chronic_late_payer' end,
+            case when is_price_hunter then 'price_hunter' end,
+            case when is_high_attention_low_spend then 'high_attention_low_spend' end
+        ) as rule_exclusion_reasons,
+        {% if var('winback_campaign_id') -%}
+            '{{ var('winback_campaign_id') }}'
+        {%- else -%}
+            'winback-' || substr(cast(as_of_date as {{ dbt.type_string() }}), 1, 7)
+        {%- endif %} as campaign_id
+    from screened
+),
+
+-- R10: a stable pseudo-random number per customer and campaign (md5, so it is the same in
+-- any engine and in Python: tests/decisions/control.py control_draw); the control group is
+-- held out before the budget is spent and never contacted.
+drawn as (
+    select
+        *,
+        {{ winback.hex_to_number("substr(md5(customer_id || ':' || campaign_id), 1, 8)") }} / 4294967296.0
+            as control_draw
+    from ruled
+),
+
+final as (
+    select
+        *,
+        control_draw < {{ var('winback_control_share') }} as is_control_group
+    from drawn
 )
 
 select * from final

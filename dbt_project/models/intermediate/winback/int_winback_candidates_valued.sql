@@ -31,8 +31,6 @@ scores as (
     select
         customer_id,
         churn_probability,
-        expected_value_12m,
-        p_alive,
         reason_1 as model_reason_1,
         reason_2 as model_reason_2,
         reason_3 as model_reason_3,
@@ -49,6 +47,11 @@ candidates as (
     where
         is_scoring_snapshot
         and lapse_status in ('at_risk', 'lapsed', 'lost')
+),
+
+-- R3: the shop's typical gap between orders (a one-order candidate's cadence).
+typical_gaps as (
+    {{ winback.typical_gaps('features') }}
 ),
 
 -- Purchases up to the end of the as-of day, with their items and unit costs.
@@ -158,25 +161,16 @@ valued as (
         -- Stand-in when the model has not scored the customer: the status index.
         coalesce(
             scores.churn_probability,
-            case
-                when candidates.lapse_status = 'lost' then 0.95
-                else least(0.9, 0.4 + 0.1 * candidates.churn_risk_score)
-            end
+            {{ winback.status_index_churn('candidates.lapse_status', 'candidates.churn_risk_score') }}
         ) as churn_probability,
         greatest(least(coalesce(margins.gross_margin_rate, {{ var('winback_default_margin_rate') }}), 1.0), -1.0)
             as gross_margin_rate,
-        -- Revenue over 12 months if the customer stays: the value model's expectation given
-        -- alive (expected_value_12m already prices in P(alive)); else the own run rate.
+        -- Revenue over 12 months if the customer is won back (R2, R3; macros/value.sql).
+        {{ winback.revenue_if_won_back('candidates.avg_order_value', 'candidates.median_gap_days', 'candidates.purchase_count', 'typical_gaps.typical_gap_days', 'candidates.segment') }}
+            as revenue_if_retained_12m,
         case
-            when scores.expected_value_12m is not null and scores.p_alive is not null
-                then scores.expected_value_12m / greatest(scores.p_alive, 0.05)
-            else
-                candidates.avg_order_value
-                * least(365.0 / coalesce(nullif(candidates.median_gap_days, 0), 365.0), 26.0)
-        end as revenue_if_retained_12m,
-        case
-            when scores.expected_value_12m is not null and scores.p_alive is not null then 'value_model'
-            else 'purchase_run_rate'
+            when candidates.median_gap_days > 0 then 'own_cadence'
+            else 'typical_cadence'
         end as value_source,
         -- R4: advocacy per year of tenure (at least one year). A double, not Spark's decimal.
         cast(
@@ -195,6 +189,10 @@ valued as (
         on candidates.customer_id = margins.customer_id
     left join favourite_categories
         on candidates.customer_id = favourite_categories.customer_id
+    left join typical_gaps
+        on
+            candidates.as_of_date = typical_gaps.as_of_date
+            and candidates.segment = typical_gaps.segment
 ),
 
 final as (

@@ -1,8 +1,8 @@
 -- R8, R10: every past campaign contact up to the as-of date (treatment and control;
--- control rows carry the offer they would have had), with the snapshot its customer's
--- reasons are read at: the latest snapshot on or before the contact. Read by
--- int_winback_reasons_scored (which snapshots to score) and
--- int_winback_offer_uplift_estimated (the contacts themselves).
+-- control rows carry the offer they would have had and channel 'none'), with the
+-- snapshot its customer's reasons and features are read at: the latest snapshot on or
+-- before the contact. Read by int_winback_reasons_scored (which snapshots to score) and
+-- int_winback_response_history (what the response model learns from).
 with
 
 contacts as (
@@ -17,7 +17,14 @@ final as (
     select
         contacts.contact_id,
         contacts.customer_id,
+        contacts.campaign_id,
+        cast(contacts.contacted_at as date) as contact_date,
+        coalesce(contacts.contact_step, 1) as step,
         contacts.offer_code,
+        case
+            when coalesce(contacts.contact_group, 'treatment') = 'control' then 'none'
+            else coalesce(contacts.channel, 'unknown')
+        end as channel,
         coalesce(contacts.contact_group, 'treatment') = 'control' as is_control,
         contacts.converted_order_id is not null as is_converted,
         max(snapshots.as_of_date) as reason_as_of_date
@@ -30,7 +37,14 @@ final as (
     group by
         contacts.contact_id,
         contacts.customer_id,
+        contacts.campaign_id,
+        cast(contacts.contacted_at as date),
+        coalesce(contacts.contact_step, 1),
         contacts.offer_code,
+        case
+            when coalesce(contacts.contact_group, 'treatment') = 'control' then 'none'
+            else coalesce(contacts.channel, 'unknown')
+        end,
         coalesce(contacts.contact_group, 'treatment') = 'control',
         contacts.converted_order_id is not null
 )

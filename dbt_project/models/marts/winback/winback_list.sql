@@ -1,6 +1,7 @@
--- The win-back list (issue 6): one row per customer per as-of date for every candidate
--- who passed the exclusions (R6, R13): value tier, likely reasons, the chosen offer and
--- contact plan, and whether the budget took them and the control group holds them out.
+-- The win-back list: one row per customer per as-of date for every candidate who passed
+-- the exclusions (R6, R13): value tier, likely reasons, the plan the budget allocation
+-- chose (offer sequence, channel, contacts: models/plans.py, models/allocation.py), and
+-- whether the budget took them and the control group holds them out (R10).
 -- History is kept: a rerun replaces its own as-of date only (delete+insert on the date).
 {%- set gap = var('winback_step_gap_days') %}
 
@@ -105,7 +106,9 @@ final as (
         expected_cost,
         expected_profit,
         committed_cost,
-        cumulative_committed_cost
+        cumulative_committed_cost,
+        cumulative_expected_cost,
+        response_learned_share
     from scheduled
 )
 

@@ -1,0 +1,186 @@
+"""What the product's decisions would have earned on the merchant's newest randomized
+campaign, against blanket policies (everyone gets offer X; no one is contacted), by
+off-policy evaluation (``backtest.py``: IPW, self-normalised IPW, doubly robust, with
+paired bootstrap intervals). R10: the campaign's control group and random offers are
+what make this possible.
+
+- **The campaign**: the newest randomized campaign of the history (one with a control
+  group and treated contacts; ``int_winback_response_history``), each customer's first
+  contact (later steps depend on the first one's outcome).
+- **Reward** per customer, as the product prices a return: converted × the value of
+  winning the customer back (``value_if_won_back``: the returning order and 12 months at
+  the customer's own cadence, R2/R3) − the contact's cost (channel + the offer's fixed
+  cost) − the discount redeemed (depth × average order value, if converted).
+- **The product's policy**: the response model fitted on the history *before* that
+  campaign (no look-ahead), pooled toward the merchant's priors as in the nightly; each
+  customer gets the campaign offer with the highest expected profit, or no contact when
+  none is profitable. The campaign drew each treated customer's channel at random, so
+  the policy leaves the channel to that same draw (its expected profit is averaged over
+  the campaign's channels) and the propensity is the offer's. No budget applies: the
+  policy contacts everyone it expects to profit from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from winback.config import ResponseParams
+from winback.models.backtest import LoggedCampaign, compare_policies
+from winback.models.response import (
+    Priors,
+    ResponseModel,
+    baseline_response,
+    contact_response,
+    fit_response,
+)
+
+POLICY_NAME = "winback policy"
+NONE_NAME = "send none"
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    """The backtest of one campaign: one row per policy × estimator (``estimates``) and
+    how the product's policy would have treated the campaign's customers (``policy_mix``)."""
+
+    campaign_id: str
+    first_contact: pd.Timestamp
+    customers: int
+    learned: bool
+    estimates: pd.DataFrame
+    policy_mix: pd.Series
+
+
+def randomized_campaigns(history: pd.DataFrame) -> pd.Series:
+    """The campaigns with a control group and treated contacts (what off-policy
+    evaluation needs), their first contact date, oldest first."""
+    control = history["is_control"].astype(bool)
+    by_campaign = history.assign(control=control, treated=~control).groupby("campaign_id")
+    flags = by_campaign[["control", "treated"]].any()
+    firsts = by_campaign["contact_date"].min()
+    keep = flags["control"] & flags["treated"]
+    return firsts[keep].sort_values()
+
+
+def first_contacts(contacts: pd.DataFrame) -> pd.DataFrame:
+    """Each customer's first contact of a campaign (by step, then date)."""
+    ordered = contacts.sort_values(["customer_id", "step", "contact_date"], kind="stable")
+    return ordered.drop_duplicates("customer_id", keep="first").reset_index(drop=True)
+
+
+def campaign_rewards(
+    first: pd.DataFrame, catalogue: pd.DataFrame, channel_cost: dict[str, float]
+) -> pd.DataFrame:
+    """``first`` with ``group``, ``converted`` and ``reward`` (module docstring)."""
+    control = first["is_control"].astype(bool).to_numpy()
+    converted = first["is_converted"].astype(bool).to_numpy()
+    offers = catalogue.set_index("offer_code")
+    depth = offers["discount_depth"].reindex(first["offer_code"]).fillna(0.0).to_numpy(float)
+    fixed = offers["fixed_cost"].reindex(first["offer_code"]).fillna(0.0).to_numpy(float)
+    per_contact = first["channel"].map(channel_cost).fillna(0.0).to_numpy(float)
+    order_value = first["avg_order_value"].fillna(0.0).to_numpy(float)
+    value = first["value_if_won_back"].fillna(0.0).to_numpy(float)
+    cost = np.where(control, 0.0, per_contact + fixed)
+    discount = np.where(control | ~converted, 0.0, depth * order_value)
+    return first.assign(
+        group=np.where(control, "control", "treatment"),
+        converted=converted.astype(int),
+        reward=converted * value - cost - discount,
+    )
+
+
+def expected_offer_profit(
+    model: ResponseModel,
+    priors: Priors,
+    first: pd.DataFrame,
+    *,
+    offers: list[str],
+    channels: list[str],
+    catalogue: pd.DataFrame,
+    channel_cost: dict[str, float],
+    window_days: float,
+) -> pd.DataFrame:
+    """Per customer (rows of ``first``) and offer: the expected profit of one contact with
+    that offer, the channel drawn as the campaign drew it (mean over ``channels``)."""
+    base = baseline_response(model, first, 1, window_days)
+    table = catalogue.set_index("offer_code")
+    value = first["value_if_won_back"].fillna(0.0).to_numpy(float)
+    order_value = first["avg_order_value"].fillna(0.0).to_numpy(float)
+    out = {}
+    for offer in offers:
+        depth = float(table["discount_depth"].get(offer, 0.0))
+        fixed = float(table["fixed_cost"].get(offer, 0.0))
+        profits = []
+        for channel in channels:
+            got = contact_response(
+                model, priors, first, offer=offer, channel=channel, step=1, baseline=base
+            )
+            profits.append(
+                got.uplift * value
+                - (channel_cost.get(channel, 0.0) + fixed)
+                - got.treated * depth * order_value
+            )
+        out[offer] = np.mean(profits, axis=0)
+    return pd.DataFrame(out, index=first.index)
+
+
+def backtest_newest_campaign(
+    history: pd.DataFrame,
+    priors: Priors,
+    params: ResponseParams,
+    catalogue: pd.DataFrame,
+    channel_cost: dict[str, float],
+    *,
+    n_bootstrap: int = 500,
+    seed: int = 0,
+    alpha: float = 0.05,
+) -> BacktestResult | None:
+    """The backtest of the newest randomized campaign (control group and treated
+    contacts); None without one. The policy's model learns from the contacts before
+    that campaign (the priors alone when there are too few)."""
+    randomized = randomized_campaigns(history)
+    if len(randomized) == 0:
+        return None
+    campaign_id = str(randomized.index[-1])
+    first_contact = pd.Timestamp(randomized.iloc[-1])
+    held = history["campaign_id"] == campaign_id
+    model = fit_response(history[history["contact_date"] < first_contact], params)
+    first = campaign_rewards(first_contacts(history[held]), catalogue, channel_cost)
+    treated = first[first["group"] == "treatment"]
+    offers = sorted(treated["offer_code"].dropna().astype(str).unique().tolist())
+    channels = sorted(treated["channel"].dropna().astype(str).unique().tolist())
+    profits = expected_offer_profit(
+        model,
+        priors,
+        first,
+        offers=offers,
+        channels=channels,
+        catalogue=catalogue,
+        channel_cost=channel_cost,
+        window_days=params.window_days,
+    )
+    best = profits.idxmax(axis=1)
+    action = best.where(profits.max(axis=1) > 0, "none")
+    policy = pd.Series(action.to_numpy(), index=first["customer_id"].to_numpy())
+    policies: dict[str, str | pd.Series] = {POLICY_NAME: policy}
+    policies |= {f"everyone: {offer}": offer for offer in offers}
+    policies[NONE_NAME] = "none"
+    estimates = compare_policies(
+        LoggedCampaign.from_contacts(first),
+        policies,
+        baseline=NONE_NAME,
+        n_bootstrap=n_bootstrap,
+        seed=seed,
+        alpha=alpha,
+    )
+    return BacktestResult(
+        campaign_id=campaign_id,
+        first_contact=first_contact,
+        customers=len(first),
+        learned=model.learned,
+        estimates=estimates,
+        policy_mix=action.value_counts().sort_index(),
+    )

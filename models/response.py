@@ -1,0 +1,444 @@
+"""How a win-back contact changes a customer's chance to come back, learned from the
+merchant's own campaign history (R8, R10, R11, R12).
+
+The evidence is ``campaign_contacts``: randomized campaigns in which treated customers got
+an offer on a channel at some step of a sequence, and a control group got nothing (R10).
+Each contact is read with the customer's features and likely reasons (R7) as of the
+snapshot before it. Two LightGBM classifiers are fitted (a T-learner whose treated arm
+shares one model across offers, channels and steps):
+
+- the **treated model** ``f1(x, offer, channel, step)``: P(an order within the 14-day
+  attribution window | contacted), on treated contacts;
+- the **control model** ``f0(x, step)``: the same without a contact, on control contacts.
+
+The learned uplift of a contact is ``τ = f1 − f0``. Where the history of an (offer,
+channel) cell is thin it is pooled toward the merchant's prior (the seeds
+``winback_reason_offer_priors`` and ``winback_channels.prior_effect``, weighted by the
+customer's reason confidences): ``w·τ + (1 − w)·τ_prior`` with
+``w = n_eff / (n_eff + strength)``, ``n_eff`` the effective treated-vs-control sample of
+the cell. Without history the priors alone decide (``w = 0``).
+
+``validate_on_latest_campaign`` refits on every campaign but the newest and scores the
+newest: the Qini coefficient of the predicted uplift (area between the Qini curve and
+random targeting) for the learned model and for the priors alone, and the calibration of
+predicted against observed uplift by decile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from winback.config import ResponseParams
+from winback.models.features import model_input
+
+# Columns of the history and candidate frames that are not customer features.
+HISTORY_COLUMNS = frozenset(
+    {
+        "contact_id",
+        "customer_id",
+        "campaign_id",
+        "contact_date",
+        "step",
+        "offer_code",
+        "channel",
+        "is_control",
+        "is_converted",
+        "as_of_date",
+        "reason_as_of_date",
+        # The churn probability scales the priors; it is not a feature (the history has
+        # the status-index stand-in, tonight's candidates the churn model's score).
+        "churn_probability",
+        # What a return is worth (the backtest's reward), not a feature.
+        "value_if_won_back",
+    }
+)
+REASON_PREFIX = "reason_conf__"
+MAX_STEPS = 3
+
+
+@dataclass
+class ResponseModel:
+    """A fitted response model (or the priors alone when ``treated`` is None)."""
+
+    treated: lgb.LGBMClassifier | None
+    control: lgb.LGBMClassifier | None
+    features: list[str]
+    offers: list[str]
+    channels: list[str]
+    # Effective sample (treated vs control) per (offer, channel) cell of the history.
+    cell_evidence: dict[tuple[str, str], float] = field(default_factory=dict)
+    contacts: int = 0
+    prior_strength: float = 50.0
+
+    @property
+    def learned(self) -> bool:
+        return self.treated is not None and self.control is not None
+
+    def weight(self, offer: str, channel: str) -> float:
+        """How much the learned uplift counts against the prior for a cell (0..1)."""
+        if not self.learned:
+            return 0.0
+        n = self.cell_evidence.get((offer, channel), 0.0)
+        return n / (n + self.prior_strength)
+
+
+@dataclass(frozen=True)
+class Priors:
+    """The merchant's assumptions the learned response is pooled toward."""
+
+    reason_offer: pd.DataFrame  # reason, offer_code, prior_return_probability
+    channel_effect: dict[str, float]  # channel -> prior multiplier (R11)
+    third_contact_fatigue: float  # R12
+
+    def uplift(self, frame: pd.DataFrame, offer: str, channel: str, step: int) -> np.ndarray:
+        """Prior P(a contact brings the customer back) per row of ``frame``: churn
+        probability × the reason-weighted prior of the offer × the channel's effect."""
+        table = self.reason_offer[self.reason_offer["offer_code"] == offer]
+        by_reason = dict(
+            zip(table["reason"], table["prior_return_probability"].astype(float), strict=True)
+        )
+        mix = np.zeros(len(frame))
+        for column in frame.columns:
+            if column.startswith(REASON_PREFIX):
+                reason = column.removeprefix(REASON_PREFIX)
+                confidence = frame[column].to_numpy(dtype="float64")
+                mix += np.nan_to_num(confidence) * by_reason.get(reason, 0.0)
+        churn = (
+            frame["churn_probability"].to_numpy(dtype="float64")
+            if "churn_probability" in frame
+            else 1.0
+        )
+        fatigue = self.third_contact_fatigue if step >= 3 else 1.0
+        return churn * mix * self.channel_effect.get(channel, 1.0) * fatigue
+
+
+def feature_columns(history: pd.DataFrame) -> list[str]:
+    """Customer features of a history frame (everything but the contact's own columns)."""
+    return [c for c in history.columns if c not in HISTORY_COLUMNS]
+
+
+def _classifier(params: ResponseParams) -> lgb.LGBMClassifier:
+    return lgb.LGBMClassifier(
+        n_estimators=params.n_estimators,
+        learning_rate=params.learning_rate,
+        num_leaves=params.num_leaves,
+        min_child_samples=params.min_child_samples,
+        subsample=0.8,
+        subsample_freq=1,
+        colsample_bytree=0.8,
+        reg_lambda=params.reg_lambda,
+        n_jobs=params.n_jobs,
+        random_state=params.seed,
+        deterministic=True,
+        force_row_wise=True,
+        verbosity=-1,
+    )
+
+
+def _treated_input(
+    frame: pd.DataFrame, features: list[str], offers: list[str], channels: list[str]
+) -> pd.DataFrame:
+    x = model_input(frame, features)
+    x["contact_offer"] = pd.Categorical(frame["offer_code"].to_numpy(), categories=offers)
+    x["contact_channel"] = pd.Categorical(frame["channel"].to_numpy(), categories=channels)
+    x["contact_step"] = frame["step"].to_numpy(dtype="float64")
+    return x
+
+
+def _contact_input(
+    x: pd.DataFrame, model: ResponseModel, offer: str, channel: str, step: int
+) -> pd.DataFrame:
+    """The treated model's input for one contact given the customers' feature matrix."""
+    n = len(x)
+    return x.assign(
+        contact_offer=pd.Categorical.from_codes(
+            np.full(n, model.offers.index(offer)), categories=model.offers
+        ),
+        contact_channel=pd.Categorical.from_codes(
+            np.full(n, model.channels.index(channel)), categories=model.channels
+        ),
+        contact_step=np.full(n, float(step)),
+    )
+
+
+def customer_input(model: ResponseModel, frame: pd.DataFrame) -> pd.DataFrame | None:
+    """The customers' feature matrix the learned model reads (None for the priors alone):
+    computed once and reused for every contact a plan valuation asks about."""
+    return model_input(frame, model.features) if model.learned else None
+
+
+def _control_input(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
+    x = model_input(frame, features)
+    x["contact_step"] = frame["step"].to_numpy(dtype="float64")
+    return x
+
+
+def _positive(classifier: lgb.LGBMClassifier, x: pd.DataFrame) -> np.ndarray:
+    """P(order) of each row of ``x``."""
+    return np.asarray(classifier.predict_proba(x), dtype="float64")[:, 1]
+
+
+def _effective(n_treated: float, n_control: float) -> float:
+    return n_treated * n_control / (n_treated + n_control) if n_treated and n_control else 0.0
+
+
+def fit_response(history: pd.DataFrame, params: ResponseParams) -> ResponseModel:
+    """Fit the treated and control models on the campaign history; with too little of
+    it (``params.min_treated`` / ``min_control`` contacts) return the priors-only model."""
+    features = feature_columns(history)
+    treated = history[~history["is_control"].astype(bool)]
+    control = history[history["is_control"].astype(bool)]
+    offers = sorted(treated["offer_code"].dropna().unique().tolist())
+    channels = sorted(treated["channel"].dropna().unique().tolist())
+    model = ResponseModel(
+        None, None, features, offers, channels, {}, len(history), params.prior_strength
+    )
+    if len(treated) < params.min_treated or len(control) < params.min_control:
+        return model
+    model.treated = _classifier(params).fit(
+        _treated_input(treated, features, offers, channels),
+        treated["is_converted"].astype(int).to_numpy(),
+    )
+    model.control = _classifier(params).fit(
+        _control_input(control, features), control["is_converted"].astype(int).to_numpy()
+    )
+    controls_by_offer = control.groupby("offer_code").size()
+    for (offer, channel), n in treated.groupby(["offer_code", "channel"]).size().items():
+        # Controls carry the offer they would have had, not a channel: a cell's control
+        # arm is the offer's controls shared out over the channels it was sent on.
+        channel_share = n / max(int((treated["offer_code"] == offer).sum()), 1)
+        n_control = float(controls_by_offer.get(offer, 0)) * channel_share
+        model.cell_evidence[(str(offer), str(channel))] = _effective(float(n), n_control)
+    return model
+
+
+@dataclass(frozen=True)
+class ContactResponse:
+    """P(an order in a contact's window) with and without the contact, per row."""
+
+    treated: np.ndarray  # q: with the contact
+    baseline: np.ndarray  # b: without it
+    learned_weight: float  # how much history counted against the prior for this cell
+
+    @property
+    def uplift(self) -> np.ndarray:
+        return self.treated - self.baseline
+
+
+def baseline_response(
+    model: ResponseModel,
+    frame: pd.DataFrame,
+    step: int,
+    window_days: float,
+    x: pd.DataFrame | None = None,
+) -> np.ndarray:
+    """P(an order within the window of contact ``step`` | no contact). ``x``: the rows'
+    :func:`customer_input`, when the caller has it."""
+    if model.learned:
+        assert model.control is not None
+        if x is None:
+            x = model_input(frame, model.features)
+        x = x.assign(contact_step=np.full(len(x), float(step)))
+        return _positive(model.control, x)
+    # Without history: those not churning buy at their own cadence (R1, R14).
+    churn = frame["churn_probability"].to_numpy(dtype="float64")
+    gap = frame["median_gap_days"].to_numpy(dtype="float64")
+    gap = np.where(np.isfinite(gap) & (gap > 0), gap, 365.0)
+    return (1.0 - churn) * np.minimum(1.0, window_days / gap)
+
+
+def learned_uplift(
+    model: ResponseModel, frame: pd.DataFrame, *, offer: str, channel: str, step: int
+) -> np.ndarray:
+    """The learned uplift ``f1 − f0`` of a contact, before any pooling toward the priors
+    (zero where the model has not seen the offer or the channel)."""
+    if not model.learned or offer not in model.offers or channel not in model.channels:
+        return np.zeros(len(frame))
+    assert model.treated is not None and model.control is not None
+    x = _treated_input(
+        frame.assign(offer_code=offer, channel=channel, step=step),
+        model.features,
+        model.offers,
+        model.channels,
+    )
+    treated = _positive(model.treated, x)
+    return treated - _positive(
+        model.control, _control_input(frame.assign(step=step), model.features)
+    )
+
+
+def contact_response(
+    model: ResponseModel,
+    priors: Priors,
+    frame: pd.DataFrame,
+    *,
+    offer: str,
+    channel: str,
+    step: int,
+    baseline: np.ndarray,
+    x: pd.DataFrame | None = None,
+) -> ContactResponse:
+    """The response of every row of ``frame`` to a contact with ``offer`` on ``channel``
+    at ``step`` of a sequence: the learned uplift pooled toward the prior. ``x``: the
+    rows' :func:`customer_input`, when the caller has it."""
+    prior = priors.uplift(frame, offer, channel, step)
+    w = model.weight(offer, channel)
+    if w > 0 and offer in model.offers and channel in model.channels:
+        assert model.treated is not None
+        if x is None:
+            x = model_input(frame, model.features)
+        treated = _positive(model.treated, _contact_input(x, model, offer, channel, step))
+        learned = treated - baseline
+        uplift = w * learned + (1.0 - w) * prior
+    else:
+        w = 0.0
+        uplift = prior
+    treated = np.clip(baseline + uplift, 0.0, 1.0)
+    return ContactResponse(treated, baseline, w)
+
+
+# --- validation on the newest campaign ------------------------------------------------------
+
+
+def qini_coefficient(converted: np.ndarray, treated: np.ndarray, uplift: np.ndarray) -> float:
+    """Area between the Qini curve of ``uplift`` (customers ranked by it: treated
+    conversions minus control conversions scaled to the treated count, cumulatively) and
+    the straight line of random targeting, per customer (higher is better; 0 = random)."""
+    order = np.argsort(-uplift, kind="stable")
+    y, t = converted[order].astype(float), treated[order].astype(bool)
+    n_t, n_c = np.cumsum(t), np.cumsum(~t)
+    y_t, y_c = np.cumsum(y * t), np.cumsum(y * ~t)
+    curve = y_t - y_c * np.divide(n_t, n_c, out=np.zeros(len(y)), where=n_c > 0)
+    random = curve[-1] * np.arange(1, len(y) + 1) / len(y)
+    return float(np.mean(curve - random) / max(len(y), 1) * len(y) / max(n_t[-1], 1))
+
+
+def uplift_calibration(
+    converted: np.ndarray, treated: np.ndarray, uplift: np.ndarray, bins: int = 10
+) -> pd.DataFrame:
+    """Observed against predicted uplift by quantile bin of the prediction."""
+    frame = pd.DataFrame({"y": converted.astype(float), "t": treated.astype(bool), "u": uplift})
+    frame["bin"] = pd.qcut(frame["u"].rank(method="first"), q=bins, labels=False)
+    rows = []
+    for b, part in frame.groupby("bin"):
+        t, c = part[part["t"]], part[~part["t"]]
+        observed = (t["y"].mean() if len(t) else np.nan) - (c["y"].mean() if len(c) else np.nan)
+        rows.append(
+            {
+                "bin": int(b),
+                "predicted_uplift": part["u"].mean(),
+                "observed_uplift": observed,
+                "rows": len(part),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class ResponseValidation:
+    """How the response model did on the newest campaign, held out."""
+
+    campaign_id: str
+    contacts: int
+    qini: float  # learned model, pooled toward the priors as it is used
+    qini_prior: float  # the priors alone
+    calibration_error: float  # mean |observed − predicted| uplift over the bins, weighted
+    calibration: pd.DataFrame
+
+    def metrics(self) -> dict[str, float]:
+        return {
+            "holdout_contacts": float(self.contacts),
+            "qini": self.qini,
+            "qini_prior_only": self.qini_prior,
+            "qini_gain_over_prior": self.qini - self.qini_prior,
+            "uplift_calibration_error": self.calibration_error,
+        }
+
+
+def held_out_uplift(
+    model: ResponseModel, priors: Priors, contacts: pd.DataFrame, window_days: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted uplift of each held-out contact's own (offer, channel, step), learned
+    and prior-only. Control rows have no channel: their uplift is the mean over the
+    channels their offer was sent on."""
+    learned = np.zeros(len(contacts))
+    prior = np.zeros(len(contacts))
+    channels = model.channels or ["email"]
+    for (offer, channel, step), index in contacts.groupby(
+        ["offer_code", "channel", "step"], dropna=False
+    ).groups.items():
+        part = contacts.loc[index]
+        rows = contacts.index.get_indexer(index)
+        base = baseline_response(model, part, int(step), window_days)
+        use = channels if channel in (None, "none") or pd.isna(channel) else [str(channel)]
+        got = [
+            contact_response(
+                model, priors, part, offer=str(offer), channel=ch, step=int(step), baseline=base
+            )
+            for ch in use
+        ]
+        learned[rows] = np.mean([g.uplift for g in got], axis=0)
+        prior[rows] = np.mean(
+            [priors.uplift(part, str(offer), ch, int(step)) for ch in use], axis=0
+        )
+    return learned, prior
+
+
+def split_newest_campaign(history: pd.DataFrame) -> tuple[str, pd.Timestamp, pd.Series] | None:
+    """The newest campaign (by first contact), its first contact date and a mask of its
+    rows; None with fewer than two campaigns (nothing to hold out)."""
+    firsts = history.groupby("campaign_id")["contact_date"].min().sort_values()
+    if len(firsts) < 2:
+        return None
+    newest = str(firsts.index[-1])
+    return newest, pd.Timestamp(firsts.iloc[-1]), history["campaign_id"] == newest
+
+
+def held_out_qini(
+    model: ResponseModel, priors: Priors, test: pd.DataFrame, window_days: float
+) -> float:
+    """The Qini coefficient of ``model`` (pooled toward the priors as it is used) on the
+    contacts of ``test``."""
+    learned, _ = held_out_uplift(model, priors, test.reset_index(drop=True), window_days)
+    y = test["is_converted"].astype(int).to_numpy()
+    t = ~test["is_control"].astype(bool).to_numpy()
+    return qini_coefficient(y, t, learned)
+
+
+def validate_on_latest_campaign(
+    history: pd.DataFrame, priors: Priors, params: ResponseParams
+) -> ResponseValidation | None:
+    """Fit on every campaign but the newest, score the newest. None with fewer than two
+    campaigns (nothing to hold out)."""
+    split = split_newest_campaign(history)
+    if split is None:
+        return None
+    newest, _, held = split
+    model = fit_response(history[~held], params)
+    test = history[held].reset_index(drop=True)
+    learned, prior = held_out_uplift(model, priors, test, params.window_days)
+    y = test["is_converted"].astype(int).to_numpy()
+    t = ~test["is_control"].astype(bool).to_numpy()
+    calibration = uplift_calibration(y, t, learned)
+    valid = calibration.dropna(subset=["observed_uplift"])
+    error = (
+        float(
+            np.average(
+                np.abs(valid["observed_uplift"] - valid["predicted_uplift"]), weights=valid["rows"]
+            )
+        )
+        if len(valid)
+        else float("nan")
+    )
+    return ResponseValidation(
+        campaign_id=newest,
+        contacts=len(test),
+        qini=qini_coefficient(y, t, learned),
+        qini_prior=qini_coefficient(y, t, prior),
+        calibration_error=error,
+        calibration=calibration,
+    )

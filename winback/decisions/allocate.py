@@ -1,0 +1,200 @@
+"""The allocation step of the decisions: learn the response from the campaign history,
+value every plan of every candidate, and spend the budget where it earns most
+(``models/response.py``, ``models/plans.py``, ``models/allocation.py``).
+
+dbt prepares the inputs (candidates that passed the rule-based exclusions, their eligible
+offers and consented channels, the history of contacts with the customers' features at
+the time) and reads the result, ``decisions.plan_choices``, to build the win-back list.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from winback.config import Settings
+from winback.models.allocation import Allocation, allocate, best_plans
+from winback.models.plans import PlanRules, ValuedPlans, value_plans
+from winback.models.response import (
+    Priors,
+    ResponseModel,
+    ResponseValidation,
+    fit_response,
+    validate_on_latest_campaign,
+)
+from winback.warehouse import Warehouse, connect
+
+PLAN_CHOICES = "decisions.plan_choices"
+# Each input and its grain: read in that order, so the same warehouse always gives the
+# same frames (LightGBM's bagging and the plans' tie-breaks depend on row order; a
+# DuckDB scan without ORDER BY does not promise one).
+INPUTS = {
+    "history": ("intermediate.int_winback_response_history", "contact_id"),
+    "candidates": ("intermediate.int_winback_allocation_candidates", "customer_id"),
+    "eligible": ("intermediate.int_winback_offers_eligible", "customer_id, offer_code"),
+    "channels": ("intermediate.int_winback_channels_ranked", "customer_id, channel"),
+    "catalogue": ("staging.stg_assumptions__offer_catalogue", "offer_code"),
+    "channel_assumptions": ("staging.stg_assumptions__channels", "channel"),
+    "priors": ("staging.stg_assumptions__reason_offer_priors", "reason, offer_code"),
+}
+
+
+@dataclass(frozen=True)
+class AllocationOutcome:
+    """What the allocation step did, for the run summary and MLflow."""
+
+    candidates: int
+    contactable: int
+    contacted: int
+    plans: int
+    expected_spend: float
+    committed_cost: float
+    expected_profit: float
+    budget: float
+    lagrange_multiplier: float
+    history_contacts: int
+    learned: bool
+    validation: ResponseValidation | None
+    # Which response model decided (tonight's, the champion, the priors) and why.
+    response_used: str = "fitted in this run"
+    response_decision: str = ""
+
+
+def read_inputs(warehouse: Warehouse) -> dict[str, pd.DataFrame]:
+    """The allocation's inputs as dbt built them, each in the order of its grain."""
+    with connect(warehouse) as con:
+        return {
+            name: con.execute(f"select * from {table} order by {grain}").df()
+            for name, (table, grain) in INPUTS.items()
+        }
+
+
+def priors_from(inputs: dict[str, pd.DataFrame], settings: Settings) -> Priors:
+    channels = inputs["channel_assumptions"]
+    effect = (
+        dict(zip(channels["channel"], channels["prior_effect"].astype(float), strict=True))
+        if "prior_effect" in channels
+        else {}
+    )
+    return Priors(
+        reason_offer=inputs["priors"][["reason", "offer_code", "prior_return_probability"]],
+        channel_effect=effect,
+        third_contact_fatigue=settings.decisions.third_contact_fatigue,
+    )
+
+
+def choose_plans(
+    inputs: dict[str, pd.DataFrame],
+    settings: Settings,
+    model: ResponseModel | None = None,
+    validation: ResponseValidation | None = None,
+) -> tuple[pd.DataFrame, AllocationOutcome, ResponseModel]:
+    """The plan of every candidate (the row order of the candidates input) and whether
+    the budget takes it: one row per candidate for ``decisions.plan_choices``. ``model``
+    is the response model to use (default: fitted and validated here, without MLflow)."""
+    history = inputs["history"]
+    candidates = inputs["candidates"].sort_values("customer_id").reset_index(drop=True)
+    priors = priors_from(inputs, settings)
+    if model is None:
+        model = fit_response(history, settings.response)
+        validation = validate_on_latest_campaign(history, priors, settings.response)
+    rules = PlanRules(
+        settings.decisions.reminder_offer,
+        settings.decisions.new_arrivals_offer,
+        settings.response.window_days,
+    )
+    valued = value_plans(
+        candidates,
+        inputs["eligible"],
+        inputs["channels"],
+        inputs["catalogue"],
+        model,
+        priors,
+        rules,
+    )
+    control = candidates["is_control_group"].fillna(False).astype(bool).to_numpy()
+    result = allocate(
+        valued.plan_set,
+        settings.decisions.budget,
+        committed_cap=settings.decisions.committed_cost_cap,
+        allowed=~control,
+    )
+    choices = plan_choices(candidates, valued, result, settings.decisions.reminder_offer)
+    outcome = AllocationOutcome(
+        candidates=len(candidates),
+        contactable=int((~control).sum()),
+        contacted=result.contacted,
+        plans=len(valued.plan_set.profit),
+        expected_spend=result.expected_spend,
+        committed_cost=result.committed_cost,
+        expected_profit=result.expected_profit,
+        budget=result.budget,
+        lagrange_multiplier=result.lagrange_multiplier,
+        history_contacts=len(history),
+        learned=model.learned,
+        validation=validation,
+    )
+    return choices, outcome, model
+
+
+def plan_choices(
+    candidates: pd.DataFrame, valued: ValuedPlans, result: Allocation, reminder_offer: str
+) -> pd.DataFrame:
+    """One row per candidate: the chosen plan (or, for those the budget did not take and
+    the control group, the plan they would get: the best at the same λ, else the best at
+    all), its figures, and how the budget treated it."""
+    control = candidates["is_control_group"].fillna(False).astype(bool).to_numpy()
+    at_lambda = best_plans(valued.plan_set, result.lagrange_multiplier)
+    unconstrained = best_plans(valued.plan_set, 0.0)
+    shown = np.where(
+        result.choice >= 0, result.choice, np.where(at_lambda >= 0, at_lambda, unconstrained)
+    )
+    plans = valued.frame(shown)
+    lam = result.lagrange_multiplier
+    frame = pd.DataFrame(
+        {
+            "customer_id": candidates["customer_id"].to_numpy(),
+            "is_control_group": control,
+            # A control member counts as selected when the budget would have taken them
+            # (their plan pays at the marginal price λ): held out, never contacted (R10).
+            "is_selected": np.where(control, at_lambda >= 0, result.choice >= 0),
+            "has_profitable_plan": unconstrained >= 0,
+        }
+    )
+    frame = pd.concat([frame, plans], axis=1)
+    frame["recommended_offer"] = _main_offer(plans, reminder_offer)
+    # The priority: profit per unit of budget beyond the marginal price λ (higher first).
+    frame["allocation_score"] = (frame["expected_profit"] - lam * frame["expected_cost"]).fillna(
+        -np.inf
+    )
+    frame["lagrange_multiplier"] = lam
+    return frame
+
+
+def _main_offer(plans: pd.DataFrame, reminder_offer: str) -> pd.Series:
+    """The offer that makes the plan: the personal offer at the end of the R12 sequence,
+    new arrivals after a reminder, the fix before new arrivals (R8), or the only one."""
+    main = plans["step_1_offer"].copy()
+    three = plans["planned_contacts"] == 3
+    main[three] = plans.loc[three, "step_3_offer"]
+    after_reminder = (plans["planned_contacts"] == 2) & (plans["step_1_offer"] == reminder_offer)
+    main[after_reminder] = plans.loc[after_reminder, "step_2_offer"]
+    return main
+
+
+def write_plan_choices(warehouse: Warehouse, as_of: dt.date, choices: pd.DataFrame) -> int:
+    """Replace ``decisions.plan_choices`` (one as-of date) in one statement."""
+    with connect(warehouse) as con:
+        con.execute("create schema if not exists decisions")
+        con.register("choices_frame", choices)
+        con.execute(
+            f"create or replace table {PLAN_CHOICES} as select cast($as_of as date) as "
+            "as_of_date, * from choices_frame order by customer_id",
+            {"as_of": as_of},
+        )
+        con.unregister("choices_frame")
+        row = con.execute(f"select count(*) from {PLAN_CHOICES}").fetchone()
+    return int(row[0]) if row else 0

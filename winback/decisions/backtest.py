@@ -1,0 +1,123 @@
+"""The nightly backtest of the decisions on the merchant's newest randomized campaign
+(``models/decision_backtest.py``), written to ``decisions.backtest_estimates`` for the
+``marts.winback_backtest`` mart, and read back for ``winback decisions backtest``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+
+from winback.config import Settings
+from winback.decisions import allocate
+from winback.models.decision_backtest import POLICY_NAME, BacktestResult, backtest_newest_campaign
+from winback.warehouse import Warehouse, connect
+
+BACKTEST_TABLE = "decisions.backtest_estimates"
+MART = "marts.winback_backtest"
+COLUMNS = [
+    "as_of_date",
+    "campaign_id",
+    "campaign_first_contact",
+    "policy",
+    "method",
+    "value",
+    "ci_low",
+    "ci_high",
+    "total",
+    "n",
+    "matched",
+    "vs_baseline",
+    "vs_baseline_ci_low",
+    "vs_baseline_ci_high",
+    "customers_contacted",
+]
+
+
+def run_backtest(inputs: dict[str, pd.DataFrame], settings: Settings) -> BacktestResult | None:
+    """Backtest tonight's decision policy on the newest randomized campaign of the history."""
+    channels = inputs["channel_assumptions"]
+    cost = dict(zip(channels["channel"], channels["cost_per_contact"].astype(float), strict=True))
+    return backtest_newest_campaign(
+        inputs["history"],
+        allocate.priors_from(inputs, settings),
+        settings.response,
+        inputs["catalogue"],
+        cost,
+        seed=settings.response.seed,
+    )
+
+
+def estimates_frame(as_of: dt.date, result: BacktestResult | None) -> pd.DataFrame:
+    """The rows of ``decisions.backtest_estimates`` (none without a backtest)."""
+    if result is None:
+        return pd.DataFrame(columns=COLUMNS)
+    frame = result.estimates.drop(columns=["baseline"])
+    contacted = int(result.policy_mix.drop("none", errors="ignore").sum())
+    blanket = {p: (0 if p == "send none" else result.customers) for p in frame["policy"]}
+    blanket[POLICY_NAME] = contacted
+    return frame.assign(
+        as_of_date=as_of,
+        campaign_id=result.campaign_id,
+        campaign_first_contact=result.first_contact.date(),
+        customers_contacted=frame["policy"].map(blanket),
+    )[COLUMNS]
+
+
+def write_backtest(warehouse: Warehouse, as_of: dt.date, result: BacktestResult | None) -> int:
+    """Replace ``decisions.backtest_estimates`` in one statement."""
+    frame = estimates_frame(as_of, result)
+    with connect(warehouse) as con:
+        con.execute("create schema if not exists decisions")
+        con.register("backtest_frame", frame)
+        con.execute(
+            f"create or replace table {BACKTEST_TABLE} as select "
+            "cast(as_of_date as date) as as_of_date, cast(campaign_id as varchar) as campaign_id, "
+            "cast(campaign_first_contact as date) as campaign_first_contact, "
+            "cast(policy as varchar) as policy, cast(method as varchar) as method, "
+            "cast(value as double) as value, cast(ci_low as double) as ci_low, "
+            "cast(ci_high as double) as ci_high, cast(total as double) as total, "
+            "cast(n as bigint) as n, cast(matched as bigint) as matched, "
+            "cast(vs_baseline as double) as vs_baseline, "
+            "cast(vs_baseline_ci_low as double) as vs_baseline_ci_low, "
+            "cast(vs_baseline_ci_high as double) as vs_baseline_ci_high, "
+            "cast(customers_contacted as bigint) as customers_contacted from backtest_frame"
+        )
+        con.unregister("backtest_frame")
+    return len(frame)
+
+
+def read_backtest(database: Path) -> pd.DataFrame:
+    """``marts.winback_backtest`` of a warehouse file (the published one for analysts)."""
+    with connect(database, read_only=True) as con:
+        return con.execute(
+            f"select * from {MART} order by method = 'dr' desc, method, rank_in_method"
+        ).df()
+
+
+def backtest_text(frame: pd.DataFrame) -> str:
+    """The backtest as a person reads it: the doubly robust estimates first."""
+    if frame.empty:
+        return (
+            "No backtest: the campaign history holds no randomized campaign (one with a "
+            "control group and treated contacts) to judge the policy on."
+        )
+    head = frame.iloc[0]
+    lines = [
+        f"Backtest on campaign {head['campaign_id']} (first contact "
+        f"{head['campaign_first_contact']}, {int(head['campaign_customers']):,} customers), "
+        f"run {head['as_of_date']}: estimated profit per customer with 95% intervals.",
+        "",
+    ]
+    for method, part in frame.groupby("method", sort=False):
+        lines.append(f"{method}:")
+        for _, row in part.iterrows():
+            lines.append(
+                f"  {row['policy']:<24} {row['profit_per_customer']:9.3f} "
+                f"[{row['profit_per_customer_ci_low']:9.3f}, {row['profit_per_customer_ci_high']:9.3f}]"
+                f"  vs send none {row['gain_over_send_none']:+9.3f} "
+                f"[{row['gain_over_send_none_ci_low']:+.3f}, {row['gain_over_send_none_ci_high']:+.3f}]"
+                f"  contacted {int(row['customers_contacted']):,}"
+            )
+    return "\n".join(lines)
