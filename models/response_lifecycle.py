@@ -22,6 +22,7 @@ with its figures and registers nothing.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -262,13 +263,27 @@ def _log(
             signature = infer_signature(
                 example, ResponsePyfunc(model, params.window_days).predict(None, example)
             )
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=ResponsePyfunc(model, params.window_days),
-            signature=signature,
-            registered_model_name=model_name,
-            pip_requirements=tracking.requirements(),
-        )
+        # The model is a Python object by design (two fitted learners and their
+        # categories); MLflow's notes on pickling it and on the missing input example
+        # (its serving check drops the pandas categories LightGBM needs) go to the log
+        # only at error level.
+        quiet = [logging.getLogger(n) for n in ("mlflow.pyfunc", "mlflow.models.model")]
+        levels = [logger.level for logger in quiet]
+        for logger in quiet:
+            logger.setLevel(logging.ERROR)
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*input example was not provided.*")
+                info = mlflow.pyfunc.log_model(
+                    name="model",
+                    python_model=ResponsePyfunc(model, params.window_days),
+                    signature=signature,
+                    registered_model_name=model_name,
+                    pip_requirements=tracking.requirements(),
+                )
+        finally:
+            for logger, level in zip(quiet, levels, strict=True):
+                logger.setLevel(level)
     registered = tracking.RegisteredModel(
         model_name, str(info.registered_model_version), run.info.run_id
     )

@@ -148,6 +148,14 @@ def test_cli_runs_on_a_directory_with_only_the_required_order_columns(workspace:
     assert set(published["customer_id"]) == customers_with_purchase_before(
         data, dt.date(2026, 6, 1)
     )
+    # Without campaign history there is nothing to backtest, and the CLI says why (R10).
+    backtest = CliRunner().invoke(app, ["decisions", "backtest"])
+    assert backtest.exit_code == 0, backtest.output
+    assert "No backtest: the campaign history holds no randomized campaign" in backtest.output
+    missing = CliRunner().invoke(
+        app, ["decisions", "backtest", "--database", str(workspace / "nowhere.duckdb")]
+    )
+    assert missing.exit_code == 1 and "run `winback nightly` first" in missing.output
 
 
 def test_cli_failure_names_the_file_and_what_to_do(workspace: Path) -> None:

@@ -106,8 +106,10 @@ def backtest_text(frame: pd.DataFrame) -> str:
     head = frame.iloc[0]
     lines = [
         f"Backtest on campaign {head['campaign_id']} (first contact "
-        f"{head['campaign_first_contact']}, {int(head['campaign_customers']):,} customers), "
-        f"run {head['as_of_date']}: estimated profit per customer with 95% intervals.",
+        f"{pd.Timestamp(head['campaign_first_contact']).date()}, "
+        f"{int(head['campaign_customers']):,} customers), run "
+        f"{pd.Timestamp(head['as_of_date']).date()}: estimated profit per customer with 95% "
+        "intervals (read dr first; a gain interval above 0 beat contacting no one).",
         "",
     ]
     for method, part in frame.groupby("method", sort=False):
