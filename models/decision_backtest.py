@@ -30,11 +30,12 @@ import pandas as pd
 from winback.config import ResponseParams
 from winback.models.backtest import LoggedCampaign, compare_policies
 from winback.models.response import (
+    HeldOut,
     Priors,
     ResponseModel,
     baseline_response,
     contact_response,
-    fit_response,
+    hold_out_newest,
 )
 
 POLICY_NAME = "winback policy"
@@ -52,17 +53,6 @@ class BacktestResult:
     learned: bool
     estimates: pd.DataFrame
     policy_mix: pd.Series
-
-
-def randomized_campaigns(history: pd.DataFrame) -> pd.Series:
-    """The campaigns with a control group and treated contacts (what off-policy
-    evaluation needs), their first contact date, oldest first."""
-    control = history["is_control"].astype(bool)
-    by_campaign = history.assign(control=control, treated=~control).groupby("campaign_id")
-    flags = by_campaign[["control", "treated"]].any()
-    firsts = by_campaign["contact_date"].min()
-    keep = flags["control"] & flags["treated"]
-    return firsts[keep].sort_values()
 
 
 def first_contacts(contacts: pd.DataFrame) -> pd.DataFrame:
@@ -137,18 +127,22 @@ def backtest_newest_campaign(
     n_bootstrap: int = 500,
     seed: int = 0,
     alpha: float = 0.05,
+    held_out: HeldOut | None = None,
 ) -> BacktestResult | None:
     """The backtest of the newest randomized campaign (control group and treated
-    contacts); None without one. The policy's model learns from the contacts before
-    that campaign (the priors alone when there are too few)."""
-    randomized = randomized_campaigns(history)
-    if len(randomized) == 0:
+    contacts); None without one, or without a contact before it to learn from. The
+    policy's model learns from the contacts before that campaign (the priors alone when
+    there are too few). ``held_out``: :func:`hold_out_newest` of the same history, when
+    the caller has it (the nightly validation fitted it)."""
+    held_out = held_out or hold_out_newest(history, params)
+    if held_out is None:
         return None
-    campaign_id = str(randomized.index[-1])
-    first_contact = pd.Timestamp(randomized.iloc[-1])
-    held = history["campaign_id"] == campaign_id
-    model = fit_response(history[history["contact_date"] < first_contact], params)
-    first = campaign_rewards(first_contacts(history[held]), catalogue, channel_cost)
+    campaign_id, first_contact, model = (
+        held_out.campaign_id,
+        held_out.first_contact,
+        held_out.model,
+    )
+    first = campaign_rewards(first_contacts(history[held_out.mask]), catalogue, channel_cost)
     treated = first[first["group"] == "treatment"]
     offers = sorted(treated["offer_code"].dropna().astype(str).unique().tolist())
     channels = sorted(treated["channel"].dropna().astype(str).unique().tolist())

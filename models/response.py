@@ -18,8 +18,12 @@ customer's reason confidences): ``w·τ + (1 − w)·τ_prior`` with
 ``w = n_eff / (n_eff + strength)``, ``n_eff`` the effective treated-vs-control sample of
 the cell. Without history the priors alone decide (``w = 0``).
 
-``validate_on_latest_campaign`` refits on every campaign but the newest and scores the
-newest: the Qini coefficient of the predicted uplift (area between the Qini curve and
+The learners see at most ``response.max_history_rows`` contacts (a seeded sample of the
+history, like the churn model's ``max_train_rows``); the cells' evidence counts the whole
+history.
+
+``validate_on_latest_campaign`` refits on every contact before the newest randomized
+campaign and scores that campaign: the Qini coefficient of the predicted uplift (area between the Qini curve and
 random targeting) for the learned model and for the priors alone, and the calibration of
 predicted against observed uplift by decile.
 """
@@ -186,6 +190,28 @@ def _effective(n_treated: float, n_control: float) -> float:
     return n_treated * n_control / (n_treated + n_control) if n_treated and n_control else 0.0
 
 
+def sample_history(history: pd.DataFrame, params: ResponseParams) -> pd.DataFrame:
+    """At most ``params.max_history_rows`` contacts of ``history`` (a seeded sample, in
+    the history's order) for the learners."""
+    if len(history) <= params.max_history_rows:
+        return history
+    rng = np.random.default_rng(params.seed)
+    keep = np.sort(rng.choice(len(history), size=params.max_history_rows, replace=False))
+    return history.iloc[keep]
+
+
+def _fit_learners(model: ResponseModel, sample: pd.DataFrame, params: ResponseParams) -> None:
+    is_control = sample["is_control"].astype(bool)
+    treated, control = sample[~is_control], sample[is_control]
+    model.treated = _classifier(params).fit(
+        _treated_input(treated, model.features, model.offers, model.channels),
+        treated["is_converted"].astype(int).to_numpy(),
+    )
+    model.control = _classifier(params).fit(
+        _control_input(control, model.features), control["is_converted"].astype(int).to_numpy()
+    )
+
+
 def fit_response(history: pd.DataFrame, params: ResponseParams) -> ResponseModel:
     """Fit the treated and control models on the campaign history; with too little of
     it (``params.min_treated`` / ``min_control`` contacts) return the priors-only model."""
@@ -199,13 +225,7 @@ def fit_response(history: pd.DataFrame, params: ResponseParams) -> ResponseModel
     )
     if len(treated) < params.min_treated or len(control) < params.min_control:
         return model
-    model.treated = _classifier(params).fit(
-        _treated_input(treated, features, offers, channels),
-        treated["is_converted"].astype(int).to_numpy(),
-    )
-    model.control = _classifier(params).fit(
-        _control_input(control, features), control["is_converted"].astype(int).to_numpy()
-    )
+    _fit_learners(model, sample_history(history, params), params)
     controls_by_offer = control.groupby("offer_code").size()
     for (offer, channel), n in treated.groupby(["offer_code", "channel"]).size().items():
         # Controls carry the offer they would have had, not a channel: a cell's control
@@ -388,14 +408,51 @@ def held_out_uplift(
     return learned, prior
 
 
+def randomized_campaigns(history: pd.DataFrame) -> pd.Series:
+    """The campaigns with a control group and treated contacts (what a held-out uplift
+    check and off-policy evaluation need), their first contact date, oldest first."""
+    control = history["is_control"].astype(bool)
+    by_campaign = history.assign(control=control, treated=~control).groupby("campaign_id")
+    flags = by_campaign[["control", "treated"]].any()
+    firsts = by_campaign["contact_date"].min()
+    keep = flags["control"] & flags["treated"]
+    return firsts[keep].sort_values()
+
+
 def split_newest_campaign(history: pd.DataFrame) -> tuple[str, pd.Timestamp, pd.Series] | None:
-    """The newest campaign (by first contact), its first contact date and a mask of its
-    rows; None with fewer than two campaigns (nothing to hold out)."""
-    firsts = history.groupby("campaign_id")["contact_date"].min().sort_values()
-    if len(firsts) < 2:
+    """The newest randomized campaign (by first contact), its first contact date and a
+    mask of its rows; None when there is nothing to hold out (no randomized campaign, or
+    no contact before it to learn from)."""
+    firsts = randomized_campaigns(history)
+    if len(firsts) == 0:
+        return None
+    first_contact = pd.Timestamp(firsts.iloc[-1])
+    if not (history["contact_date"] < first_contact).any():
         return None
     newest = str(firsts.index[-1])
-    return newest, pd.Timestamp(firsts.iloc[-1]), history["campaign_id"] == newest
+    return newest, first_contact, history["campaign_id"] == newest
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """The newest randomized campaign held out, and the model fitted on every contact
+    before its first one (no look-ahead): shared by the nightly validation and the
+    backtest, which hold out the same campaign."""
+
+    campaign_id: str
+    first_contact: pd.Timestamp
+    mask: pd.Series
+    model: ResponseModel
+
+
+def hold_out_newest(history: pd.DataFrame, params: ResponseParams) -> HeldOut | None:
+    """:class:`HeldOut` for ``history``; None when there is nothing to hold out."""
+    split = split_newest_campaign(history)
+    if split is None:
+        return None
+    campaign_id, first_contact, mask = split
+    model = fit_response(history[history["contact_date"] < first_contact], params)
+    return HeldOut(campaign_id, first_contact, mask, model)
 
 
 def held_out_qini(
@@ -410,17 +467,19 @@ def held_out_qini(
 
 
 def validate_on_latest_campaign(
-    history: pd.DataFrame, priors: Priors, params: ResponseParams
+    history: pd.DataFrame,
+    priors: Priors,
+    params: ResponseParams,
+    held_out: HeldOut | None = None,
 ) -> ResponseValidation | None:
-    """Fit on every campaign but the newest, score the newest. None with fewer than two
-    campaigns (nothing to hold out)."""
-    split = split_newest_campaign(history)
-    if split is None:
+    """Fit on every contact before the newest randomized campaign, score that campaign.
+    None when there is nothing to hold out. ``held_out``: :func:`hold_out_newest` of the
+    same history, when the caller has it."""
+    held_out = held_out or hold_out_newest(history, params)
+    if held_out is None:
         return None
-    newest, _, held = split
-    model = fit_response(history[~held], params)
-    test = history[held].reset_index(drop=True)
-    learned, prior = held_out_uplift(model, priors, test, params.window_days)
+    test = history[held_out.mask].reset_index(drop=True)
+    learned, prior = held_out_uplift(held_out.model, priors, test, params.window_days)
     y = test["is_converted"].astype(int).to_numpy()
     t = ~test["is_control"].astype(bool).to_numpy()
     calibration = uplift_calibration(y, t, learned)
@@ -435,7 +494,7 @@ def validate_on_latest_campaign(
         else float("nan")
     )
     return ResponseValidation(
-        campaign_id=newest,
+        campaign_id=held_out.campaign_id,
         contacts=len(test),
         qini=qini_coefficient(y, t, learned),
         qini_prior=qini_coefficient(y, t, prior),

@@ -3,7 +3,8 @@ its own experiment and registered model, and the same challenger → champion ga
 on the held-out newest campaign (R10: the merchant's randomized evidence).
 
 Every night the model is fitted on the whole campaign history (the challenger) and
-validated by refitting without the newest campaign and scoring that campaign (Qini,
+validated by refitting on the contacts before the newest randomized campaign and scoring
+that campaign (Qini,
 uplift calibration: ``response.validate_on_latest_campaign``). It is promoted when
 
 - it ranks the held-out campaign better than the merchant's priors alone (a learned
@@ -41,11 +42,13 @@ from winback.models import plots, tracking
 from winback.models.lifecycle import NoModelForDateError, promote
 from winback.models.promotion import PromotionDecision
 from winback.models.response import (
+    HeldOut,
     Priors,
     ResponseModel,
     ResponseValidation,
     fit_response,
     held_out_qini,
+    hold_out_newest,
     learned_uplift,
     split_newest_campaign,
     validate_on_latest_campaign,
@@ -87,6 +90,9 @@ class ResponseLifecycle:
     champion: tracking.RegisteredModel | None
     champion_model: ResponseModel | None
     champion_qini: float | None
+    # The newest randomized campaign held out and the model fitted before it (None when
+    # there is nothing to hold out): the backtest reuses it.
+    held_out: HeldOut | None = None
 
     @property
     def model(self) -> ResponseModel:
@@ -172,7 +178,8 @@ def fit_validate_and_gate(
     point-in-time champion, and decide (MLflow store and experiment set by the caller,
     :func:`tracking.use_store`)."""
     challenger = fit_response(history, params)
-    validation = validate_on_latest_campaign(history, priors, params)
+    held_out = hold_out_newest(history, params)
+    validation = validate_on_latest_campaign(history, priors, params, held_out)
     champion_record = _champion_for(model_name, as_of)
     champion_model = champion_qini = None
     if champion_record is not None:
@@ -195,6 +202,7 @@ def fit_validate_and_gate(
         champion_record.model if champion_record else None,
         champion_model,
         champion_qini,
+        held_out,
     )
 
 

@@ -362,6 +362,13 @@ class ResponseParams(Section):
         description="Boosting rounds of each learner (100 chose as well as 200 in the "
         "development worlds 11-12 and predicts twice as fast at 1M customers).",
     )
+    max_history_rows: int = Field(
+        300_000,
+        ge=1000,
+        description="Most past contacts each response learner sees (a seeded sample of the "
+        "campaign history; every contact still counts as evidence for pooling toward the "
+        "priors). Keeps the nightly's decisions stage within a minute at 1M customers.",
+    )
     learning_rate: float = Field(0.05, gt=0, description="Shrinkage per round.")
     num_leaves: int = Field(15, ge=2, description="Leaves per tree.")
     min_child_samples: int = Field(100, ge=1, description="Fewest contacts in a leaf.")

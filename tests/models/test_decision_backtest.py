@@ -17,8 +17,8 @@ from winback.models.decision_backtest import (
     backtest_newest_campaign,
     campaign_rewards,
     first_contacts,
-    randomized_campaigns,
 )
+from winback.models.response import randomized_campaigns
 
 PARAMS = ResponseParams(n_estimators=80, prior_strength=20.0)
 CATALOGUE = pd.DataFrame(

@@ -12,8 +12,12 @@ from winback.models import plans as plan_maths
 from winback.models.allocation import allocate, best_plans
 from winback.models.response import (
     Priors,
+    _positive,
+    customer_input,
     fit_response,
+    hold_out_newest,
     qini_coefficient,
+    sample_history,
     validate_on_latest_campaign,
 )
 
@@ -159,6 +163,40 @@ def test_the_held_out_campaign_ranks_learned_uplift_above_the_priors() -> None:
     assert validation.qini > 0
     assert validation.calibration_error < 0.05
     assert set(validation.metrics()) >= {"qini", "qini_prior_only", "uplift_calibration_error"}
+
+
+def test_the_learners_see_a_seeded_sample_and_the_evidence_counts_every_contact() -> None:
+    full = history(seed=6, n=6_000)
+    capped = PARAMS.model_copy(update={"max_history_rows": 4_000})
+    sample = sample_history(full, capped)
+    assert len(sample) == 4_000
+    assert sample.index.is_monotonic_increasing and sample.index.isin(full.index).all()
+    assert sample.index.equals(sample_history(full, capped).index)
+    assert sample_history(full, PARAMS) is full  # under the cap: the whole history
+    got, whole = fit_response(full, capped), fit_response(full, PARAMS)
+    assert got.learned and got.cell_evidence == whole.cell_evidence
+    assert got.contacts == len(full)
+    x = customer_input(got, full.head(500))
+    assert x is not None
+    # A different sample gives a different (but still learned) model.
+    assert not np.allclose(_positive(got.control, x.assign(contact_step=1.0)),
+                           _positive(whole.control, x.assign(contact_step=1.0)))  # fmt: skip
+
+
+def test_the_held_out_model_learns_only_from_contacts_before_the_newest_campaign() -> None:
+    frame = history(seed=3)
+    held = hold_out_newest(frame, PARAMS)
+    assert held is not None and held.campaign_id == "camp-2"
+    before = frame[frame["contact_date"] < held.first_contact]
+    assert held.model.contacts == len(before) < len(frame)
+    assert held.mask.sum() == (frame["campaign_id"] == "camp-2").sum()
+    # The validation given the held-out model equals the one that fits it itself.
+    again = validate_on_latest_campaign(frame, PRIORS, PARAMS, held)
+    fitted = validate_on_latest_campaign(frame, PRIORS, PARAMS)
+    assert again is not None and fitted is not None
+    assert again.qini == fitted.qini and again.qini_prior == fitted.qini_prior
+    # One campaign only: nothing before it to learn from, nothing to hold out.
+    assert hold_out_newest(frame[frame["campaign_id"] == "camp-0"], PARAMS) is None
 
 
 def test_qini_is_zero_for_random_and_positive_for_a_perfect_ranking() -> None:

@@ -12,6 +12,7 @@ import pandas as pd
 from winback.config import Settings
 from winback.decisions import allocate
 from winback.models.decision_backtest import POLICY_NAME, BacktestResult, backtest_newest_campaign
+from winback.models.response import HeldOut
 from winback.warehouse import Warehouse, connect
 
 BACKTEST_TABLE = "decisions.backtest_estimates"
@@ -35,8 +36,12 @@ COLUMNS = [
 ]
 
 
-def run_backtest(inputs: dict[str, pd.DataFrame], settings: Settings) -> BacktestResult | None:
-    """Backtest tonight's decision policy on the newest randomized campaign of the history."""
+def run_backtest(
+    inputs: dict[str, pd.DataFrame], settings: Settings, held_out: HeldOut | None = None
+) -> BacktestResult | None:
+    """Backtest tonight's decision policy on the newest randomized campaign of the history
+    (``held_out``: that campaign and the model fitted before it, when the nightly
+    validation already has them)."""
     channels = inputs["channel_assumptions"]
     cost = dict(zip(channels["channel"], channels["cost_per_contact"].astype(float), strict=True))
     return backtest_newest_campaign(
@@ -46,6 +51,7 @@ def run_backtest(inputs: dict[str, pd.DataFrame], settings: Settings) -> Backtes
         inputs["catalogue"],
         cost,
         seed=settings.response.seed,
+        held_out=held_out,
     )
 
 

@@ -49,7 +49,9 @@ def run_decisions(
         inputs, settings, response.model, response.validation
     )
     allocate.write_plan_choices(settings.warehouse, as_of, choices)
-    backtest.write_backtest(settings.warehouse, as_of, backtest.run_backtest(inputs, settings))
+    backtest.write_backtest(
+        settings.warehouse, as_of, backtest.run_backtest(inputs, settings, response.held_out)
+    )
     run_dbt(DECISIONS_PUBLISH, settings, as_of)
     return replace(
         outcome, response_used=response.used, response_decision=response.decision.reason
