@@ -20,7 +20,7 @@ export GX_ANALYTICS_ENABLED := false
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help setup run test lint format bench bench-decisions serve demo-data mlflow-ui clean
+.PHONY: help setup run test lint format bench bench-decisions bench-backtest serve demo-data mlflow-ui clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -69,6 +69,9 @@ bench: setup ## Benchmarks: nightly flow at 10k/100k/1M customers, payment remin
 
 bench-decisions: setup ## Win-back list vs analyst baselines and a truth oracle in 3 unseen worlds x 2 budgets (benchmarks/results/decisions.md)
 	$(BIN)/python benchmarks/decisions_bench.py $(if $(WORLDS),--worlds $(WORLDS))
+
+bench-backtest: setup ## Does the nightly backtest's 95% interval cover the truth? 10 unseen worlds (benchmarks/results/backtest_coverage.md)
+	$(BIN)/python benchmarks/backtest_coverage.py $(if $(WORLDS),--worlds $(WORLDS))
 
 serve: setup ## Start a local Prefect server (UI http://127.0.0.1:4200) and serve the scheduled flows
 	@mkdir -p .prefect

@@ -90,7 +90,9 @@ POLICIES = (
 
 def shop(world: int, customers: int, seed: int) -> Path:
     out = DATA / f"w{world}_n{customers}_s{seed}"
-    if not (out / "orders.parquet").exists():
+    # Shops cached before the campaigns' counterfactual truth existed are made again
+    # (same seed and world: the same files, plus that truth).
+    if not (out / "truth" / "campaign_offer_truth.parquet").exists():
         generate_shop(
             ShopSpec(n_customers=customers, seed=seed, world=world, as_of=AS_OF, fmt="parquet"),
             out,

@@ -53,6 +53,10 @@ class BacktestResult:
     learned: bool
     estimates: pd.DataFrame
     policy_mix: pd.Series
+    # What the product's policy does with each customer of the campaign (customer_id ->
+    # offer code or "none"), and those customers' first contacts with their rewards.
+    policy: pd.Series | None = None
+    first_contacts: pd.DataFrame | None = None
 
 
 def first_contacts(contacts: pd.DataFrame) -> pd.DataFrame:
@@ -177,4 +181,6 @@ def backtest_newest_campaign(
         learned=model.learned,
         estimates=estimates,
         policy_mix=action.value_counts().sort_index(),
+        policy=policy,
+        first_contacts=first,
     )

@@ -204,7 +204,9 @@ def test_same_seed_and_world_give_identical_files(tmp_path: Path) -> None:
     generate_shop(spec, tmp_path / "a")
     generate_shop(spec, tmp_path / "b")
     first, second = _digests(tmp_path / "a"), _digests(tmp_path / "b")
-    assert len(first) == 13 and first == second
+    # 8 tables, 5 truth tables and world.json (drawn worlds add campaign_offer_truth).
+    assert len(first) == 14 and first == second
+    assert "truth/campaign_offer_truth.parquet" in first
     # ... and the world changes the campaigns but not the customers' latent drivers.
     generate_shop(spec.model_copy(update={"world": 3}), tmp_path / "c")
     third = _digests(tmp_path / "c")
@@ -283,6 +285,47 @@ def test_response_truth_describes_every_customer(world1: Path) -> None:
             wide.loc[truth["customer_id"], offer].to_numpy(),
             truth[f"p_return__{offer}__email"].to_numpy(),
         )
+
+
+def test_campaign_offer_truth_prices_every_first_contact_counterfactually(
+    world1: Path, world1_as_world0: Path
+) -> None:
+    """For judging a policy on a past campaign: every first contact (control included)
+    with its no-contact chance and its chance under any offer on any reachable channel;
+    the logged contact's own column is the response it was drawn from."""
+    assert not (world1_as_world0 / "truth" / "campaign_offer_truth.parquet").exists()
+    truth = pd.read_parquet(world1 / "truth" / "campaign_offer_truth.parquet")
+    contacts = pd.read_parquet(world1 / "campaign_contacts.parquet").merge(
+        pd.read_parquet(world1 / "truth" / "campaign_contacts_truth.parquet"),
+        on=["contact_id", "customer_id"],
+    )
+    first = contacts[contacts["step"] == 1].merge(
+        truth, on=["contact_id", "customer_id", "campaign_id"], validate="1:1"
+    )
+    assert len(first) == len(truth) == (contacts["step"] == 1).sum()
+    p_cols = [f"p_return__{o}__{c}" for o in WORLD_OFFERS for c in CHANNELS]
+    assert [c for c in truth.columns if c.startswith("p_return__")] == p_cols
+    values = first[p_cols].to_numpy()
+    base = first["p_return_if_not_contacted"].to_numpy()
+    assert ((base >= 0) & (base <= 1)).all()
+    assert (values[~np.isnan(values)] >= np.repeat(base, len(p_cols))[~np.isnan(values).ravel()]
+            - 1e-12).all()  # fmt: skip
+    # Every first contact had a channel to draw from.
+    assert (~np.isnan(values)).any(axis=1).all()
+    treated = first[first["group"] == "treatment"].reset_index(drop=True)
+    logged = np.array(
+        [treated.at[i, f"p_return__{o}__{c}"] for i, (o, c) in
+         enumerate(zip(treated["offer_code"], treated["channel"], strict=True))]
+    )  # fmt: skip
+    expected = 1 - (1 - treated["p_return_if_not_contacted"]) * (
+        1 - treated["p_return_caused_by_contact"]
+    )
+    np.testing.assert_allclose(logged, expected.to_numpy(), atol=1e-12)
+    # The truth predicts what happened: conversions of each group within a few points.
+    converted = first["converted_order_id"].notna()
+    control = first["group"] == "control"
+    assert abs(converted[control].mean() - base[control.to_numpy()].mean()) < 0.02
+    assert abs(converted[~control].mean() - logged.mean()) < 0.02
 
 
 # --- the evaluator ------------------------------------------------------------------------

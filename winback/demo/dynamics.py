@@ -108,6 +108,10 @@ class Records:
     contact_reason: list[np.ndarray] = field(default_factory=list)  # -1 = alive at contact
     contact_p: list[np.ndarray] = field(default_factory=list)  # P(return caused by contact)
     contact_back: list[np.ndarray] = field(default_factory=list)  # returned because of it
+    # Drawn worlds, first contacts only (NaN at later steps): what any first contact would
+    # have done, for judging a policy on a past campaign (``campaign_offer_truth``).
+    contact_p_anyway: list[np.ndarray] = field(default_factory=list)  # P(order, no contact)
+    contact_u_all: list[np.ndarray] = field(default_factory=list)  # (m, offers x channels)
     n_orders: int = 0
 
 
@@ -498,6 +502,10 @@ class ShopDynamics:
             open_dispute=dispute,
             step=step,
         )
+        if record:
+            # Before anyone answers: the counterfactuals of this contact (no RNG drawn).
+            r.contact_p_anyway.append(self._p_order_anyway(tg, s, step))
+            r.contact_u_all.append(self._every_first_contact(tg, avail, recent, dispute, step))
         back = (~ctrl) & (rng.random(m) < p)
         q = opt_out_probability(
             world, offer=offer, channel=chan, recent_contacts=recent, open_dispute=dispute
@@ -526,6 +534,50 @@ class ShopDynamics:
         camp.last_contact_day = np.full(camp.targets.size, -np.inf)
         camp.last_contact_day[np.flatnonzero(keep)] = day
         camp.next_step += 1
+
+    def _p_order_anyway(self, idx: np.ndarray, s: int, step: int) -> np.ndarray:
+        """P(a paid order within the attribution window without a contact) of each of
+        ``idx`` at a first contact in step ``s`` (0 if dead; NaN at later steps)."""
+        if step != 1:
+            return np.full(idx.size, np.nan)
+        ahead = self.cal.starts[s:] - self.cal.starts[s]
+        n_window = max(int((ahead < ATTRIBUTION_DAYS).sum()), 1)
+        p = np.zeros(idx.size)
+        alive = self.alive[idx]
+        p[alive] = 1.0 - self.no_paid_order_prob(idx[alive], s, n_window)
+        return p
+
+    def _every_first_contact(
+        self,
+        idx: np.ndarray,
+        avail: np.ndarray,
+        recent: np.ndarray,
+        dispute: np.ndarray,
+        step: int,
+    ) -> np.ndarray:
+        """(len(idx), offers × channels): P(a first contact with each offer on each channel
+        brings the customer back), offer-major; NaN where the channel was not available
+        (the campaign drew among the available ones) and at later steps."""
+        k, n_ch = len(self.world.offers), avail.shape[1]
+        out = np.full((idx.size, k * n_ch), np.nan)
+        if step != 1:
+            return out
+        row = self.response_row(idx)
+        for o in range(k):
+            for ch in range(n_ch):
+                u = contact_response(
+                    self.world,
+                    reason_row=row,
+                    offer=np.full(idx.size, o),
+                    channel=np.full(idx.size, ch),
+                    is_b2b=self.c.is_b2b[idx],
+                    age_band=self.age_band[idx],
+                    recent_contacts=recent,
+                    open_dispute=dispute,
+                    step=1,
+                )
+                out[:, o * n_ch + ch] = np.where(avail[:, ch], u, np.nan)
+        return out
 
     def _sent(self, cust: np.ndarray, day: np.ndarray) -> None:
         """Remember win-back contacts actually sent (fatigue, R12/R13)."""

@@ -140,7 +140,7 @@ def generate_shop(
     write("tickets", tickets)
     payments, has_invoice = build_payments(cust, cal, facts, streams[5])
     write("payments", payments)
-    contacts, contacts_truth = build_campaign_contacts(cal, sim, facts)
+    contacts, contacts_truth, offer_truth = build_campaign_contacts(cal, sim, facts)
     write("campaign_contacts", contacts)
     del tickets, payments, contacts
     lap("tables")
@@ -172,6 +172,8 @@ def generate_shop(
     email = _email_response(sim, state)
     write("offer_response_truth", _offer_truth(sim, email, truth_state), truth_dir, "parquet")
     write("campaign_contacts_truth", contacts_truth, truth_dir, "parquet")
+    if offer_truth is not None:
+        write("campaign_offer_truth", offer_truth, truth_dir, "parquet")
     del email
     write(
         "response_truth",

@@ -43,6 +43,7 @@ from winback.demo.latent import (
     REGIONS,
     Customers,
 )
+from winback.demo.world import CHANNELS as WORLD_CHANNELS
 from winback.demo.world import REASONS
 
 # name, is_essential (R3 necessary spend), median list price, gross margin rate
@@ -469,11 +470,18 @@ def build_customers(c: Customers, cal: Calendar, facts: OrderFacts) -> arrow.Laz
 
 def build_campaign_contacts(
     cal: Calendar, sim: ShopDynamics, facts: OrderFacts
-) -> tuple[arrow.LazyTable, arrow.LazyTable]:
+) -> tuple[arrow.LazyTable, arrow.LazyTable, arrow.LazyTable | None]:
     """Past win-back contacts; ``converted_order_id`` = first paid order within 14 days.
 
     Also returns their truth: the customer's latent state and reason at contact time, the
-    chance that the contact itself brought them back, and whether it did.
+    chance that the contact itself brought them back, and whether it did; and, in drawn
+    worlds (>= 1), the counterfactual truth of every first contact
+    (``campaign_offer_truth``: one row per step-1 contact, control rows included):
+    ``p_return_if_not_contacted``, P(a paid order within the 14-day window without a
+    contact), and ``p_return__<OFFER>__<channel>`` = 1 − (1 − p0)(1 − u), u the world's
+    :func:`~winback.demo.world.contact_response` of that first contact, NaN on channels
+    the customer could not be reached on then (the campaign drew the channel uniformly
+    among the others). A policy's truth-valued result on a past campaign follows from it.
     """
     r = sim.rec
     if not r.contact_cust:
@@ -527,7 +535,26 @@ def build_campaign_contacts(
             "converted_order_id": arrow.ids("O", np.maximum(conv, 0) + 1, 9, mask=conv < 0),
         }
     )
-    return table, truth
+    offer_truth = None
+    if r.contact_u_all:
+        first = sort[step[sort] == 1]
+        p0 = np.concatenate(r.contact_p_anyway)[first]
+        u_all = np.concatenate(r.contact_u_all)[first]
+        columns: dict[str, arrow.Col] = {
+            "contact_id": arrow.ids("K", np.flatnonzero(step[sort] == 1) + 1, 8),
+            "customer_id": arrow.ids("C", cust[first] + 1, 7),
+            "campaign_id": arrow.labels(names, camp[first]),
+            "p_return_if_not_contacted": arrow.plain(p0),
+        }
+        n_ch = len(WORLD_CHANNELS)
+        for o, offer_code in enumerate(sim.world.offers):
+            for ch, channel in enumerate(WORLD_CHANNELS):
+                u = u_all[:, o * n_ch + ch]
+                columns[f"p_return__{offer_code}__{channel}"] = arrow.plain(
+                    1.0 - (1.0 - p0) * (1.0 - u)
+                )
+        offer_truth = arrow.table(columns)
+    return table, truth, offer_truth
 
 
 def first_paid_order_within(

@@ -1,0 +1,227 @@
+"""`make bench-backtest`: does the nightly backtest's interval cover the truth?
+
+    python benchmarks/backtest_coverage.py --worlds 21 22 23 24 25 26 27 28 29 30
+
+The nightly backtest (``winback decisions backtest``, ``marts.winback_backtest``) judges
+the product's decision policy on the merchant's newest randomized campaign by off-policy
+evaluation (IPW, self-normalised IPW, doubly robust) with 95% bootstrap intervals. A
+merchant reads those intervals as "what this policy would have earned on that campaign".
+This benchmark checks that reading against the simulator's truth, in worlds the product
+was not tuned to.
+
+For every world: a demo shop is generated (cached under benchmarks/data/decisions/, shared
+with ``make bench-decisions``), the real nightly flow runs on it (``winback nightly``),
+and the backtest is recomputed from the warehouse exactly as the nightly computes it
+(``winback.decisions.backtest.run_backtest``). Each policy of the backtest (the product's,
+"everyone gets offer X", "send none") is then valued with the truth of that campaign
+(``truth/campaign_offer_truth.parquet``: for each customer's first contact, the chance of
+a paid order within the attribution window without a contact and with every offer on every
+channel the customer could be reached on):
+
+    E[reward_i | policy] = p0_i × value_i                                 (no contact)
+                         = mean over reachable channels ch of
+                           p_i(offer, ch) × (value_i − depth × aov_i) − cost(ch) − fixed
+
+which is the backtest's own reward (``models/decision_backtest.py``: the product's price
+of a return, the contact's cost, the redeemed discount) with the true probabilities, and
+the channel drawn as the campaign drew it. The truth-valued profit of a policy is the
+mean over the campaign's customers. ``covered`` = the interval holds it.
+
+Writes benchmarks/results/backtest_coverage.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from decisions_bench import run_nightly, settings_for, shop  # noqa: E402
+
+from winback.decisions import allocate  # noqa: E402
+from winback.decisions.backtest import run_backtest  # noqa: E402
+from winback.demo.world import CHANNELS  # noqa: E402
+from winback.models.decision_backtest import NONE_NAME, POLICY_NAME, BacktestResult  # noqa: E402
+
+WORK = ROOT / "benchmarks" / "work" / "backtest"
+RESULTS = ROOT / "benchmarks" / "results"
+METHODS = ("ipw", "snipw", "dr")
+
+
+def truth_rewards(
+    result: BacktestResult,
+    truth: pd.DataFrame,
+    catalogue: pd.DataFrame,
+    channel_cost: dict[str, float],
+) -> dict[str, np.ndarray]:
+    """Per customer of the campaign (rows of ``result.first_contacts``): the expected
+    reward without a contact ("none") and with each offer of the campaign."""
+    assert result.first_contacts is not None
+    first = result.first_contacts
+    rows = first[["customer_id"]].merge(
+        truth[truth["campaign_id"] == result.campaign_id],
+        on="customer_id",
+        how="left",
+        validate="1:1",
+    )
+    if rows["p_return_if_not_contacted"].isna().any():
+        missing = int(rows["p_return_if_not_contacted"].isna().sum())
+        raise SystemExit(f"{missing} customers of {result.campaign_id} have no truth row")
+    value = first["value_if_won_back"].fillna(0.0).to_numpy(float)
+    order_value = first["avg_order_value"].fillna(0.0).to_numpy(float)
+    table = catalogue.set_index("offer_code")
+    cost = np.array([channel_cost.get(ch, 0.0) for ch in CHANNELS])
+    out = {"none": rows["p_return_if_not_contacted"].to_numpy(float) * value}
+    offers = first.loc[first["group"] == "treatment", "offer_code"].dropna().unique()
+    for offer in sorted(map(str, offers)):
+        p = rows[[f"p_return__{offer}__{ch}" for ch in CHANNELS]].to_numpy(float)
+        depth = float(table["discount_depth"].get(offer, 0.0))
+        fixed = float(table["fixed_cost"].get(offer, 0.0))
+        per = p * (value - depth * order_value)[:, None] - cost[None, :] - fixed
+        out[offer] = np.nanmean(per, axis=1)
+    return out
+
+
+def truth_values(result: BacktestResult, rewards: dict[str, np.ndarray]) -> dict[str, float]:
+    """The truth-valued profit per customer of every policy of the backtest."""
+    assert result.policy is not None and result.first_contacts is not None
+    ids = result.first_contacts["customer_id"].to_numpy()
+    action = result.policy.reindex(ids).to_numpy()
+    mine = np.zeros(len(ids))
+    for name, reward in rewards.items():
+        mine = np.where(action == name, reward, mine)
+    values = {POLICY_NAME: float(mine.mean()), NONE_NAME: float(rewards["none"].mean())}
+    for offer, reward in rewards.items():
+        if offer != "none":
+            values[f"everyone: {offer}"] = float(reward.mean())
+    return values
+
+
+def world_rows(world: int, customers: int, seed: int) -> list[dict[str, object]]:
+    data = shop(world, customers, seed)
+    workspace = WORK / f"w{world}"
+    seconds = run_nightly(data, workspace, 1.0)
+    settings = settings_for(workspace, 1.0)
+    inputs = allocate.read_inputs(settings.warehouse)
+    start = time.perf_counter()
+    result = run_backtest(inputs, settings)
+    backtest_seconds = time.perf_counter() - start
+    if result is None:
+        print(f"   world {world}: no randomized campaign to backtest", flush=True)
+        return []
+    channels = inputs["channel_assumptions"]
+    cost = dict(zip(channels["channel"], channels["cost_per_contact"].astype(float), strict=True))
+    truth = pd.read_parquet(data / "truth" / "campaign_offer_truth.parquet")
+    values = truth_values(result, truth_rewards(result, truth, inputs["catalogue"], cost))
+    rows = []
+    for _, est in result.estimates.iterrows():
+        true = values[str(est["policy"])]
+        rows.append(
+            {
+                "world": world,
+                "campaign_id": result.campaign_id,
+                "customers": result.customers,
+                "learned": result.learned,
+                "policy": est["policy"],
+                "method": est["method"],
+                "estimate": float(est["value"]),
+                "ci_low": float(est["ci_low"]),
+                "ci_high": float(est["ci_high"]),
+                "truth": true,
+                "covered": bool(est["ci_low"] <= true <= est["ci_high"]),
+                "nightly_seconds": seconds,
+                "backtest_seconds": backtest_seconds,
+            }
+        )
+    mine = [r for r in rows if r["policy"] == POLICY_NAME and r["method"] == "dr"][0]
+    print(
+        f"   world {world}: {result.campaign_id}, {result.customers:,} customers; policy DR "
+        f"{mine['estimate']:.2f} [{mine['ci_low']:.2f}, {mine['ci_high']:.2f}], truth "
+        f"{mine['truth']:.2f} -> {'covered' if mine['covered'] else 'NOT covered'}",
+        flush=True,
+    )
+    return rows
+
+
+def coverage(rows: list[dict[str, object]], *, policy: str | None) -> dict[str, str]:
+    """Covered / judged, per method (``policy`` None: every policy)."""
+    out = {}
+    for method in METHODS:
+        picked = [
+            r for r in rows if r["method"] == method and (policy is None or r["policy"] == policy)
+        ]
+        hits = sum(bool(r["covered"]) for r in picked)
+        out[method] = f"{hits}/{len(picked)}" if picked else ""
+    return out
+
+
+def markdown(meta: dict[str, object], rows: list[dict[str, object]]) -> str:
+    lines = [
+        "# Does the backtest's interval cover the truth? (`make bench-backtest`)",
+        "",
+        f"`{meta['command']}` — {meta['customers']:,} customers per shop, shop seed "
+        f"{meta['seed']}, measured {meta['measured_at']}, load {meta['load_average']:.1f}. "
+        "Each world's newest randomized campaign, the nightly's own backtest (95% paired "
+        "bootstrap intervals), truth from `truth/campaign_offer_truth.parquet`; profit per "
+        "customer of the campaign.",
+        "",
+        "| covered / worlds | " + " | ".join(METHODS) + " |",
+        "|---|" + "---:|" * len(METHODS),
+        "| the product's policy | " + " | ".join(coverage(rows, policy=POLICY_NAME).values()) + " |",
+        "| send none | " + " | ".join(coverage(rows, policy=NONE_NAME).values()) + " |",
+        "| every policy (incl. everyone-gets-X) | "
+        + " | ".join(coverage(rows, policy=None).values())
+        + " |",
+        "",
+        "| world | campaign | customers | policy | DR estimate [95% CI] | truth | covered |",
+        "|---|---|---:|---|---|---:|---|",
+    ]
+    for r in rows:
+        if r["method"] != "dr" or r["policy"] not in {POLICY_NAME, NONE_NAME}:
+            continue
+        lines.append(
+            f"| {r['world']} | {r['campaign_id']} | {r['customers']:,} | {r['policy']} | "
+            f"{r['estimate']:.2f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}] | {r['truth']:.2f} | "
+            f"{'yes' if r['covered'] else '**no**'} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--worlds", type=int, nargs="+", default=list(range(21, 31)))
+    parser.add_argument("--customers", type=int, default=20_000)
+    parser.add_argument("--seed", type=int, default=5)
+    args = parser.parse_args()
+    rows: list[dict[str, object]] = []
+    for world in args.worlds:
+        print(f"== world {world}: {args.customers:,} customers, seed {args.seed}", flush=True)
+        rows += world_rows(world, args.customers, args.seed)
+    meta = {
+        "command": "python benchmarks/backtest_coverage.py " + " ".join(sys.argv[1:]),
+        "customers": args.customers,
+        "seed": args.seed,
+        "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "load_average": os.getloadavg()[0],
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "backtest_coverage.json").write_text(
+        json.dumps({"meta": meta, "rows": rows}, indent=2, default=str) + "\n"
+    )
+    (RESULTS / "backtest_coverage.md").write_text(markdown(meta, rows))
+    print(markdown(meta, rows))
+
+
+if __name__ == "__main__":
+    main()
