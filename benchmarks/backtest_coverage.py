@@ -49,6 +49,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from decisions_bench import run_nightly, settings_for, shop  # noqa: E402
 
+from winback.config import Settings  # noqa: E402
 from winback.decisions import allocate  # noqa: E402
 from winback.decisions.backtest import run_backtest  # noqa: E402
 from winback.demo.world import CHANNELS  # noqa: E402
@@ -57,6 +58,9 @@ from winback.models.decision_backtest import NONE_NAME, POLICY_NAME, BacktestRes
 WORK = ROOT / "benchmarks" / "work" / "backtest"
 RESULTS = ROOT / "benchmarks" / "results"
 METHODS = ("ipw", "snipw", "dr")
+# The backtest's reward as the nightly computes it (value capped at the campaign's 99th
+# percentile), and uncapped for comparison.
+REWARDS = {"capped (the nightly's)": 0.99, "uncapped": 1.0}
 
 
 def truth_rewards(
@@ -78,7 +82,8 @@ def truth_rewards(
     if rows["p_return_if_not_contacted"].isna().any():
         missing = int(rows["p_return_if_not_contacted"].isna().sum())
         raise SystemExit(f"{missing} customers of {result.campaign_id} have no truth row")
-    value = first["value_if_won_back"].fillna(0.0).to_numpy(float)
+    # The reward's own value of a return (capped as the backtest caps it).
+    value = first["reward_value"].to_numpy(float)
     order_value = first["avg_order_value"].fillna(0.0).to_numpy(float)
     table = catalogue.set_index("offer_code")
     cost = np.array([channel_cost.get(ch, 0.0) for ch in CHANNELS])
@@ -108,11 +113,23 @@ def truth_values(result: BacktestResult, rewards: dict[str, np.ndarray]) -> dict
     return values
 
 
-def world_rows(world: int, customers: int, seed: int) -> list[dict[str, object]]:
+def world_rows(world: int, customers: int, seed: int, reuse: bool) -> list[dict[str, object]]:
     data = shop(world, customers, seed)
     workspace = WORK / f"w{world}"
-    seconds = run_nightly(data, workspace, 1.0)
-    settings = settings_for(workspace, 1.0)
+    seconds = None
+    if not (reuse and (workspace / "winback.duckdb").exists()):
+        seconds = run_nightly(data, workspace, 1.0)
+    rows = []
+    for reward, quantile in REWARDS.items():
+        settings = settings_for(workspace, 1.0)
+        settings.response.backtest_value_quantile = quantile
+        rows += _judged(world, data, settings, reward, seconds)
+    return rows
+
+
+def _judged(
+    world: int, data: Path, settings: Settings, reward: str, seconds: float | None
+) -> list[dict[str, object]]:
     inputs = allocate.read_inputs(settings.warehouse)
     start = time.perf_counter()
     result = run_backtest(inputs, settings)
@@ -130,6 +147,8 @@ def world_rows(world: int, customers: int, seed: int) -> list[dict[str, object]]
         rows.append(
             {
                 "world": world,
+                "reward": reward,
+                "value_cap": result.value_cap,
                 "campaign_id": result.campaign_id,
                 "customers": result.customers,
                 "learned": result.learned,
@@ -144,9 +163,9 @@ def world_rows(world: int, customers: int, seed: int) -> list[dict[str, object]]
                 "backtest_seconds": backtest_seconds,
             }
         )
-    mine = [r for r in rows if r["policy"] == POLICY_NAME and r["method"] == "dr"][0]
+    mine = next(r for r in rows if r["policy"] == POLICY_NAME and r["method"] == "dr")
     print(
-        f"   world {world}: {result.campaign_id}, {result.customers:,} customers; policy DR "
+        f"   world {world} ({reward}): {result.campaign_id}, {result.customers:,} customers; policy DR "
         f"{mine['estimate']:.2f} [{mine['ci_low']:.2f}, {mine['ci_high']:.2f}], truth "
         f"{mine['truth']:.2f} -> {'covered' if mine['covered'] else 'NOT covered'}",
         flush=True,
@@ -154,12 +173,16 @@ def world_rows(world: int, customers: int, seed: int) -> list[dict[str, object]]
     return rows
 
 
-def coverage(rows: list[dict[str, object]], *, policy: str | None) -> dict[str, str]:
+def coverage(rows: list[dict[str, object]], *, policy: str | None, reward: str) -> dict[str, str]:
     """Covered / judged, per method (``policy`` None: every policy)."""
     out = {}
     for method in METHODS:
         picked = [
-            r for r in rows if r["method"] == method and (policy is None or r["policy"] == policy)
+            r
+            for r in rows
+            if r["method"] == method
+            and r["reward"] == reward
+            and (policy is None or r["policy"] == policy)
         ]
         hits = sum(bool(r["covered"]) for r in picked)
         out[method] = f"{hits}/{len(picked)}" if picked else ""
@@ -176,24 +199,30 @@ def markdown(meta: dict[str, object], rows: list[dict[str, object]]) -> str:
         "bootstrap intervals), truth from `truth/campaign_offer_truth.parquet`; profit per "
         "customer of the campaign.",
         "",
-        "| covered / worlds | " + " | ".join(METHODS) + " |",
-        "|---|" + "---:|" * len(METHODS),
-        "| the product's policy | " + " | ".join(coverage(rows, policy=POLICY_NAME).values()) + " |",
-        "| send none | " + " | ".join(coverage(rows, policy=NONE_NAME).values()) + " |",
-        "| every policy (incl. everyone-gets-X) | "
-        + " | ".join(coverage(rows, policy=None).values())
-        + " |",
+        "| reward | policies | " + " | ".join(f"covered ({m})" for m in METHODS) + " |",
+        "|---|---|" + "---:|" * len(METHODS),
+    ]
+    for reward in REWARDS:
+        for label, policy in (
+            ("the product's policy", POLICY_NAME),
+            ("send none", NONE_NAME),
+            ("every policy (incl. everyone-gets-X)", None),
+        ):
+            cells = coverage(rows, policy=policy, reward=reward).values()
+            lines.append(f"| {reward} | {label} | " + " | ".join(cells) + " |")
+    lines += [
         "",
-        "| world | campaign | customers | policy | DR estimate [95% CI] | truth | covered |",
-        "|---|---|---:|---|---|---:|---|",
+        "| world | reward | campaign | customers | policy | DR estimate [95% CI] | truth "
+        "| covered |",
+        "|---|---|---|---:|---|---|---:|---|",
     ]
     for r in rows:
         if r["method"] != "dr" or r["policy"] not in {POLICY_NAME, NONE_NAME}:
             continue
         lines.append(
-            f"| {r['world']} | {r['campaign_id']} | {r['customers']:,} | {r['policy']} | "
-            f"{r['estimate']:.2f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}] | {r['truth']:.2f} | "
-            f"{'yes' if r['covered'] else '**no**'} |"
+            f"| {r['world']} | {r['reward']} | {r['campaign_id']} | {r['customers']:,} | "
+            f"{r['policy']} | {r['estimate']:.2f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}] | "
+            f"{r['truth']:.2f} | {'yes' if r['covered'] else '**no**'} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -203,11 +232,16 @@ def main() -> None:
     parser.add_argument("--worlds", type=int, nargs="+", default=list(range(21, 31)))
     parser.add_argument("--customers", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="reuse a world's warehouse from an earlier run (skip its nightly)",
+    )
     args = parser.parse_args()
     rows: list[dict[str, object]] = []
     for world in args.worlds:
         print(f"== world {world}: {args.customers:,} customers, seed {args.seed}", flush=True)
-        rows += world_rows(world, args.customers, args.seed)
+        rows += world_rows(world, args.customers, args.seed, args.reuse)
     meta = {
         "command": "python benchmarks/backtest_coverage.py " + " ".join(sys.argv[1:]),
         "customers": args.customers,

@@ -10,7 +10,12 @@ what make this possible.
 - **Reward** per customer, as the product prices a return: converted × the value of
   winning the customer back (``value_if_won_back``: the returning order and 12 months at
   the customer's own cadence, R2/R3) − the contact's cost (channel + the offer's fixed
-  cost) − the discount redeemed (depth × average order value, if converted).
+  cost) − the discount redeemed (depth × average order value, if converted). The value
+  is capped at the campaign's ``response.backtest_value_quantile`` (99th percentile by
+  default), as experimentation platforms winsorize revenue metrics: with B2B accounts
+  worth 100× a typical customer, half of a policy's expected profit can sit in the top
+  1% of customers, a campaign of a few thousand sees a handful of their coin flips, and
+  uncapped intervals miss the truth (measured: ``make bench-backtest``).
 - **The product's policy**: the response model fitted on the history *before* that
   campaign (no look-ahead), pooled toward the merchant's priors as in the nightly; each
   customer gets the campaign offer with the highest expected profit, or no contact when
@@ -35,6 +40,7 @@ from winback.models.response import (
     ResponseModel,
     baseline_response,
     contact_response,
+    customer_input,
     hold_out_newest,
 )
 
@@ -57,6 +63,8 @@ class BacktestResult:
     # offer code or "none"), and those customers' first contacts with their rewards.
     policy: pd.Series | None = None
     first_contacts: pd.DataFrame | None = None
+    # The cap on a return's value in the reward (module docstring).
+    value_cap: float = float("inf")
 
 
 def first_contacts(contacts: pd.DataFrame) -> pd.DataFrame:
@@ -65,10 +73,23 @@ def first_contacts(contacts: pd.DataFrame) -> pd.DataFrame:
     return ordered.drop_duplicates("customer_id", keep="first").reset_index(drop=True)
 
 
+def value_cap(first: pd.DataFrame, quantile: float) -> float:
+    """The cap on a return's value in the reward: the ``quantile`` of the campaign's
+    ``value_if_won_back`` (infinite at 1.0: no cap)."""
+    values = first["value_if_won_back"].fillna(0.0).to_numpy(float)
+    if quantile >= 1.0 or len(values) == 0:
+        return float("inf")
+    return float(np.quantile(values, quantile))
+
+
 def campaign_rewards(
-    first: pd.DataFrame, catalogue: pd.DataFrame, channel_cost: dict[str, float]
+    first: pd.DataFrame,
+    catalogue: pd.DataFrame,
+    channel_cost: dict[str, float],
+    cap: float = float("inf"),
 ) -> pd.DataFrame:
-    """``first`` with ``group``, ``converted`` and ``reward`` (module docstring)."""
+    """``first`` with ``group``, ``converted``, ``reward_value`` (the value of a return,
+    capped at ``cap``) and ``reward`` (module docstring)."""
     control = first["is_control"].astype(bool).to_numpy()
     converted = first["is_converted"].astype(bool).to_numpy()
     offers = catalogue.set_index("offer_code")
@@ -76,12 +97,13 @@ def campaign_rewards(
     fixed = offers["fixed_cost"].reindex(first["offer_code"]).fillna(0.0).to_numpy(float)
     per_contact = first["channel"].map(channel_cost).fillna(0.0).to_numpy(float)
     order_value = first["avg_order_value"].fillna(0.0).to_numpy(float)
-    value = first["value_if_won_back"].fillna(0.0).to_numpy(float)
+    value = np.minimum(first["value_if_won_back"].fillna(0.0).to_numpy(float), cap)
     cost = np.where(control, 0.0, per_contact + fixed)
     discount = np.where(control | ~converted, 0.0, depth * order_value)
     return first.assign(
         group=np.where(control, "control", "treatment"),
         converted=converted.astype(int),
+        reward_value=value,
         reward=converted * value - cost - discount,
     )
 
@@ -99,7 +121,8 @@ def expected_offer_profit(
 ) -> pd.DataFrame:
     """Per customer (rows of ``first``) and offer: the expected profit of one contact with
     that offer, the channel drawn as the campaign drew it (mean over ``channels``)."""
-    base = baseline_response(model, first, 1, window_days)
+    x = customer_input(model, first)  # once for every offer and channel
+    base = baseline_response(model, first, 1, window_days, x)
     table = catalogue.set_index("offer_code")
     value = first["value_if_won_back"].fillna(0.0).to_numpy(float)
     order_value = first["avg_order_value"].fillna(0.0).to_numpy(float)
@@ -110,7 +133,7 @@ def expected_offer_profit(
         profits = []
         for channel in channels:
             got = contact_response(
-                model, priors, first, offer=offer, channel=channel, step=1, baseline=base
+                model, priors, first, offer=offer, channel=channel, step=1, baseline=base, x=x
             )
             profits.append(
                 got.uplift * value
@@ -146,7 +169,9 @@ def backtest_newest_campaign(
         held_out.first_contact,
         held_out.model,
     )
-    first = campaign_rewards(first_contacts(history[held_out.mask]), catalogue, channel_cost)
+    first = first_contacts(history[held_out.mask])
+    cap = value_cap(first, params.backtest_value_quantile)
+    first = campaign_rewards(first, catalogue, channel_cost, cap)
     treated = first[first["group"] == "treatment"]
     offers = sorted(treated["offer_code"].dropna().astype(str).unique().tolist())
     channels = sorted(treated["channel"].dropna().astype(str).unique().tolist())
@@ -183,4 +208,5 @@ def backtest_newest_campaign(
         policy_mix=action.value_counts().sort_index(),
         policy=policy,
         first_contacts=first,
+        value_cap=cap,
     )

@@ -385,26 +385,45 @@ def held_out_uplift(
     """Predicted uplift of each held-out contact's own (offer, channel, step), learned
     and prior-only. Control rows have no channel: their uplift is the mean over the
     channels their offer was sent on."""
+    contacts = contacts.reset_index(drop=True)
     learned = np.zeros(len(contacts))
     prior = np.zeros(len(contacts))
     channels = model.channels or ["email"]
-    for (offer, channel, step), index in contacts.groupby(
-        ["offer_code", "channel", "step"], dropna=False
-    ).groups.items():
-        part = contacts.loc[index]
-        rows = contacts.index.get_indexer(index)
-        base = baseline_response(model, part, int(step), window_days)
-        use = channels if channel in (None, "none") or pd.isna(channel) else [str(channel)]
-        got = [
-            contact_response(
-                model, priors, part, offer=str(offer), channel=ch, step=int(step), baseline=base
-            )
-            for ch in use
-        ]
-        learned[rows] = np.mean([g.uplift for g in got], axis=0)
-        prior[rows] = np.mean(
-            [priors.uplift(part, str(offer), ch, int(step)) for ch in use], axis=0
+    x_all = customer_input(model, contacts)  # once; every group reads its rows
+    for step, step_rows in contacts.groupby("step").groups.items():
+        step_index = np.asarray(step_rows)
+        x_step = None if x_all is None else x_all.iloc[step_index]
+        base_step = baseline_response(
+            model, contacts.iloc[step_index], int(step), window_days, x_step
         )
+        at = pd.Series(np.arange(len(step_index)), index=step_index)
+        part_all = contacts.iloc[step_index]
+        for (offer, channel), index in part_all.groupby(
+            ["offer_code", "channel"], dropna=False
+        ).groups.items():
+            local = at.loc[index].to_numpy()
+            part = part_all.iloc[local]
+            x = None if x_step is None else x_step.iloc[local]
+            base = base_step[local]
+            use = channels if channel in (None, "none") or pd.isna(channel) else [str(channel)]
+            got = [
+                contact_response(
+                    model,
+                    priors,
+                    part,
+                    offer=str(offer),
+                    channel=ch,
+                    step=int(step),
+                    baseline=base,
+                    x=x,
+                )
+                for ch in use
+            ]
+            rows = step_index[local]
+            learned[rows] = np.mean([g.uplift for g in got], axis=0)
+            prior[rows] = np.mean(
+                [priors.uplift(part, str(offer), ch, int(step)) for ch in use], axis=0
+            )
     return learned, prior
 
 
@@ -446,11 +465,18 @@ class HeldOut:
 
 
 def hold_out_newest(history: pd.DataFrame, params: ResponseParams) -> HeldOut | None:
-    """:class:`HeldOut` for ``history``; None when there is nothing to hold out."""
+    """:class:`HeldOut` for ``history``; None when there is nothing to hold out. A
+    campaign of more than ``params.max_holdout_customers`` customers is judged on a
+    seeded sample of them (every contact of a sampled customer)."""
     split = split_newest_campaign(history)
     if split is None:
         return None
     campaign_id, first_contact, mask = split
+    customers = history.loc[mask, "customer_id"].unique()
+    if len(customers) > params.max_holdout_customers:
+        rng = np.random.default_rng(params.seed)
+        kept = rng.choice(np.sort(customers), size=params.max_holdout_customers, replace=False)
+        mask = mask & history["customer_id"].isin(kept)
     model = fit_response(history[history["contact_date"] < first_contact], params)
     return HeldOut(campaign_id, first_contact, mask, model)
 

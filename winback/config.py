@@ -369,6 +369,21 @@ class ResponseParams(Section):
         "campaign history; every contact still counts as evidence for pooling toward the "
         "priors). Keeps the nightly's decisions stage within a minute at 1M customers.",
     )
+    max_holdout_customers: int = Field(
+        25_000,
+        ge=100,
+        description="Most customers of the held-out newest campaign that the nightly "
+        "validation and backtest judge (a seeded sample of a larger campaign; its intervals "
+        "widen accordingly).",
+    )
+    backtest_value_quantile: float = Field(
+        0.99,
+        gt=0.5,
+        le=1.0,
+        description="The backtest values a return at most at this quantile of the campaign's "
+        "values (winsorized, as experimentation platforms do for revenue; 1.0 = no cap): a few "
+        "very valuable accounts otherwise decide the estimate by luck.",
+    )
     learning_rate: float = Field(0.05, gt=0, description="Shrinkage per round.")
     num_leaves: int = Field(15, ge=2, description="Leaves per tree.")
     min_child_samples: int = Field(100, ge=1, description="Fewest contacts in a leaf.")

@@ -17,6 +17,7 @@ from winback.models.decision_backtest import (
     backtest_newest_campaign,
     campaign_rewards,
     first_contacts,
+    value_cap,
 )
 from winback.models.response import randomized_campaigns
 
@@ -55,6 +56,33 @@ def test_rewards_price_a_return_minus_contact_and_redeemed_discount() -> None:
     assert got["group"].tolist() == ["treatment", "treatment", "treatment", "control"]
 
 
+def test_a_return_is_valued_at_most_the_campaigns_high_quantile() -> None:
+    """Winsorized reward: one account worth 100x the rest cannot decide the estimate."""
+    contacts = pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(100)],
+            "step": 1,
+            "contact_date": pd.Timestamp("2026-01-01"),
+            "offer_code": "REMIND",
+            "channel": "email",
+            "is_control": False,
+            "is_converted": True,
+            "avg_order_value": 80.0,
+            "value_if_won_back": [100.0] * 99 + [10_000.0],
+        }
+    )
+    cap = value_cap(contacts, 0.99)
+    assert 100.0 < cap < 10_000.0
+    assert cap == pytest.approx(np.quantile(contacts["value_if_won_back"], 0.99))
+    assert value_cap(contacts, 1.0) == float("inf")
+    got = campaign_rewards(contacts, CATALOGUE, COST, cap)
+    assert got["reward_value"].max() == pytest.approx(cap)
+    assert got["reward"].iloc[-1] == pytest.approx(cap - 0.05)
+    assert got["reward"].iloc[0] == pytest.approx(100.0 - 0.05)  # below the cap: unchanged
+    uncapped = campaign_rewards(contacts, CATALOGUE, COST)
+    assert uncapped["reward"].iloc[-1] == pytest.approx(10_000.0 - 0.05)
+
+
 def test_first_contact_of_each_customer_only() -> None:
     frame = pd.DataFrame(
         {
@@ -84,6 +112,8 @@ def test_the_policy_learned_before_the_campaign_beats_no_contact_and_a_blanket_d
     assert result.policy_mix.get("REMIND", 0) > result.policy_mix.get("DISC20", 0)
     for _, row in result.estimates.iterrows():
         assert row["ci_low"] <= row["value"] <= row["ci_high"]
+    # All values equal here: the cap is that value and changes nothing.
+    assert result.value_cap == pytest.approx(120.0)
 
 
 def test_a_campaign_without_control_is_not_the_one_judged() -> None:

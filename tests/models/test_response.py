@@ -197,6 +197,15 @@ def test_the_held_out_model_learns_only_from_contacts_before_the_newest_campaign
     assert again.qini == fitted.qini and again.qini_prior == fitted.qini_prior
     # One campaign only: nothing before it to learn from, nothing to hold out.
     assert hold_out_newest(frame[frame["campaign_id"] == "camp-0"], PARAMS) is None
+    # A large campaign is judged on a seeded sample of its customers, all their rows.
+    small = hold_out_newest(frame, PARAMS.model_copy(update={"max_holdout_customers": 1_000}))
+    assert small is not None and small.campaign_id == "camp-2"
+    kept = frame.loc[small.mask, "customer_id"]
+    assert kept.nunique() == 1_000 and small.mask.sum() < held.mask.sum()
+    in_campaign = frame["campaign_id"] == "camp-2"
+    assert (frame.loc[in_campaign & frame["customer_id"].isin(kept)].index == kept.index).all()
+    again_small = hold_out_newest(frame, PARAMS.model_copy(update={"max_holdout_customers": 1_000}))
+    assert again_small is not None and again_small.mask.equals(small.mask)
 
 
 def test_qini_is_zero_for_random_and_positive_for_a_perfect_ranking() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from winback.config import Settings
@@ -33,6 +34,7 @@ COLUMNS = [
     "vs_baseline_ci_low",
     "vs_baseline_ci_high",
     "customers_contacted",
+    "reward_value_cap",
 ]
 
 
@@ -68,6 +70,7 @@ def estimates_frame(as_of: dt.date, result: BacktestResult | None) -> pd.DataFra
         campaign_id=result.campaign_id,
         campaign_first_contact=result.first_contact.date(),
         customers_contacted=frame["policy"].map(blanket),
+        reward_value_cap=result.value_cap if np.isfinite(result.value_cap) else None,
     )[COLUMNS]
 
 
@@ -88,7 +91,8 @@ def write_backtest(warehouse: Warehouse, as_of: dt.date, result: BacktestResult 
             "cast(vs_baseline as double) as vs_baseline, "
             "cast(vs_baseline_ci_low as double) as vs_baseline_ci_low, "
             "cast(vs_baseline_ci_high as double) as vs_baseline_ci_high, "
-            "cast(customers_contacted as bigint) as customers_contacted from backtest_frame"
+            "cast(customers_contacted as bigint) as customers_contacted, "
+            "cast(reward_value_cap as double) as reward_value_cap from backtest_frame"
         )
         con.unregister("backtest_frame")
     return len(frame)
@@ -116,8 +120,15 @@ def backtest_text(frame: pd.DataFrame) -> str:
         f"{int(head['campaign_customers']):,} customers), run "
         f"{pd.Timestamp(head['as_of_date']).date()}: estimated profit per customer with 95% "
         "intervals (read dr first; a gain interval above 0 beat contacting no one).",
-        "",
     ]
+    cap = head.get("reward_value_cap")
+    if cap is not None and pd.notna(cap):
+        lines.append(
+            f"A return is valued at most {float(cap):,.2f} (a high quantile of the campaign"
+            "'s values: response.backtest_value_quantile), so a few very valuable accounts "
+            "cannot decide the estimate by luck."
+        )
+    lines.append("")
     for method, part in frame.groupby("method", sort=False):
         lines.append(f"{method}:")
         for _, row in part.iterrows():

@@ -26,6 +26,7 @@ final as (
         gain_over_send_none,
         gain_over_send_none_ci_low,
         gain_over_send_none_ci_high,
+        reward_value_cap,
         cast(rank() over (partition by method order by profit_per_customer desc) as bigint)
             as rank_in_method
     from estimates

@@ -20,6 +20,7 @@ estimates as (
         'vs_baseline_ci_low': 'double',
         'vs_baseline_ci_high': 'double',
         'customers_contacted': 'bigint',
+        'reward_value_cap': 'double',
     }) }} as source_rows
 ),
 
@@ -39,7 +40,8 @@ final as (
         cast(vs_baseline as double) as gain_over_send_none,
         cast(vs_baseline_ci_low as double) as gain_over_send_none_ci_low,
         cast(vs_baseline_ci_high as double) as gain_over_send_none_ci_high,
-        cast(customers_contacted as integer) as customers_contacted
+        cast(customers_contacted as integer) as customers_contacted,
+        cast(reward_value_cap as double) as reward_value_cap
     from estimates
 )
 
