@@ -161,7 +161,7 @@ def backtest_newest_campaign(
     policy's model learns from the contacts before that campaign (the priors alone when
     there are too few). ``held_out``: :func:`hold_out_newest` of the same history, when
     the caller has it (the nightly validation fitted it)."""
-    held_out = held_out or hold_out_newest(history, params)
+    held_out = held_out or hold_out_newest(history, params, priors)
     if held_out is None:
         return None
     campaign_id, first_contact, model = (

@@ -38,6 +38,7 @@ import pandas as pd
 
 from winback.config import ResponseParams
 from winback.models.features import model_input
+from winback.models.response_priors import Priors, update_priors
 
 # Columns of the history and candidate frames that are not customer features.
 HISTORY_COLUMNS = frozenset(
@@ -60,8 +61,6 @@ HISTORY_COLUMNS = frozenset(
         "value_if_won_back",
     }
 )
-REASON_PREFIX = "reason_conf__"
-MAX_STEPS = 3
 
 
 @dataclass
@@ -77,6 +76,9 @@ class ResponseModel:
     cell_evidence: dict[tuple[str, str], float] = field(default_factory=dict)
     contacts: int = 0
     prior_strength: float = 50.0
+    # The merchant's priors updated by this history (``response_priors``): what the
+    # learned uplift is pooled toward. None: the merchant's priors as given.
+    priors: Priors | None = None
 
     @property
     def learned(self) -> bool:
@@ -88,36 +90,6 @@ class ResponseModel:
             return 0.0
         n = self.cell_evidence.get((offer, channel), 0.0)
         return n / (n + self.prior_strength)
-
-
-@dataclass(frozen=True)
-class Priors:
-    """The merchant's assumptions the learned response is pooled toward."""
-
-    reason_offer: pd.DataFrame  # reason, offer_code, prior_return_probability
-    channel_effect: dict[str, float]  # channel -> prior multiplier (R11)
-    third_contact_fatigue: float  # R12
-
-    def uplift(self, frame: pd.DataFrame, offer: str, channel: str, step: int) -> np.ndarray:
-        """Prior P(a contact brings the customer back) per row of ``frame``: churn
-        probability × the reason-weighted prior of the offer × the channel's effect."""
-        table = self.reason_offer[self.reason_offer["offer_code"] == offer]
-        by_reason = dict(
-            zip(table["reason"], table["prior_return_probability"].astype(float), strict=True)
-        )
-        mix = np.zeros(len(frame))
-        for column in frame.columns:
-            if column.startswith(REASON_PREFIX):
-                reason = column.removeprefix(REASON_PREFIX)
-                confidence = frame[column].to_numpy(dtype="float64")
-                mix += np.nan_to_num(confidence) * by_reason.get(reason, 0.0)
-        churn = (
-            frame["churn_probability"].to_numpy(dtype="float64")
-            if "churn_probability" in frame
-            else 1.0
-        )
-        fatigue = self.third_contact_fatigue if step >= 3 else 1.0
-        return churn * mix * self.channel_effect.get(channel, 1.0) * fatigue
 
 
 def feature_columns(history: pd.DataFrame) -> list[str]:
@@ -212,9 +184,14 @@ def _fit_learners(model: ResponseModel, sample: pd.DataFrame, params: ResponsePa
     )
 
 
-def fit_response(history: pd.DataFrame, params: ResponseParams) -> ResponseModel:
+def fit_response(
+    history: pd.DataFrame, params: ResponseParams, priors: Priors | None = None
+) -> ResponseModel:
     """Fit the treated and control models on the campaign history; with too little of
-    it (``params.min_treated`` / ``min_control`` contacts) return the priors-only model."""
+    it (``params.min_treated`` / ``min_control`` contacts) return the priors-only model.
+    Given the merchant's ``priors`` (and ``params.prior_update_sigma`` > 0), they are
+    also updated by the history (``response_priors``), and the learned uplift is pooled
+    toward the updated priors."""
     features = feature_columns(history)
     treated = history[~history["is_control"].astype(bool)]
     control = history[history["is_control"].astype(bool)]
@@ -225,7 +202,13 @@ def fit_response(history: pd.DataFrame, params: ResponseParams) -> ResponseModel
     )
     if len(treated) < params.min_treated or len(control) < params.min_control:
         return model
-    _fit_learners(model, sample_history(history, params), params)
+    sample = sample_history(history, params)
+    _fit_learners(model, sample, params)
+    if priors is not None and params.prior_update_sigma > 0:
+        assert model.control is not None
+        treated_sample = sample[~sample["is_control"].astype(bool)]
+        baseline = _positive(model.control, _control_input(treated_sample, features))
+        model.priors = update_priors(treated_sample, baseline, priors, params.prior_update_sigma)
     controls_by_offer = control.groupby("offer_code").size()
     for (offer, channel), n in treated.groupby(["offer_code", "channel"]).size().items():
         # Controls carry the offer they would have had, not a channel: a cell's control
@@ -304,7 +287,10 @@ def contact_response(
 ) -> ContactResponse:
     """The response of every row of ``frame`` to a contact with ``offer`` on ``channel``
     at ``step`` of a sequence: the learned uplift pooled toward the prior. ``x``: the
-    rows' :func:`customer_input`, when the caller has it."""
+    rows' :func:`customer_input`, when the caller has it. The model's updated priors, if
+    it has them, replace ``priors``."""
+    if model.priors is not None:
+        priors = model.priors
     prior = priors.uplift(frame, offer, channel, step)
     w = model.weight(offer, channel)
     if w > 0 and offer in model.offers and channel in model.channels:
@@ -464,7 +450,9 @@ class HeldOut:
     model: ResponseModel
 
 
-def hold_out_newest(history: pd.DataFrame, params: ResponseParams) -> HeldOut | None:
+def hold_out_newest(
+    history: pd.DataFrame, params: ResponseParams, priors: Priors | None = None
+) -> HeldOut | None:
     """:class:`HeldOut` for ``history``; None when there is nothing to hold out. A
     campaign of more than ``params.max_holdout_customers`` customers is judged on a
     seeded sample of them (every contact of a sampled customer)."""
@@ -477,7 +465,7 @@ def hold_out_newest(history: pd.DataFrame, params: ResponseParams) -> HeldOut | 
         rng = np.random.default_rng(params.seed)
         kept = rng.choice(np.sort(customers), size=params.max_holdout_customers, replace=False)
         mask = mask & history["customer_id"].isin(kept)
-    model = fit_response(history[history["contact_date"] < first_contact], params)
+    model = fit_response(history[history["contact_date"] < first_contact], params, priors)
     return HeldOut(campaign_id, first_contact, mask, model)
 
 
@@ -501,7 +489,7 @@ def validate_on_latest_campaign(
     """Fit on every contact before the newest randomized campaign, score that campaign.
     None when there is nothing to hold out. ``held_out``: :func:`hold_out_newest` of the
     same history, when the caller has it."""
-    held_out = held_out or hold_out_newest(history, params)
+    held_out = held_out or hold_out_newest(history, params, priors)
     if held_out is None:
         return None
     test = history[held_out.mask].reset_index(drop=True)

@@ -177,8 +177,8 @@ def fit_validate_and_gate(
     """Fit, validate, log and register tonight's response model, compare it with the
     point-in-time champion, and decide (MLflow store and experiment set by the caller,
     :func:`tracking.use_store`)."""
-    challenger = fit_response(history, params)
-    held_out = hold_out_newest(history, params)
+    challenger = fit_response(history, params, priors)
+    held_out = hold_out_newest(history, params, priors)
     validation = validate_on_latest_campaign(history, priors, params, held_out)
     champion_record = _champion_for(model_name, as_of)
     champion_model = champion_qini = None
@@ -263,6 +263,15 @@ def _log(
                 mlflow.log_artifacts(tmp, artifact_path="validation")
         for key, value in decision.figures.items():
             mlflow.log_metric(f"promotion_{key}", value)
+        if model.priors is not None:
+            # The merchant's priors as the history updated them (models/response_priors.py).
+            with tempfile.TemporaryDirectory() as tmp:
+                model.priors.reason_offer.to_csv(Path(tmp) / "reason_offer.csv", index=False)
+                pd.DataFrame(
+                    sorted(model.priors.channel_effect.items()),
+                    columns=["channel", "prior_effect"],
+                ).to_csv(Path(tmp) / "channels.csv", index=False)
+                mlflow.log_artifacts(tmp, artifact_path="updated_priors")
         if not model.learned:
             return None
         example = history.head(5).reset_index(drop=True)

@@ -350,6 +350,13 @@ class ResponseParams(Section):
         "a cell's learned uplift counts n / (n + this), n its effective treated-vs-control "
         "sample.",
     )
+    prior_update_sigma: float = Field(
+        1.0,
+        ge=0,
+        description="How far the history may move the merchant's priors (reason x offer effects "
+        "and channel effects, models/response_priors.py): the standard deviation of a "
+        "log-normal penalty around them. 0: the priors stay as the merchant set them.",
+    )
     qini_tolerance: float = Field(
         0.002,
         ge=0,
@@ -367,7 +374,8 @@ class ResponseParams(Section):
         ge=1000,
         description="Most past contacts each response learner sees (a seeded sample of the "
         "campaign history; every contact still counts as evidence for pooling toward the "
-        "priors). Keeps the nightly's decisions stage within a minute at 1M customers.",
+        "priors). Bounds the time of the response fits on a 1M-customer shop's ~1.8M past "
+        "contacts.",
     )
     max_holdout_customers: int = Field(
         25_000,

@@ -12,7 +12,9 @@ from winback.models import plans as plan_maths
 from winback.models.allocation import allocate, best_plans
 from winback.models.response import (
     Priors,
+    ResponseModel,
     _positive,
+    contact_response,
     customer_input,
     fit_response,
     hold_out_newest,
@@ -156,6 +158,38 @@ def test_learning_recovers_a_planted_ordering_that_contradicts_the_priors() -> N
     assert 0 < result.expected_spend <= 500.0
 
 
+def test_the_history_moves_the_merchants_priors_toward_the_planted_truth() -> None:
+    """The priors' own structure (reason x offer x channel) learned from the history: the
+    reminder, which the priors rate lowest, overtakes the discount they rate highest; the
+    phone beats e-mail as planted; a tight penalty keeps the merchant's values."""
+    frame = history(seed=4)
+    model = fit_response(frame, PARAMS, PRIORS)
+    assert model.priors is not None
+    table = model.priors.reason_offer.pivot(
+        index="reason", columns="offer_code", values="prior_return_probability"
+    )
+    for reason in REASONS:
+        assert table.loc[reason, "REMIND"] > table.loc[reason, "DISC20"]
+        assert table.loc[reason, "REMIND"] > 0.05  # planted 0.10-0.16, prior 0.01
+    assert model.priors.channel_effect["phone"] > model.priors.channel_effect["email"]
+    # Pooling now leans toward the updated priors: a thin cell follows them.
+    rows = frame.head(200)
+    base = np.zeros(len(rows))
+    thin = ResponseModel(None, None, model.features, [], [], {}, 0, 50.0, model.priors)
+    got = contact_response(thin, PRIORS, rows, offer="REMIND", channel="phone", step=1,
+                           baseline=base)  # fmt: skip
+    assert got.uplift.mean() > 0.05 > PRIORS.uplift(rows, "REMIND", "phone", 1).mean()
+    # A tight penalty keeps the merchant's values; none updates nothing.
+    tight = fit_response(frame, PARAMS.model_copy(update={"prior_update_sigma": 1e-4}), PRIORS)
+    assert tight.priors is not None
+    kept = tight.priors.reason_offer.merge(PRIORS.reason_offer, on=["reason", "offer_code"])
+    np.testing.assert_allclose(
+        kept["prior_return_probability_x"], kept["prior_return_probability_y"], rtol=1e-3
+    )
+    off = fit_response(frame, PARAMS.model_copy(update={"prior_update_sigma": 0.0}), PRIORS)
+    assert off.priors is None and fit_response(frame, PARAMS).priors is None
+
+
 def test_the_held_out_campaign_ranks_learned_uplift_above_the_priors() -> None:
     validation = validate_on_latest_campaign(history(seed=3), PRIORS, PARAMS)
     assert validation is not None and validation.campaign_id == "camp-2"
@@ -185,7 +219,7 @@ def test_the_learners_see_a_seeded_sample_and_the_evidence_counts_every_contact(
 
 def test_the_held_out_model_learns_only_from_contacts_before_the_newest_campaign() -> None:
     frame = history(seed=3)
-    held = hold_out_newest(frame, PARAMS)
+    held = hold_out_newest(frame, PARAMS, PRIORS)
     assert held is not None and held.campaign_id == "camp-2"
     before = frame[frame["contact_date"] < held.first_contact]
     assert held.model.contacts == len(before) < len(frame)

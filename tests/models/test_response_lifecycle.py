@@ -66,6 +66,11 @@ def test_tonight_is_logged_registered_and_promoted_then_compared_with_its_champi
     assert "validation/uplift_calibration.png" in {
         a.path for a in client.list_artifacts(run.info.run_id, "validation")
     }
+    # The priors as the history updated them are kept with the run.
+    assert one.challenger.priors is not None
+    assert {"updated_priors/reason_offer.csv", "updated_priors/channels.csv"} <= {
+        a.path for a in client.list_artifacts(run.info.run_id, "updated_priors")
+    }
     version = client.get_model_version(NAME, one.registered.version)
     assert version.tags[HISTORY_THROUGH_TAG] == first["contact_date"].max().date().isoformat()
     # The registered model loads and predicts the same learned uplift.

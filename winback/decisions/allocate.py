@@ -99,7 +99,7 @@ def choose_plans(
     candidates = inputs["candidates"].sort_values("customer_id").reset_index(drop=True)
     priors = priors_from(inputs, settings)
     if model is None:
-        model = fit_response(history, settings.response)
+        model = fit_response(history, settings.response, priors)
         validation = validate_on_latest_campaign(history, priors, settings.response)
     rules = PlanRules(
         settings.decisions.reminder_offer,
