@@ -112,8 +112,9 @@ def update_priors(
         grad_theta = np.zeros_like(theta)
         grad_theta[:, present] = np.add.reduceat(mix * (dq * g)[:, None], starts, axis=0).T
         grad_theta = grad_theta * theta + (log_theta - theta0) / sigma**2
-        grad_phi = np.bincount(c, weights=dq * raw, minlength=len(channels))
-        grad_phi = grad_phi + (log_phi - phi0) / sigma**2
+        grad_phi = (
+            np.bincount(c, weights=dq * raw, minlength=len(channels)) + (log_phi - phi0) / sigma**2
+        )
         penalty = (np.sum((log_theta - theta0) ** 2) + np.sum((log_phi - phi0) ** 2)) / (
             2.0 * sigma**2
         )
