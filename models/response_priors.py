@@ -75,8 +75,9 @@ def update_priors(
     )
     offers = [str(o) for o in table.columns]
     channels = sorted(priors.channel_effect)
-    offer = pd.Categorical(treated["offer_code"], categories=offers).codes
-    channel = pd.Categorical(treated["channel"], categories=channels).codes
+    # Positions in the priors' offers and channels (-1: not in them, left out).
+    offer = pd.Index(offers).get_indexer(treated["offer_code"].astype(str).to_numpy())
+    channel = pd.Index(channels).get_indexer(treated["channel"].astype(str).to_numpy())
     known = (offer >= 0) & (channel >= 0)
     if not reasons or known.sum() == 0:
         return priors

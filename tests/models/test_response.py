@@ -186,6 +186,15 @@ def test_the_history_moves_the_merchants_priors_toward_the_planted_truth() -> No
     np.testing.assert_allclose(
         kept["prior_return_probability_x"], kept["prior_return_probability_y"], rtol=1e-3
     )
+    # Contacts with an offer or channel the priors do not know are left out of the update.
+    odd = frame.copy()
+    treated = ~odd["is_control"].astype(bool)
+    odd.loc[treated & (odd.index % 7 == 0), "offer_code"] = "MYSTERY"
+    odd.loc[treated & (odd.index % 11 == 0), "channel"] = "fax"
+    unknown = fit_response(odd, PARAMS, PRIORS)
+    assert unknown.priors is not None
+    assert set(unknown.priors.reason_offer["offer_code"]) == set(PRIORS.reason_offer["offer_code"])
+    assert set(unknown.priors.channel_effect) == set(PRIORS.channel_effect)
     off = fit_response(frame, PARAMS.model_copy(update={"prior_update_sigma": 0.0}), PRIORS)
     assert off.priors is None and fit_response(frame, PARAMS).priors is None
 
