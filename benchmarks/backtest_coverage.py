@@ -137,8 +137,7 @@ def _judged(
     if result is None:
         print(f"   world {world}: no randomized campaign to backtest", flush=True)
         return []
-    channels = inputs["channel_assumptions"]
-    cost = dict(zip(channels["channel"], channels["cost_per_contact"].astype(float), strict=True))
+    cost = allocate.channel_costs(inputs)
     truth = pd.read_parquet(data / "truth" / "campaign_offer_truth.parquet")
     values = truth_values(result, truth_rewards(result, truth, inputs["catalogue"], cost))
     rows = []

@@ -192,13 +192,7 @@ def evaluate_policies(
     pool = pool.set_index("customer_id")
     channels = inputs["channels"][inputs["channels"]["customer_id"].isin(pool.index)]
     catalogue = inputs["catalogue"]
-    cost = dict(
-        zip(
-            inputs["channel_assumptions"]["channel"],
-            inputs["channel_assumptions"]["cost_per_contact"].astype(float),
-            strict=True,
-        )
-    )
+    cost = allocate.channel_costs(inputs)
     reminder, arrivals = settings.decisions.reminder_offer, settings.decisions.new_arrivals_offer
 
     def value(plans: pd.DataFrame) -> pd.DataFrame:

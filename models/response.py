@@ -23,9 +23,9 @@ history, like the churn model's ``max_train_rows``); the cells' evidence counts 
 history.
 
 ``validate_on_latest_campaign`` refits on every contact before the newest randomized
-campaign and scores that campaign: the Qini coefficient of the predicted uplift (area between the Qini curve and
-random targeting) for the learned model and for the priors alone, and the calibration of
-predicted against observed uplift by decile.
+campaign and scores that campaign: the Qini coefficient of the predicted uplift (area
+between the Qini curve and random targeting) for the learned model and for the priors
+alone, and the calibration of predicted against observed uplift by decile.
 """
 
 from __future__ import annotations

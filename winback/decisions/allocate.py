@@ -86,6 +86,12 @@ def priors_from(inputs: dict[str, pd.DataFrame], settings: Settings) -> Priors:
     )
 
 
+def channel_costs(inputs: dict[str, pd.DataFrame]) -> dict[str, float]:
+    """Cost per contact of each channel, from the merchant's channel assumptions."""
+    channels = inputs["channel_assumptions"]
+    return dict(zip(channels["channel"], channels["cost_per_contact"].astype(float), strict=True))
+
+
 def choose_plans(
     inputs: dict[str, pd.DataFrame],
     settings: Settings,

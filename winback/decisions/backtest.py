@@ -44,14 +44,12 @@ def run_backtest(
     """Backtest tonight's decision policy on the newest randomized campaign of the history
     (``held_out``: that campaign and the model fitted before it, when the nightly
     validation already has them)."""
-    channels = inputs["channel_assumptions"]
-    cost = dict(zip(channels["channel"], channels["cost_per_contact"].astype(float), strict=True))
     return backtest_newest_campaign(
         inputs["history"],
         allocate.priors_from(inputs, settings),
         settings.response,
         inputs["catalogue"],
-        cost,
+        allocate.channel_costs(inputs),
         seed=settings.response.seed,
         held_out=held_out,
     )
