@@ -43,6 +43,7 @@ from winback.models.response import (
     contact_response,
     customer_input,
 )
+from winback.models.response_priors import REASON_PREFIX
 
 # Candidates valued at a time (bounds the memory of the response grid).
 CHUNK_CANDIDATES = 50_000
@@ -257,6 +258,10 @@ def _value_chunk(
     weight = np.zeros((3, n_offers, n_channels), dtype="float64")
     baseline = np.zeros((3, n), dtype="float64")
     x = customer_input(model, chunk)
+    # What the priors read of each candidate (a narrow frame: cheap to take rows of).
+    prior_input = chunk[[c for c in chunk.columns if c.startswith(REASON_PREFIX)]].assign(
+        churn_probability=chunk["churn_probability"].to_numpy()
+    )
     for k in range(3):
         has = seqs[seq, k] >= 0
         if not has.any():
@@ -268,12 +273,12 @@ def _value_chunk(
             got = contact_response(
                 model,
                 priors,
-                chunk.iloc[who],
+                prior_input.iloc[who],
                 offer=offer_codes[int(o)],
                 channel=channel_names[int(c)],
                 step=k + 1,
                 baseline=baseline[k, who],
-                x=None if x is None else x.iloc[who],
+                x=None if x is None else x.rows(who),
             )
             response[k, int(o), int(c), who] = got.treated
             weight[k, int(o), int(c)] = got.learned_weight

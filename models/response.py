@@ -125,26 +125,52 @@ def _treated_input(
     return x
 
 
-def _contact_input(
-    x: pd.DataFrame, model: ResponseModel, offer: str, channel: str, step: int
-) -> pd.DataFrame:
-    """The treated model's input for one contact given the customers' feature matrix."""
-    n = len(x)
-    return x.assign(
-        contact_offer=pd.Categorical.from_codes(
-            np.full(n, model.offers.index(offer)), categories=model.offers
-        ),
-        contact_channel=pd.Categorical.from_codes(
-            np.full(n, model.channels.index(channel)), categories=model.channels
-        ),
-        contact_step=np.full(n, float(step)),
-    )
+@dataclass(frozen=True)
+class CustomerMatrix:
+    """The customers' features as each learner's float matrix (text as the category
+    codes that learner was trained with), computed once and reused for every contact a
+    plan valuation asks about. The treated learner's matrix ends with three columns for
+    the contact's offer, channel and step, the control learner's with one for the step:
+    scratch columns, set before each prediction."""
+
+    treated: np.ndarray
+    control: np.ndarray
+
+    def rows(self, who: np.ndarray) -> CustomerMatrix:
+        return CustomerMatrix(self.treated[who], self.control[who])
 
 
-def customer_input(model: ResponseModel, frame: pd.DataFrame) -> pd.DataFrame | None:
-    """The customers' feature matrix the learned model reads (None for the priors alone):
-    computed once and reused for every contact a plan valuation asks about."""
-    return model_input(frame, model.features) if model.learned else None
+def _encoded(classifier: lgb.LGBMClassifier, x: pd.DataFrame, extra: int) -> np.ndarray:
+    """``x`` (:func:`model_input`) as ``classifier``'s float matrix, as LightGBM encodes a
+    frame itself (a category as its position among the training categories, unknown or
+    missing as NaN), followed by ``extra`` scratch columns."""
+    categories = iter(classifier.booster_.pandas_categorical or [])
+    out = np.full((len(x), x.shape[1] + extra), np.nan)
+    for j, column in enumerate(x.columns):
+        values = x[column]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            known = next(categories, None)
+            if known is None:
+                raise ValueError(f"feature {column!r} is text now but was a number in training")
+            codes = pd.Index(known).get_indexer(values.astype(object).to_numpy())
+            out[:, j] = np.where(codes >= 0, codes, np.nan)
+        else:
+            out[:, j] = values.to_numpy(dtype="float64")
+    return out
+
+
+def customer_input(model: ResponseModel, frame: pd.DataFrame) -> CustomerMatrix | None:
+    """The customers' :class:`CustomerMatrix` (None for the priors alone)."""
+    if not model.learned:
+        return None
+    assert model.treated is not None and model.control is not None
+    x = model_input(frame, model.features)
+    return CustomerMatrix(_encoded(model.treated, x, 3), _encoded(model.control, x, 1))
+
+
+def _predict(classifier: lgb.LGBMClassifier, matrix: np.ndarray) -> np.ndarray:
+    """P(order) of each row of an :func:`_encoded` matrix."""
+    return np.asarray(classifier.booster_.predict(matrix), dtype="float64")
 
 
 def _control_input(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
@@ -237,16 +263,17 @@ def baseline_response(
     frame: pd.DataFrame,
     step: int,
     window_days: float,
-    x: pd.DataFrame | None = None,
+    x: CustomerMatrix | None = None,
 ) -> np.ndarray:
     """P(an order within the window of contact ``step`` | no contact). ``x``: the rows'
     :func:`customer_input`, when the caller has it."""
     if model.learned:
         assert model.control is not None
         if x is None:
-            x = model_input(frame, model.features)
-        x = x.assign(contact_step=np.full(len(x), float(step)))
-        return _positive(model.control, x)
+            x = customer_input(model, frame)
+            assert x is not None
+        x.control[:, -1] = float(step)
+        return _predict(model.control, x.control)
     # Without history: those not churning buy at their own cadence (R1, R14).
     churn = frame["churn_probability"].to_numpy(dtype="float64")
     gap = frame["median_gap_days"].to_numpy(dtype="float64")
@@ -283,7 +310,7 @@ def contact_response(
     channel: str,
     step: int,
     baseline: np.ndarray,
-    x: pd.DataFrame | None = None,
+    x: CustomerMatrix | None = None,
 ) -> ContactResponse:
     """The response of every row of ``frame`` to a contact with ``offer`` on ``channel``
     at ``step`` of a sequence: the learned uplift pooled toward the prior. ``x``: the
@@ -296,8 +323,14 @@ def contact_response(
     if w > 0 and offer in model.offers and channel in model.channels:
         assert model.treated is not None
         if x is None:
-            x = model_input(frame, model.features)
-        treated = _positive(model.treated, _contact_input(x, model, offer, channel, step))
+            x = customer_input(model, frame)
+            assert x is not None
+        x.treated[:, -3:] = (
+            model.offers.index(offer),
+            model.channels.index(channel),
+            float(step),
+        )
+        treated = _predict(model.treated, x.treated)
         learned = treated - baseline
         uplift = w * learned + (1.0 - w) * prior
     else:
@@ -378,7 +411,7 @@ def held_out_uplift(
     x_all = customer_input(model, contacts)  # once; every group reads its rows
     for step, step_rows in contacts.groupby("step").groups.items():
         step_index = np.asarray(step_rows)
-        x_step = None if x_all is None else x_all.iloc[step_index]
+        x_step = None if x_all is None else x_all.rows(step_index)
         base_step = baseline_response(
             model, contacts.iloc[step_index], int(step), window_days, x_step
         )
@@ -389,7 +422,7 @@ def held_out_uplift(
         ).groups.items():
             local = at.loc[index].to_numpy()
             part = part_all.iloc[local]
-            x = None if x_step is None else x_step.iloc[local]
+            x = None if x_step is None else x_step.rows(local)
             base = base_step[local]
             use = channels if channel in (None, "none") or pd.isna(channel) else [str(channel)]
             got = [

@@ -13,7 +13,10 @@ from winback.models.allocation import allocate, best_plans
 from winback.models.response import (
     Priors,
     ResponseModel,
+    _control_input,
     _positive,
+    _treated_input,
+    baseline_response,
     contact_response,
     customer_input,
     fit_response,
@@ -219,11 +222,36 @@ def test_the_learners_see_a_seeded_sample_and_the_evidence_counts_every_contact(
     got, whole = fit_response(full, capped), fit_response(full, PARAMS)
     assert got.learned and got.cell_evidence == whole.cell_evidence
     assert got.contacts == len(full)
-    x = customer_input(got, full.head(500))
-    assert x is not None
+    rows = full.head(500)
     # A different sample gives a different (but still learned) model.
-    assert not np.allclose(_positive(got.control, x.assign(contact_step=1.0)),
-                           _positive(whole.control, x.assign(contact_step=1.0)))  # fmt: skip
+    assert not np.allclose(baseline_response(got, rows, 1, 14.0),
+                           baseline_response(whole, rows, 1, 14.0))  # fmt: skip
+
+
+def test_the_customer_matrix_predicts_what_the_learners_predict_from_a_frame() -> None:
+    """The plan valuation's float matrix encodes text as LightGBM encodes a frame: the
+    same predictions, also for a category unseen in training or missing."""
+    frame = history(seed=4)
+    frame["segment"] = np.where(frame.index % 3 == 0, "b2b", "b2c")
+    model = fit_response(frame, PARAMS)
+    rows = frame.head(400).copy()
+    rows.loc[rows.index[:5], "segment"] = "wholesale"  # not seen in training
+    rows.loc[rows.index[5:10], "segment"] = None
+    x = customer_input(model, rows)
+    assert x is not None and x.treated.shape == (400, len(model.features) + 3)
+    for step in (1, 3):
+        via_frame = _positive(model.control, _control_input(rows.assign(step=step), model.features))
+        np.testing.assert_array_equal(baseline_response(model, rows, step, 14.0, x), via_frame)
+        for offer, channel in (("REMIND", "phone"), ("DISC20", "email")):
+            contact = rows.assign(offer_code=offer, channel=channel, step=step)
+            inputs = _treated_input(contact, model.features, model.offers, model.channels)
+            got = contact_response(model, PRIORS, rows, offer=offer, channel=channel, step=step,
+                                   baseline=np.zeros(len(rows)), x=x.rows(np.arange(400)))  # fmt: skip
+            w = model.weight(offer, channel)
+            expected = w * _positive(model.treated, inputs) + (1 - w) * PRIORS.uplift(
+                rows, offer, channel, step
+            )
+            np.testing.assert_allclose(got.treated, np.clip(expected, 0, 1), rtol=1e-12)
 
 
 def test_the_held_out_model_learns_only_from_contacts_before_the_newest_campaign() -> None:
