@@ -19,10 +19,13 @@ what make this possible.
 - **The product's policy**: the response model fitted on the history *before* that
   campaign (no look-ahead), pooled toward the merchant's priors as in the nightly; each
   customer gets the campaign offer with the highest expected profit, or no contact when
-  none is profitable. The campaign drew each treated customer's channel at random, so
-  the policy leaves the channel to that same draw (its expected profit is averaged over
-  the campaign's channels) and the propensity is the offer's. No budget applies: the
-  policy contacts everyone it expects to profit from.
+  none is profitable. The campaign drew each treated customer's channel at random among
+  the ones the customer could be reached on, so the policy leaves the channel to that
+  same draw: its expected profit is averaged over the campaign's channels the customer
+  can be reached on (``int_winback_channels_reachable``: consent, R13; a visit only for
+  B2B accounts, R11), or over all the campaign's channels for a customer reachable on
+  none of them now. The propensity is the offer's. No budget applies: the policy
+  contacts everyone it expects to profit from.
 """
 
 from __future__ import annotations
@@ -118,9 +121,13 @@ def expected_offer_profit(
     catalogue: pd.DataFrame,
     channel_cost: dict[str, float],
     window_days: float,
+    reachable: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Per customer (rows of ``first``) and offer: the expected profit of one contact with
-    that offer, the channel drawn as the campaign drew it (mean over ``channels``)."""
+    that offer, the channel drawn as the campaign drew it: the mean over the ``channels``
+    the customer can be reached on (``reachable``: customer_id, channel; None or none of
+    them: over all ``channels``)."""
+    can = _reachable(first, channels, reachable)
     x = customer_input(model, first)  # once for every offer and channel
     base = baseline_response(model, first, 1, window_days, x)
     table = catalogue.set_index("offer_code")
@@ -140,8 +147,24 @@ def expected_offer_profit(
                 - (channel_cost.get(channel, 0.0) + fixed)
                 - got.treated * depth * order_value
             )
-        out[offer] = np.mean(profits, axis=0)
+        per_channel = np.column_stack(profits)
+        out[offer] = (per_channel * can).sum(axis=1) / can.sum(axis=1)
     return pd.DataFrame(out, index=first.index)
+
+
+def _reachable(
+    first: pd.DataFrame, channels: list[str], reachable: pd.DataFrame | None
+) -> np.ndarray:
+    """Customers (rows of ``first``) × ``channels``: whether the campaign could have drawn
+    the channel for the customer (all of them for a customer reachable on none)."""
+    can = np.zeros((len(first), len(channels)), dtype=bool)
+    if reachable is not None and len(reachable):
+        row = pd.Index(first["customer_id"].to_numpy()).get_indexer(reachable["customer_id"])
+        col = pd.Index(channels).get_indexer(reachable["channel"].astype(str).to_numpy())
+        known = (row >= 0) & (col >= 0)
+        can[row[known], col[known]] = True
+    can[~can.any(axis=1)] = True
+    return can
 
 
 def backtest_newest_campaign(
@@ -155,12 +178,14 @@ def backtest_newest_campaign(
     seed: int = 0,
     alpha: float = 0.05,
     held_out: HeldOut | None = None,
+    reachable: pd.DataFrame | None = None,
 ) -> BacktestResult | None:
     """The backtest of the newest randomized campaign (control group and treated
     contacts); None without one, or without a contact before it to learn from. The
     policy's model learns from the contacts before that campaign (the priors alone when
     there are too few). ``held_out``: :func:`hold_out_newest` of the same history, when
-    the caller has it (the nightly validation fitted it)."""
+    the caller has it (the nightly validation fitted it). ``reachable``: the channels each
+    customer can be reached on (customer_id, channel; :func:`expected_offer_profit`)."""
     held_out = held_out or hold_out_newest(history, params, priors)
     if held_out is None:
         return None
@@ -184,6 +209,7 @@ def backtest_newest_campaign(
         catalogue=catalogue,
         channel_cost=channel_cost,
         window_days=params.window_days,
+        reachable=reachable,
     )
     best = profits.idxmax(axis=1)
     action = best.where(profits.max(axis=1) > 0, "none")

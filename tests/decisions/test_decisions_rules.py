@@ -12,6 +12,7 @@ import pytest
 from tests.decisions.control import control_draw
 from tests.shops import settings_for
 from winback.config import Settings
+from winback.decisions.backtest import read_reachable
 from winback.decisions.run import run_decisions
 from winback.ingest import load_data_dir
 from winback.transform import FEATURE_BUILD, run_dbt
@@ -183,6 +184,18 @@ def test_contacted_rows_have_a_consented_plan_at_the_preferred_hour(
     assert listed["likely_reason_1"].notna().all() and listed["reason_explanation"].notna().all()
     assert (listed["expected_profit"] > 0).all()
     assert listed["committed_cost"].sum() <= 1000
+
+
+def test_the_backtest_reads_the_channels_each_customer_can_be_reached_on(
+    built: tuple[Settings, Path],
+) -> None:
+    """R11/R13: consent decides; a visit (arranged by phone) only for B2B accounts."""
+    settings, _ = built
+    got = read_reachable(settings.warehouse, pd.Series(["OK1", "NOCONSENT", "DNC", "OK1"]))
+    assert got.to_dict("records") == [
+        {"customer_id": "DNC", "channel": "email"},
+        {"customer_id": "OK1", "channel": "email"},
+    ]
 
 
 def test_rerun_replaces_its_date_and_keeps_tier_boundaries(built: tuple[Settings, Path]) -> None:

@@ -16,10 +16,11 @@ from winback.models.decision_backtest import (
     POLICY_NAME,
     backtest_newest_campaign,
     campaign_rewards,
+    expected_offer_profit,
     first_contacts,
     value_cap,
 )
-from winback.models.response import randomized_campaigns
+from winback.models.response import ResponseModel, randomized_campaigns
 
 PARAMS = ResponseParams(n_estimators=80, prior_strength=20.0)
 CATALOGUE = pd.DataFrame(
@@ -114,6 +115,33 @@ def test_the_policy_learned_before_the_campaign_beats_no_contact_and_a_blanket_d
         assert row["ci_low"] <= row["value"] <= row["ci_high"]
     # All values equal here: the cap is that value and changes nothing.
     assert result.value_cap == pytest.approx(120.0)
+
+
+def test_the_policy_pays_for_the_channels_its_customer_could_have_been_drawn_on() -> None:
+    """R11/R13: a customer reachable by email alone costs an email, not the mean of every
+    channel of the campaign; one reachable on none of them now gets the campaign's mean."""
+    first = priced(history(seed=2, n=30, campaigns=1)).head(3).assign(customer_id=["a", "b", "c"])
+    first[["churn_probability", "median_gap_days"]] = (0.8, 60.0)
+    priors_only = ResponseModel(None, None, [], [], [], {}, 0)
+    reachable = pd.DataFrame(
+        {"customer_id": ["a", "b", "b"], "channel": ["email", "email", "phone"]}
+    )
+
+    def profit(channels: list[str], who: pd.DataFrame | None) -> pd.Series:
+        got = expected_offer_profit(
+            priors_only, PRIORS, first, offers=["REMIND"], channels=channels,
+            catalogue=CATALOGUE, channel_cost=COST, window_days=14.0, reachable=who,
+        )  # fmt: skip
+        return got["REMIND"]
+
+    email, phone = profit(["email"], None), profit(["phone"], None)
+    got = profit(["email", "phone"], reachable)
+    assert got.iloc[0] == pytest.approx(email.iloc[0])
+    assert got.iloc[1] == pytest.approx((email.iloc[1] + phone.iloc[1]) / 2)
+    assert got.iloc[2] == pytest.approx((email.iloc[2] + phone.iloc[2]) / 2)
+    assert got.iloc[0] - got.iloc[1] > 0.9  # half a call (2.0) less to pay, about
+    # Without reachability every customer pays the campaign's mean channel.
+    np.testing.assert_allclose(profit(["email", "phone"], None), (email + phone) / 2)
 
 
 def test_a_campaign_without_control_is_not_the_one_judged() -> None:

@@ -13,11 +13,12 @@ import pandas as pd
 from winback.config import Settings
 from winback.decisions import allocate
 from winback.models.decision_backtest import POLICY_NAME, BacktestResult, backtest_newest_campaign
-from winback.models.response import HeldOut
+from winback.models.response import HeldOut, hold_out_newest
 from winback.warehouse import Warehouse, connect
 
 BACKTEST_TABLE = "decisions.backtest_estimates"
 MART = "marts.winback_backtest"
+REACHABLE = "intermediate.int_winback_channels_reachable"
 COLUMNS = [
     "as_of_date",
     "campaign_id",
@@ -44,15 +45,33 @@ def run_backtest(
     """Backtest tonight's decision policy on the newest randomized campaign of the history
     (``held_out``: that campaign and the model fitted before it, when the nightly
     validation already has them)."""
+    priors = allocate.priors_from(inputs, settings)
+    history = inputs["history"]
+    held_out = held_out or hold_out_newest(history, settings.response, priors)
+    if held_out is None:
+        return None
     return backtest_newest_campaign(
-        inputs["history"],
-        allocate.priors_from(inputs, settings),
+        history,
+        priors,
         settings.response,
         inputs["catalogue"],
         allocate.channel_costs(inputs),
         seed=settings.response.seed,
         held_out=held_out,
+        reachable=read_reachable(settings.warehouse, history.loc[held_out.mask, "customer_id"]),
     )
+
+
+def read_reachable(warehouse: Warehouse, customers: pd.Series) -> pd.DataFrame:
+    """The channels each of ``customers`` can be reached on (customer_id, channel)."""
+    ids = pd.DataFrame({"customer_id": customers.drop_duplicates().to_numpy()})
+    with connect(warehouse) as con:
+        con.register("campaign_customers", ids)
+        return con.execute(
+            f"select reachable.customer_id, reachable.channel from {REACHABLE} as reachable"
+            " inner join campaign_customers using (customer_id)"
+            " order by reachable.customer_id, reachable.channel"
+        ).df()
 
 
 def estimates_frame(as_of: dt.date, result: BacktestResult | None) -> pd.DataFrame:
