@@ -4,7 +4,7 @@
 
 The nightly backtest (``winback decisions backtest``, ``marts.winback_backtest``) judges
 the product's decision policy on the merchant's newest randomized campaign by off-policy
-evaluation (IPW, self-normalised IPW, doubly robust) with 95% bootstrap intervals. A
+evaluation (IPW, self-normalised IPW, doubly robust) with 95% BCa bootstrap intervals. A
 merchant reads those intervals as "what this policy would have earned on that campaign".
 This benchmark checks that reading against the simulator's truth, in worlds the product
 was not tuned to.
@@ -194,7 +194,7 @@ def markdown(meta: dict[str, object], rows: list[dict[str, object]]) -> str:
         "",
         f"`{meta['command']}` — {meta['customers']:,} customers per shop, shop seed "
         f"{meta['seed']}, measured {meta['measured_at']}, load {meta['load_average']:.1f}. "
-        "Each world's newest randomized campaign, the nightly's own backtest (95% paired "
+        "Each world's newest randomized campaign, the nightly's own backtest (95% paired BCa "
         "bootstrap intervals), truth from `truth/campaign_offer_truth.parquet`; profit per "
         "customer of the campaign.",
         "",

@@ -1,7 +1,7 @@
 """What the product's decisions would have earned on the merchant's newest randomized
 campaign, against blanket policies (everyone gets offer X; no one is contacted), by
 off-policy evaluation (``backtest.py``: IPW, self-normalised IPW, doubly robust, with
-paired bootstrap intervals). R10: the campaign's control group and random offers are
+paired BCa bootstrap intervals). R10: the campaign's control group and random offers are
 what make this possible.
 
 - **The campaign**: the newest randomized campaign of the history (one with a control

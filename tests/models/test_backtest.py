@@ -471,3 +471,41 @@ def test_other_invalid_inputs_are_explained() -> None:
         LoggedCampaign.from_contacts(contacts.assign(campaign_id=["A", "B"] * 25))
     with pytest.raises(ValueError, match="control_share is 0 but the campaign has control"):
         backtest.logging_propensities(contacts, control_share=0.0)
+
+
+def test_the_bca_interval_is_the_percentile_one_without_skew_or_median_bias() -> None:
+    x = np.random.default_rng(0).normal(0.0, 1.0, 1_000)
+    replicates = np.concatenate([x, -x]).reshape(-1, 1, 1)  # median exactly at the point
+    influence = np.tile([-1.0, 1.0], 500).reshape(-1, 1, 1)  # no skew: acceleration 0
+    low, high = backtest._interval(replicates, np.zeros((1, 1)), influence, 0.05)
+    assert low[0, 0] == pytest.approx(np.quantile(replicates, 0.025))
+    assert high[0, 0] == pytest.approx(np.quantile(replicates, 0.975))
+
+
+def test_the_bca_interval_holds_a_skewed_mean_more_often_than_the_percentile_one() -> None:
+    """Rare conversions times very uneven values (the backtest's reward): the mean's
+    bootstrap is skewed right, the percentile interval misses mostly below the truth,
+    BCa reaches further toward the long tail and misses less. Neither is at 95% with ~20
+    conversions per sample (measured: percentile 79.5%, BCa 82% over these 200)."""
+    p, mu, sigma, n = 0.01, 4.0, 1.5, 2_000
+    truth = p * np.exp(mu + sigma**2 / 2)
+    hits = {"percentile": 0, "bca": 0}
+    truth_above = {"percentile": 0, "bca": 0}
+    runs = 200
+    for seed in range(runs):
+        rng = np.random.default_rng(seed)
+        reward = (rng.random(n) < p) * rng.lognormal(mu, sigma, n)
+        replicates = (backtest._bootstrap_sums(reward[:, None], 500, seed) / n).reshape(-1, 1, 1)
+        point = np.full((1, 1), reward.mean())
+        influence = (reward - reward.mean()).reshape(-1, 1, 1)
+        low, high = backtest._interval(replicates, point, influence, 0.05)
+        hits["bca"] += bool(low[0, 0] <= truth <= high[0, 0])
+        truth_above["bca"] += bool(truth > high[0, 0])
+        q_low, q_high = np.quantile(replicates, [0.025, 0.975])
+        hits["percentile"] += bool(q_low <= truth <= q_high)
+        truth_above["percentile"] += bool(truth > q_high)
+        assert high[0, 0] > q_high  # right skew: the upper end moves up
+    print("coverage of a skewed mean:", {k: v / runs for k, v in hits.items()})
+    assert hits["bca"] > hits["percentile"]
+    assert truth_above["bca"] < truth_above["percentile"]
+    assert truth_above["percentile"] > runs - hits["percentile"] - truth_above["percentile"]
