@@ -12,7 +12,7 @@
 -- one row per reason at the end: no window over 7 rows per customer. The total adds the
 -- points strongest first (rank order), so it is the same on every run and thread count.
 {#- The reasons of the seed winback_reasons, which must list the same ones. -#}
-{%- set reason_names = ['price', 'logistics', 'quality', 'service_attitude', 'forgot', 'needs_changed', 'competitor'] %}
+{%- set reason_names = winback.reason_names() %}
 
 with
 

@@ -53,10 +53,10 @@ final as (
         {%- for column in features %}
             features.{{ column }},
         {%- endfor %}
-        {%- for reason in ['price', 'logistics', 'quality', 'service_attitude', 'forgot', 'needs_changed'] %}
+        {%- for reason in winback.reason_names()[:-1] %}
             reason_mix.reason_conf__{{ reason }},
         {%- endfor %}
-        reason_mix.reason_conf__competitor
+        reason_mix.reason_conf__{{ winback.reason_names()[-1] }}
     from contacts
     inner join features
         on
