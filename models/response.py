@@ -16,7 +16,11 @@ channel) cell is thin it is pooled toward the merchant's prior (the seeds
 ``winback_reason_offer_priors`` and ``winback_channels.prior_effect``, weighted by the
 customer's reason confidences): ``w·τ + (1 − w)·τ_prior`` with
 ``w = n_eff / (n_eff + strength)``, ``n_eff`` the effective treated-vs-control sample of
-the cell. Without history the priors alone decide (``w = 0``).
+the cell. Without history the priors alone decide (``w = 0``). The default strength is
+infinite: ``w = 0`` always, and a contact's chance of an order is the learned baseline
+``f0`` plus the updated priors' uplift (``response_priors``), which earned more in the
+benchmark's unseen worlds than pooling the T-learner in (README, ``make bench-decisions``)
+and needs no per-contact tree prediction; the T-learner is still fitted and validated.
 
 The learners see at most ``response.max_history_rows`` contacts (a seeded sample of the
 history, like the churn model's ``max_train_rows``); the cells' evidence counts the whole

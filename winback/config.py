@@ -344,11 +344,14 @@ class ResponseParams(Section):
         100, ge=1, description="Fewest control contacts in the history to learn from it at all."
     )
     prior_strength: float = Field(
-        200.0,
+        float("inf"),
         ge=0,
-        description="Pseudo-contacts behind the merchant's prior for each offer x channel: "
-        "a cell's learned uplift counts n / (n + this), n its effective treated-vs-control "
-        "sample.",
+        description="Pseudo-contacts behind the history-updated priors for each offer x "
+        "channel: the T-learner's per-customer uplift of a cell counts n / (n + this), n its "
+        "effective treated-vs-control sample. inf (default): contacts are valued by the "
+        "updated priors' structure and the learned no-contact baseline alone; the T-learner "
+        "is still fitted, validated and logged. Measured (make bench-decisions): inf earned "
+        "7-28% more than 200 in the unseen worlds and skips the per-contact tree predictions.",
     )
     prior_update_sigma: float = Field(
         1.0,
