@@ -88,6 +88,12 @@ class ResponseModel:
     def learned(self) -> bool:
         return self.treated is not None and self.control is not None
 
+    @property
+    def pools_learned_uplift(self) -> bool:
+        """Whether the treated learner's uplift counts for any cell (not at the default
+        infinite prior strength): only then is its input built and predicted."""
+        return any(self.weight(offer, channel) > 0 for offer, channel in self.cell_evidence)
+
     def weight(self, offer: str, channel: str) -> float:
         """How much the learned uplift counts against the prior for a cell (0..1)."""
         if not self.learned:
@@ -135,13 +141,16 @@ class CustomerMatrix:
     codes that learner was trained with), computed once and reused for every contact a
     plan valuation asks about. The treated learner's matrix ends with three columns for
     the contact's offer, channel and step, the control learner's with one for the step:
-    scratch columns, set before each prediction."""
+    scratch columns, set before each prediction. No treated matrix when the model does
+    not pool the learned uplift in (:attr:`ResponseModel.pools_learned_uplift`)."""
 
-    treated: np.ndarray
+    treated: np.ndarray | None
     control: np.ndarray
 
     def rows(self, who: np.ndarray) -> CustomerMatrix:
-        return CustomerMatrix(self.treated[who], self.control[who])
+        return CustomerMatrix(
+            None if self.treated is None else self.treated[who], self.control[who]
+        )
 
 
 def _encoded(classifier: lgb.LGBMClassifier, x: pd.DataFrame, extra: int) -> np.ndarray:
@@ -169,7 +178,8 @@ def customer_input(model: ResponseModel, frame: pd.DataFrame) -> CustomerMatrix 
         return None
     assert model.treated is not None and model.control is not None
     x = model_input(frame, model.features)
-    return CustomerMatrix(_encoded(model.treated, x, 3), _encoded(model.control, x, 1))
+    treated = _encoded(model.treated, x, 3) if model.pools_learned_uplift else None
+    return CustomerMatrix(treated, _encoded(model.control, x, 1))
 
 
 def _predict(classifier: lgb.LGBMClassifier, matrix: np.ndarray) -> np.ndarray:
@@ -328,7 +338,7 @@ def contact_response(
         assert model.treated is not None
         if x is None:
             x = customer_input(model, frame)
-            assert x is not None
+        assert x is not None and x.treated is not None
         x.treated[:, -3:] = (
             model.offers.index(offer),
             model.channels.index(channel),

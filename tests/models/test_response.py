@@ -252,6 +252,19 @@ def test_the_customer_matrix_predicts_what_the_learners_predict_from_a_frame() -
                 rows, offer, channel, step
             )
             np.testing.assert_allclose(got.treated, np.clip(expected, 0, 1), rtol=1e-12)
+    # At the default infinite prior strength the treated learner is never asked: its
+    # input is not built, and a contact is the baseline plus the updated priors' uplift.
+    unpooled = fit_response(frame, PARAMS.model_copy(update={"prior_strength": float("inf")}))
+    assert not unpooled.pools_learned_uplift and model.pools_learned_uplift
+    plain = customer_input(unpooled, rows)
+    assert plain is not None and plain.treated is None
+    base = baseline_response(unpooled, rows, 1, 14.0, plain)
+    got = contact_response(unpooled, PRIORS, rows, offer="REMIND", channel="phone", step=1,
+                           baseline=base, x=plain.rows(np.arange(400)))  # fmt: skip
+    assert got.learned_weight == 0.0
+    np.testing.assert_allclose(
+        got.treated, np.clip(base + PRIORS.uplift(rows, "REMIND", "phone", 1), 0, 1)
+    )
 
 
 def test_the_held_out_model_learns_only_from_contacts_before_the_newest_campaign() -> None:

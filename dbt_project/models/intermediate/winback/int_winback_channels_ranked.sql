@@ -29,11 +29,7 @@ consented as (
         end as channel_priority
     from candidates
     inner join channels
-        on
-            (channels.consent_flag = 'email' and candidates.has_consent_email)
-            or (channels.consent_flag = 'sms' and candidates.has_consent_sms)
-            or (channels.consent_flag = 'phone' and candidates.has_consent_phone)
-            or (channels.consent_flag = 'push' and candidates.has_consent_push)
+        on {{ winback.has_channel_consent('channels', 'candidates') }}
     where
         not candidates.is_do_not_contact
         and (channels.channel <> 'visit' or (candidates.segment = 'b2b' and candidates.value_tier = 1))

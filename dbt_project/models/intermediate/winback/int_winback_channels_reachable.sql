@@ -21,11 +21,7 @@ final as (
         channels.channel
     from customers
     inner join channels
-        on
-            (channels.consent_flag = 'email' and customers.has_consent_email)
-            or (channels.consent_flag = 'sms' and customers.has_consent_sms)
-            or (channels.consent_flag = 'phone' and customers.has_consent_phone)
-            or (channels.consent_flag = 'push' and customers.has_consent_push)
+        on {{ winback.has_channel_consent('channels', 'customers') }}
     where channels.channel <> 'visit' or customers.segment = 'b2b'
 )
 
