@@ -17,19 +17,10 @@
     ]) }}
 {%- endmacro %}
 
-{#- The R7 reasons int_winback_reasons_scored scores (the seed winback_reasons must list
+{#- The R7 reasons int_winback_reasons_wide scores (the seed winback_reasons must list
     the same ones), in one place for every model that names them. -#}
 {% macro reason_names() -%}
     {{ return(['price', 'logistics', 'quality', 'service_attitude', 'forgot', 'needs_changed', 'competitor']) }}
-{%- endmacro %}
-
-{#- The R7 reasons, one confidence column each (reason_conf__<reason>), pivoted from
-    int_winback_reasons_scored: `reasons` is the relation alias to read from. -#}
-{% macro reason_confidence_columns(reasons) -%}
-    {%- for reason in winback.reason_names() %}
-        max(case when {{ reasons }}.reason = '{{ reason }}' then {{ reasons }}.reason_confidence end)
-            as reason_conf__{{ reason }}{{ ',' if not loop.last }}
-    {%- endfor %}
 {%- endmacro %}
 
 {#- The status-index stand-in for the churn probability (R1, R2) where the churn model has

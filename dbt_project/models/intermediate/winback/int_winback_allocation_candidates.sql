@@ -18,20 +18,12 @@ features as (
 ),
 
 reasons as (
-    select * from {{ ref('int_winback_reasons_scored') }}
+    select * from {{ ref('int_winback_reasons_wide') }}
     where is_scoring_snapshot
 ),
 
 reason_kinds as (
     select * from {{ ref('winback_reasons') }}
-),
-
-reason_mix as (
-    select
-        reasons.customer_id,
-        {{ winback.reason_confidence_columns('reasons') }}
-    from reasons
-    group by reasons.customer_id
 ),
 
 final as (
@@ -49,14 +41,14 @@ final as (
             features.{{ column }},
         {%- endfor %}
         {%- for reason in winback.reason_names()[:-1] %}
-            reason_mix.reason_conf__{{ reason }},
+            reasons.reason_conf__{{ reason }},
         {%- endfor %}
-        reason_mix.reason_conf__{{ winback.reason_names()[-1] }}
+        reasons.reason_conf__{{ winback.reason_names()[-1] }}
     from screened
     inner join features
         on screened.customer_id = features.customer_id
-    left join reason_mix
-        on screened.customer_id = reason_mix.customer_id
+    left join reasons
+        on screened.customer_id = reasons.customer_id
     left join reason_kinds
         on screened.likely_reason_1 = reason_kinds.reason
     where screened.rule_exclusion_reason is null

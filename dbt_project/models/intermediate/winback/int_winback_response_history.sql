@@ -15,20 +15,11 @@ features as (
 ),
 
 reasons as (
-    select * from {{ ref('int_winback_reasons_scored') }}
+    select * from {{ ref('int_winback_reasons_wide') }}
 ),
 
 typical_gaps as (
     {{ winback.typical_gaps('features') }}
-),
-
-reason_mix as (
-    select
-        reasons.customer_id,
-        reasons.as_of_date,
-        {{ winback.reason_confidence_columns('reasons') }}
-    from reasons
-    group by reasons.customer_id, reasons.as_of_date
 ),
 
 final as (
@@ -54,9 +45,9 @@ final as (
             features.{{ column }},
         {%- endfor %}
         {%- for reason in winback.reason_names()[:-1] %}
-            reason_mix.reason_conf__{{ reason }},
+            reasons.reason_conf__{{ reason }},
         {%- endfor %}
-        reason_mix.reason_conf__{{ winback.reason_names()[-1] }}
+        reasons.reason_conf__{{ winback.reason_names()[-1] }}
     from contacts
     inner join features
         on
@@ -66,10 +57,10 @@ final as (
         on
             features.as_of_date = typical_gaps.as_of_date
             and features.segment = typical_gaps.segment
-    left join reason_mix
+    left join reasons
         on
-            contacts.customer_id = reason_mix.customer_id
-            and contacts.reason_as_of_date = reason_mix.as_of_date
+            contacts.customer_id = reasons.customer_id
+            and contacts.reason_as_of_date = reasons.as_of_date
 )
 
 select * from final
