@@ -13,7 +13,8 @@ choices falls as ``λ`` rises, so bisection finds the smallest ``λ`` whose choi
 budget; the candidates whose choice differs between that ``λ`` and a slightly lower one
 are then moved to their richer plan, best extra profit per extra spend first, while the
 budget allows (the classic greedy completion of the Lagrangian relaxation; its gap to
-the optimum is at most one candidate's plan). Plans are stored flat, grouped by
+the optimum is at most one candidate's plan), and what is still left buys the upgrades
+that fit it, best extra profit per extra spend first. Plans are stored flat, grouped by
 candidate (``offsets``), so each step is a few vectorised passes over all plans: ~10M
 plans take seconds.
 """
@@ -21,6 +22,7 @@ plans take seconds.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -61,6 +63,14 @@ class PlanSet:
         """The candidate of each plan."""
         return np.repeat(np.arange(self.candidates), np.diff(self.offsets))
 
+    @cached_property
+    def groups(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The candidates with plans, where their plans start, and each plan's position
+        among those candidates: computed once for the bisection's many passes."""
+        sizes = np.diff(self.offsets)
+        has = np.flatnonzero(sizes > 0)
+        return has, self.offsets[:-1][has], np.repeat(np.arange(len(has)), sizes[has])
+
 
 @dataclass(frozen=True)
 class Allocation:
@@ -79,6 +89,10 @@ class Allocation:
         return int((self.choice >= 0).sum())
 
 
+def _rows(n: int) -> np.ndarray:
+    return np.arange(n, dtype=np.int64)
+
+
 def best_plans(plans: PlanSet, lam: float, allowed: np.ndarray | None = None) -> np.ndarray:
     """Each candidate's plan with the highest ``profit − lam × spend`` if positive, else
     -1 (ties: the lower plan row, the caller's order). ``allowed`` (per candidate)
@@ -87,13 +101,10 @@ def best_plans(plans: PlanSet, lam: float, allowed: np.ndarray | None = None) ->
     if len(plans.profit) == 0:
         return choice
     score = plans.profit - lam * plans.spend
-    sizes = np.diff(plans.offsets)
-    has = np.flatnonzero(sizes > 0)
-    starts = plans.offsets[:-1][has]
+    has, starts, group = plans.groups
     top = np.maximum.reduceat(score, starts)
-    rows = np.arange(len(score), dtype=np.int64)
-    at_top = score == np.repeat(top, sizes[has])
-    best = np.minimum.reduceat(np.where(at_top, rows, len(score)), starts)
+    last = len(score)
+    best = np.minimum.reduceat(np.where(score == top[group], _rows(last), last), starts)
     take = top > 0
     choice[has[take]] = best[take]
     if allowed is not None:
@@ -140,23 +151,55 @@ def allocate(
         lam_hi *= 2.0
         if lam_hi > 1e12:
             break
+    live = _Live(plans)
     for _ in range(BISECTION_STEPS):
         if lam_hi - lam_lo <= LAMBDA_TOLERANCE * lam_hi:
             break
         mid = 0.5 * (lam_lo + lam_hi)
-        if fits(best_plans(plans, mid, allowed)):
+        if fits(live.best(mid, allowed)):
             lam_hi = mid
         else:
             lam_lo = mid
-    feasible = best_plans(plans, lam_hi, allowed)
-    richer = best_plans(plans, lam_lo, allowed)
+            live.prune(lam_lo)
+    feasible = live.best(lam_hi, allowed)
+    richer = live.best(lam_lo, allowed)
+    completed = _complete(plans, feasible, richer, budget, committed_cap)
     return _result(
         plans,
-        _complete(plans, feasible, richer, budget, committed_cap),
+        _fill(plans, completed, budget, committed_cap, allowed),
         lam_hi,
         budget,
         committed_cap,
     )
+
+
+class _Live:
+    """The plans that can still be chosen while the bisection narrows λ: a plan with
+    ``profit − λ_lo × spend ≤ 0`` is never a candidate's choice at any λ ≥ λ_lo (its
+    score only falls as λ rises), so each raise of λ_lo drops such plans and later passes
+    read fewer. The choices are the same as over every plan (ties keep plan order)."""
+
+    def __init__(self, plans: PlanSet) -> None:
+        self.plans = plans
+        self.rows = np.arange(len(plans.profit), dtype=np.int64)  # rows in the full set
+
+    def best(self, lam: float, allowed: np.ndarray | None) -> np.ndarray:
+        choice = best_plans(self.plans, lam, allowed)
+        return np.where(choice >= 0, self.rows[np.maximum(choice, 0)], -1)
+
+    def prune(self, lam: float) -> None:
+        keep = self.plans.profit - lam * self.plans.spend > 0
+        if keep.all():
+            return
+        has, _, group = self.plans.groups
+        counts = np.bincount(has[group][keep], minlength=self.plans.candidates)
+        self.plans = PlanSet(
+            np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+            self.plans.profit[keep],
+            self.plans.spend[keep],
+            self.plans.committed[keep],
+        )
+        self.rows = self.rows[keep]
 
 
 def _complete(
@@ -194,6 +237,92 @@ def _complete(
             continue
         choice[differs[k]] = richer[differs[k]]
         spend, committed = new_spend, new_committed
+    return choice
+
+
+FILL_PASSES = 20
+
+
+def _fill(
+    plans: PlanSet,
+    choice: np.ndarray,
+    budget: float,
+    committed_cap: float | None,
+    allowed: np.ndarray | None,
+) -> np.ndarray:
+    """Spend what the completion leaves: the candidate that jumps next at the final λ
+    may need more than is left while cheaper upgrades elsewhere would fit. Each pass
+    offers every candidate its upgrade (a plan with more profit whose extra spend fits
+    what is left) with the most extra profit per extra spend, takes them best ratio first
+    while the budget allows, and stops when a pass takes none. Every move adds profit
+    and stays within the budget (and the cap)."""
+    choice = choice.copy()
+    _, spend, committed = _totals(plans, choice)
+    left = budget - spend
+    cap_left = np.inf if committed_cap is None else committed_cap - committed
+    if len(plans.profit) == 0 or left <= 1e-9 or cap_left <= 1e-9:
+        return choice
+    owner = plans.owner()
+    may = np.ones(plans.candidates, dtype=bool) if allowed is None else allowed.astype(bool)
+    has = choice >= 0
+    now = {
+        name: np.where(has, array[np.maximum(choice, 0)], 0.0)
+        for name, array in (
+            ("profit", plans.profit),
+            ("spend", plans.spend),
+            ("committed", plans.committed),
+        )
+    }
+    # One pass over every plan: later upgrades are among the plans that fit now (what is
+    # left only shrinks, and an upgraded candidate's next upgrade fitted before too).
+    pool = np.flatnonzero(
+        may[owner]
+        & (plans.profit > now["profit"][owner])
+        & (plans.spend - now["spend"][owner] <= left + 1e-9)
+        & (plans.committed - now["committed"][owner] <= cap_left + 1e-9)
+    )
+    for _ in range(FILL_PASSES):
+        who = owner[pool]
+        extra_profit = plans.profit[pool] - now["profit"][who]
+        extra_spend = plans.spend[pool] - now["spend"][who]
+        extra_committed = plans.committed[pool] - now["committed"][who]
+        fits = (extra_profit > 0) & (extra_spend <= left + 1e-9)
+        fits &= extra_committed <= cap_left + 1e-9
+        pool, who = pool[fits], who[fits]
+        extra_profit, extra_spend = extra_profit[fits], extra_spend[fits]
+        extra_committed = extra_committed[fits]
+        if len(pool) == 0:
+            break
+        ratio = extra_profit / np.maximum(extra_spend, 1e-12)
+        # The best-ratio upgrade of each candidate (the pool is in plan order, so each
+        # candidate's plans are contiguous; ties: the lower plan), then candidates best
+        # ratio first.
+        starts = np.flatnonzero(np.r_[True, who[1:] != who[:-1]])
+        best = np.maximum.reduceat(ratio, starts)
+        segment = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(who)]))
+        positions = np.arange(len(ratio))
+        offers = np.minimum.reduceat(
+            np.where(ratio == best[segment], positions, len(ratio)), starts
+        )
+        offers = offers[np.argsort(-best, kind="stable")]
+        # The cheapest upgrade still to come: once what is left is below it, stop.
+        cheapest_after = np.minimum.accumulate(extra_spend[offers][::-1])[::-1]
+        taken = 0
+        for j, k in enumerate(offers):
+            if cheapest_after[j] > left + 1e-9:
+                break
+            if extra_spend[k] > left + 1e-9 or extra_committed[k] > cap_left + 1e-9:
+                continue
+            row, i = pool[k], who[k]
+            choice[i] = row
+            now["profit"][i] = plans.profit[row]
+            now["spend"][i] = plans.spend[row]
+            now["committed"][i] = plans.committed[row]
+            left -= extra_spend[k]
+            cap_left -= extra_committed[k]
+            taken += 1
+        if taken == 0:
+            break
     return choice
 
 

@@ -8,7 +8,7 @@ import itertools
 import numpy as np
 import pytest
 
-from winback.models.allocation import PlanSet, allocate, best_plans
+from winback.models.allocation import PlanSet, _Live, allocate, best_plans
 
 
 def random_plans(rng: np.random.Generator, candidates: int, most: int = 4) -> PlanSet:
@@ -68,6 +68,37 @@ def test_spends_the_budget_on_many_small_plans() -> None:
     order = np.argsort(-(plans.profit[rows] / plans.spend[rows]))
     taken = rows[order][np.cumsum(plans.spend[rows][order]) <= budget]
     assert result.expected_profit >= plans.profit[taken].sum()
+
+
+def test_what_the_next_plan_at_the_margin_leaves_buys_cheaper_plans() -> None:
+    # The best plan per unit of spend (A: 10 for 10) does not fit a budget of 7, so the
+    # Lagrangian's λ lands where nothing is bought; C (0.9 for 1) and B (5 for 6) fit
+    # what is left, and together they are the optimum.
+    plans = PlanSet(
+        np.array([0, 1, 2, 3]),
+        profit=np.array([10.0, 5.0, 0.9]),
+        spend=np.array([10.0, 6.0, 1.0]),
+        committed=np.array([10.0, 6.0, 1.0]),
+    )
+    result = allocate(plans, 7.0)
+    np.testing.assert_array_equal(result.choice, [-1, 1, 2])
+    assert result.expected_profit == pytest.approx(exact_optimum(plans, 7.0)) == 5.9
+    assert result.expected_spend == pytest.approx(7.0)
+    # The committed cost cap limits the filling as it limits the rest.
+    capped = allocate(plans, 7.0, committed_cap=1.5)
+    np.testing.assert_array_equal(capped.choice, [-1, -1, 2])
+
+
+def test_dropping_plans_below_the_lower_price_never_changes_a_choice() -> None:
+    rng = np.random.default_rng(21)
+    plans = random_plans(rng, candidates=3000)
+    allowed = rng.random(3000) < 0.8
+    live = _Live(plans)
+    for lam_lo in (0.2, 0.5, 1.0, 2.0):
+        live.prune(lam_lo)
+        assert len(live.plans.profit) < len(plans.profit)
+        for lam in (lam_lo, lam_lo * 1.3, lam_lo * 3):
+            np.testing.assert_array_equal(live.best(lam, allowed), best_plans(plans, lam, allowed))
 
 
 def test_a_loose_budget_takes_every_profitable_plan() -> None:
