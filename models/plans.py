@@ -43,7 +43,7 @@ from winback.models.response import (
     contact_response,
     customer_input,
 )
-from winback.models.response_priors import REASON_PREFIX
+from winback.models.response_priors import PriorRows
 
 # Candidates valued at a time (bounds the memory of the response grid).
 CHUNK_CANDIDATES = 50_000
@@ -258,30 +258,31 @@ def _value_chunk(
     weight = np.zeros((3, n_offers, n_channels), dtype="float64")
     baseline = np.zeros((3, n), dtype="float64")
     x = customer_input(model, chunk)
-    # What the priors read of each candidate (a narrow frame: cheap to take rows of).
-    prior_input = chunk[[c for c in chunk.columns if c.startswith(REASON_PREFIX)]].assign(
-        churn_probability=chunk["churn_probability"].to_numpy()
-    )
+    pooled = x is not None and model.pools_learned_uplift
+    # What the priors read of each candidate, as numbers (cheap to take rows of).
+    prior_input = PriorRows.of(chunk)
     for k in range(3):
         has = seqs[seq, k] >= 0
         if not has.any():
             continue
         baseline[k] = baseline_response(model, chunk, k + 1, rules.window_days, x)
-        need = pd.DataFrame({"o": seqs[seq[has], k], "c": chan[has], "i": cand[has]})
-        for (o, c), rows in need.groupby(["o", "c"])["i"]:
-            who = np.unique(rows.to_numpy())
+        # The (offer, channel) cells step k + 1 needs, each with its candidates.
+        needed = np.zeros((n_offers, n_channels, n), dtype=bool)
+        needed[seqs[seq[has], k], chan[has], cand[has]] = True
+        for o, c in zip(*np.nonzero(needed.any(axis=2)), strict=True):
+            who = np.flatnonzero(needed[o, c])
             got = contact_response(
                 model,
                 priors,
-                prior_input.iloc[who],
+                prior_input.rows(who),
                 offer=offer_codes[int(o)],
                 channel=channel_names[int(c)],
                 step=k + 1,
                 baseline=baseline[k, who],
-                x=None if x is None else x.rows(who),
+                x=x.rows(who) if pooled else None,
             )
-            response[k, int(o), int(c), who] = got.treated
-            weight[k, int(o), int(c)] = got.learned_weight
+            response[k, o, c, who] = got.treated
+            weight[k, o, c] = got.learned_weight
     value = chunk["value_if_retained_12m"].to_numpy(dtype="float64")[cand]
     order_value = np.nan_to_num(chunk["avg_order_value"].to_numpy(dtype="float64"))[cand]
     channel_cost = cost[cand, chan]

@@ -42,7 +42,7 @@ import pandas as pd
 
 from winback.config import ResponseParams
 from winback.models.features import model_input
-from winback.models.response_priors import Priors, update_priors
+from winback.models.response_priors import PriorRows, Priors, update_priors
 
 # Columns of the history and candidate frames that are not customer features.
 HISTORY_COLUMNS = frozenset(
@@ -233,8 +233,10 @@ def fit_response(
     also updated by the history (``response_priors``), and the learned uplift is pooled
     toward the updated priors."""
     features = feature_columns(history)
-    treated = history[~history["is_control"].astype(bool)]
-    control = history[history["is_control"].astype(bool)]
+    # The cells' columns only: the learners see a sample, the evidence counts every row.
+    is_control = history["is_control"].astype(bool).to_numpy()
+    treated = history.loc[~is_control, ["offer_code", "channel"]]
+    control = history.loc[is_control, ["offer_code"]]
     offers = sorted(treated["offer_code"].dropna().unique().tolist())
     channels = sorted(treated["channel"].dropna().unique().tolist())
     model = ResponseModel(
@@ -250,10 +252,11 @@ def fit_response(
         baseline = _positive(model.control, _control_input(treated_sample, features))
         model.priors = update_priors(treated_sample, baseline, priors, params.prior_update_sigma)
     controls_by_offer = control.groupby("offer_code").size()
+    treated_by_offer = treated.groupby("offer_code").size()
     for (offer, channel), n in treated.groupby(["offer_code", "channel"]).size().items():
         # Controls carry the offer they would have had, not a channel: a cell's control
         # arm is the offer's controls shared out over the channels it was sent on.
-        channel_share = n / max(int((treated["offer_code"] == offer).sum()), 1)
+        channel_share = n / max(int(treated_by_offer.get(offer, 0)), 1)
         n_control = float(controls_by_offer.get(offer, 0)) * channel_share
         model.cell_evidence[(str(offer), str(channel))] = _effective(float(n), n_control)
     return model
@@ -318,7 +321,7 @@ def learned_uplift(
 def contact_response(
     model: ResponseModel,
     priors: Priors,
-    frame: pd.DataFrame,
+    frame: pd.DataFrame | PriorRows,
     *,
     offer: str,
     channel: str,
@@ -328,7 +331,8 @@ def contact_response(
 ) -> ContactResponse:
     """The response of every row of ``frame`` to a contact with ``offer`` on ``channel``
     at ``step`` of a sequence: the learned uplift pooled toward the prior. ``x``: the
-    rows' :func:`customer_input`, when the caller has it. The model's updated priors, if
+    rows' :func:`customer_input`, when the caller has it (``frame`` may then be the
+    rows' :class:`PriorRows` alone). The model's updated priors, if
     it has them, replace ``priors``."""
     if model.priors is not None:
         priors = model.priors
@@ -337,6 +341,7 @@ def contact_response(
     if w > 0 and offer in model.offers and channel in model.channels:
         assert model.treated is not None
         if x is None:
+            assert isinstance(frame, pd.DataFrame), "the learned uplift needs the features"
             x = customer_input(model, frame)
         assert x is not None and x.treated is not None
         x.treated[:, -3:] = (

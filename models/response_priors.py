@@ -21,6 +21,7 @@ instead of the merchant's own (``response.fit_response``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -34,6 +35,37 @@ MAX_UPLIFT = 0.95
 
 
 @dataclass(frozen=True)
+class PriorRows:
+    """What the priors read of each row, as numbers: the churn probability times each
+    R7 reason's confidence (a missing confidence counts 0). Taking rows of it is a plain
+    array take, for the plan valuation's many (offer, channel) cells."""
+
+    reasons: tuple[str, ...]
+    weighted: np.ndarray  # rows x reasons
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame) -> PriorRows:
+        columns = [c for c in frame.columns if c.startswith(REASON_PREFIX)]
+        confidence = np.nan_to_num(frame[columns].to_numpy(dtype="float64")).reshape(
+            len(frame), len(columns)
+        )
+        churn = (
+            frame["churn_probability"].to_numpy(dtype="float64")
+            if "churn_probability" in frame
+            else np.ones(len(frame))
+        )
+        return cls(
+            tuple(c.removeprefix(REASON_PREFIX) for c in columns), confidence * churn[:, None]
+        )
+
+    def rows(self, who: np.ndarray) -> PriorRows:
+        return PriorRows(self.reasons, self.weighted[who])
+
+    def __len__(self) -> int:
+        return len(self.weighted)
+
+
+@dataclass(frozen=True)
 class Priors:
     """The merchant's assumptions the learned response is pooled toward."""
 
@@ -41,26 +73,26 @@ class Priors:
     channel_effect: dict[str, float]  # channel -> prior multiplier (R11)
     third_contact_fatigue: float  # R12
 
-    def uplift(self, frame: pd.DataFrame, offer: str, channel: str, step: int) -> np.ndarray:
+    @cached_property
+    def _by_offer(self) -> dict[str, dict[str, float]]:
+        table = self.reason_offer
+        return {
+            str(offer): dict(
+                zip(rows["reason"], rows["prior_return_probability"].astype(float), strict=True)
+            )
+            for offer, rows in table.groupby("offer_code", sort=False)
+        }
+
+    def uplift(
+        self, frame: pd.DataFrame | PriorRows, offer: str, channel: str, step: int
+    ) -> np.ndarray:
         """Prior P(a contact brings the customer back) per row of ``frame``: churn
         probability × the reason-weighted prior of the offer × the channel's effect."""
-        table = self.reason_offer[self.reason_offer["offer_code"] == offer]
-        by_reason = dict(
-            zip(table["reason"], table["prior_return_probability"].astype(float), strict=True)
-        )
-        mix = np.zeros(len(frame))
-        for column in frame.columns:
-            if column.startswith(REASON_PREFIX):
-                reason = column.removeprefix(REASON_PREFIX)
-                confidence = frame[column].to_numpy(dtype="float64")
-                mix += np.nan_to_num(confidence) * by_reason.get(reason, 0.0)
-        churn = (
-            frame["churn_probability"].to_numpy(dtype="float64")
-            if "churn_probability" in frame
-            else 1.0
-        )
+        rows = frame if isinstance(frame, PriorRows) else PriorRows.of(frame)
+        by_reason = self._by_offer.get(offer, {})
+        effect = np.array([by_reason.get(reason, 0.0) for reason in rows.reasons])
         fatigue = self.third_contact_fatigue if step >= 3 else 1.0
-        return churn * mix * self.channel_effect.get(channel, 1.0) * fatigue
+        return (rows.weighted @ effect) * self.channel_effect.get(channel, 1.0) * fatigue
 
 
 def update_priors(
@@ -84,7 +116,9 @@ def update_priors(
     prior = table.reindex(index=reasons, columns=offers).fillna(FLOOR).to_numpy(float)
     theta0 = np.log(np.maximum(prior, FLOOR))
     phi0 = np.log(np.maximum([priors.channel_effect[c] for c in channels], FLOOR))
-    rows = treated[known]
+    needed = [REASON_PREFIX + r for r in reasons] + ["step", "is_converted"]
+    needed += ["churn_probability"] if "churn_probability" in treated else []
+    rows = treated.loc[known, needed]
     churn = rows["churn_probability"].to_numpy(float) if "churn_probability" in rows else 1.0
     mix = np.nan_to_num(rows[[REASON_PREFIX + r for r in reasons]].to_numpy(float))
     mix = mix * np.reshape(churn, (-1, 1))
@@ -92,26 +126,36 @@ def update_priors(
     o, c = offer[known], channel[known]
     b = np.clip(np.asarray(baseline, dtype=float)[known], 0.0, 1.0 - 1e-6)
     y = rows["is_converted"].astype(float).to_numpy()
-    # Rows in offer order, so each offer's gradient is one contiguous sum (reduceat).
+    # Rows in offer order, so each offer's rows are one contiguous block.
     order = np.argsort(o, kind="stable")
     o, c, b, y, mix = o[order], c[order], b[order], y[order], mix[order]
     fatigue = np.broadcast_to(fatigue, o.shape)[order]
     present = np.unique(o)
     starts = np.searchsorted(o, present)
+    # Each offer's rows as one block: its reason-weighted effect is one matrix-vector
+    # product, and so is its gradient.
+    blocks = list(zip(present, starts, np.append(starts[1:], len(o)), strict=True))
+    mix = np.ascontiguousarray(mix)
+    converted = y > 0
+    not_base = 1.0 - b
     n_theta = theta0.size
 
     def objective(v: np.ndarray) -> tuple[float, np.ndarray]:
         log_theta, log_phi = v[:n_theta].reshape(theta0.shape), v[n_theta:]
         theta, phi = np.exp(log_theta), np.exp(log_phi)
-        m = (mix * theta[:, o].T).sum(axis=1)  # reason-weighted effect of the offer
+        m = np.empty(len(o))  # reason-weighted effect of the offer
+        for k, lo, hi in blocks:
+            m[lo:hi] = mix[lo:hi] @ theta[:, k]
         g = phi[c] * fatigue
         raw = m * g
         u = np.minimum(raw, MAX_UPLIFT)
-        q = np.clip(1.0 - (1.0 - b) * (1.0 - u), 1e-9, 1.0 - 1e-9)
-        nll = -float(np.sum(y * np.log(q) + (1.0 - y) * np.log(1.0 - q)))
-        dq = -(y / q - (1.0 - y) / (1.0 - q)) * (1.0 - b) * (raw < MAX_UPLIFT)
+        q = np.clip(1.0 - not_base * (1.0 - u), 1e-9, 1.0 - 1e-9)
+        nll = -float(np.sum(np.log(np.where(converted, q, 1.0 - q))))
+        dq = np.where(converted, -1.0 / q, 1.0 / (1.0 - q)) * not_base * (raw < MAX_UPLIFT)
+        weight = dq * g
         grad_theta = np.zeros_like(theta)
-        grad_theta[:, present] = np.add.reduceat(mix * (dq * g)[:, None], starts, axis=0).T
+        for k, lo, hi in blocks:
+            grad_theta[:, k] = weight[lo:hi] @ mix[lo:hi]
         grad_theta = grad_theta * theta + (log_theta - theta0) / sigma**2
         grad_phi = (
             np.bincount(c, weights=dq * raw, minlength=len(channels)) + (log_phi - phi0) / sigma**2
