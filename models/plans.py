@@ -279,7 +279,7 @@ def _value_chunk(
                 channel=channel_names[int(c)],
                 step=k + 1,
                 baseline=baseline[k, who],
-                x=x.rows(who) if pooled else None,
+                x=x.rows(who) if pooled and x is not None else None,
             )
             response[k, o, c, who] = got.treated
             weight[k, o, c] = got.learned_weight
