@@ -65,6 +65,7 @@ def load_raw(settings: Settings, as_of: dt.date | None, artifact_key: str) -> Lo
         as_of,
         progress=logger.info,
         memory_limit=settings.warehouse.duckdb_memory_limit,
+        max_data_age_days=settings.max_data_age_days,
     )
     logger.info(
         "loaded %s rows, quarantined %s, as of %s",

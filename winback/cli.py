@@ -27,6 +27,12 @@ WHAT_TO_DO = {
         "input data for the named columns."
     ),
     "DbtBuildError": "A dbt model or test failed; see the dbt log named above. Nothing was published.",
+    "StaleDataError": (
+        "Put a fresh export of the named file into the data directory and run again. To "
+        "build the list on this data anyway (a replay, or a shop with no recent orders), "
+        "give its date explicitly: --as-of YYYY-MM-DD (or WINBACK_AS_OF). Nothing was "
+        "loaded or published; analysts still read the last published file."
+    ),
     "NotEnoughHistoryError": "Nothing was published.",
     "NoModelForDateError": "Nothing was published.",
     "SettingsError": (

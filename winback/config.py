@@ -791,6 +791,14 @@ class Settings(BaseSettings):
         description="Date the nightly run scores as of (data up to the end of that day, "
         "UTC). Default: the date of the latest order in the data.",
     )
+    max_data_age_days: int = Field(
+        3,
+        ge=0,
+        description="A nightly run without an as-of date (scheduled, or `winback nightly` "
+        "without --as-of) is refused, before anything is loaded or published, when the "
+        "newest order is more than this many days before today (UTC): a stale export must "
+        "not become tonight's list. An explicit as-of date is never refused.",
+    )
     warehouse: WarehouseSettings = Field(default_factory=WarehouseSettings)
     features: FeatureSettings = Field(default_factory=FeatureSettings)
     validation: ValidationSettings = Field(default_factory=ValidationSettings)

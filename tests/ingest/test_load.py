@@ -9,7 +9,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from winback.ingest import ContractError, load_data_dir
+from winback.ingest import ContractError, StaleDataError, load_data_dir
 
 HEADER = "order_id,customer_id,order_ts,amount,status"
 GOOD = [
@@ -172,6 +172,29 @@ def test_failed_load_leaves_the_previous_raw_tables(tmp_path: Path) -> None:
     con = duckdb.connect(str(wh))
     assert con.execute("select count(*) from raw.orders").fetchone() == (3,)
     con.close()
+
+
+def test_a_run_without_as_of_refuses_stale_orders_and_keeps_the_previous_load(
+    tmp_path: Path,
+) -> None:
+    # The newest order (GOOD) is from 2026-03-01.
+    data = orders_csv(tmp_path)
+    wh = tmp_path / "wh.duckdb"
+    load_data_dir(wh, data, AS_OF)  # an explicit as-of date is never refused
+    write(data, "orders.csv", "\n".join([HEADER, *GOOD[:2]]) + "\n")
+    five_days_on = dt.datetime(2026, 2, 6, 8, 0)
+    with pytest.raises(StaleDataError) as caught:
+        load_data_dir(wh, data, max_data_age_days=3, now=five_days_on)
+    message = str(caught.value)
+    assert "orders.csv" in message and "2026-02-01" in message and "5 days" in message
+    assert "WINBACK_MAX_DATA_AGE_DAYS" in message
+    con = duckdb.connect(str(wh))
+    assert con.execute("select count(*) from raw.orders").fetchone() == (3,)
+    con.close()
+    # Within the allowed age (or with no limit) the newest order's date is the as-of date.
+    report = load_data_dir(wh, data, max_data_age_days=3, now=dt.datetime(2026, 2, 4, 8, 0))
+    assert report.as_of == dt.date(2026, 2, 1)
+    assert load_data_dir(wh, data, now=five_days_on).as_of == dt.date(2026, 2, 1)
 
 
 def test_missing_orders_file_is_named(tmp_path: Path) -> None:

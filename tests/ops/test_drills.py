@@ -199,3 +199,24 @@ def test_corrupt_feature_data_publishes_nothing_and_says_which_expectation_faile
     assert "Data Docs: file://" in message
     assert "nothing was published" in message
     assert file_digest(drill.published) == before
+
+
+def test_a_run_without_as_of_on_a_stale_export_is_refused_before_loading(
+    drill: Workspace,
+) -> None:
+    # The drill shop's orders end on AS_OF (2026-06-30), months before any day this runs:
+    # a scheduled-style run (no --as-of) must not build tonight's list on it.
+    before = file_digest(drill.published)
+    with duckdb.connect(str(drill.warehouse), read_only=True) as con:
+        loads_before = con.execute("select distinct load_id from raw._loads").fetchall()
+
+    refused = drill.run("nightly", "--data-dir", "shop")
+
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    first_screen = refused.stderr
+    assert "Nightly run failed: StaleDataError" in first_screen
+    assert "orders.csv" in first_screen and f"newest order is from {AS_OF}" in first_screen
+    assert "What to do:" in first_screen and "--as-of YYYY-MM-DD" in first_screen
+    assert file_digest(drill.published) == before
+    with duckdb.connect(str(drill.warehouse), read_only=True) as con:
+        assert con.execute("select distinct load_id from raw._loads").fetchall() == loads_before

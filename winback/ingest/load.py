@@ -37,6 +37,19 @@ class ContractError(Exception):
         super().__init__(f"{self.file}: {problem}")
 
 
+class StaleDataError(Exception):
+    """A run without an as-of date found only old orders: the export has not been
+    refreshed, and tonight's list would be built on it."""
+
+    def __init__(self, file: Path | str, newest: dt.date, today: dt.date, max_age_days: int):
+        self.file, self.newest, self.today = str(file), newest, today
+        super().__init__(
+            f"{self.file}: the newest order is from {newest} ({(today - newest).days} days "
+            f"before today, {today}); a run without --as-of accepts at most "
+            f"{max_age_days} (setting max_data_age_days, WINBACK_MAX_DATA_AGE_DAYS)"
+        )
+
+
 @dataclass
 class TableLoad:
     """What happened to one table in one load."""
@@ -476,12 +489,17 @@ def load_data_dir(
     *,
     progress: Callable[[str], None] | None = None,
     memory_limit: str | None = None,
+    max_data_age_days: int | None = None,
+    now: dt.datetime | None = None,
 ) -> LoadReport:
     """Validate every contract file in ``data_dir`` and replace the ``raw`` schema.
 
     The raw tables and the quarantine are swapped in one transaction, so a failed load
     leaves the previous load in place. Re-loading the same files for the same as-of
-    date gives the same rows.
+    date gives the same rows. Without ``as_of`` the newest order's date is the as-of
+    date, and with ``max_data_age_days`` an order file whose newest order is older than
+    that before ``now`` (UTC, default: the clock) is refused (:class:`StaleDataError`)
+    before anything is replaced.
     """
     say = progress or (lambda _msg: None)
     files, notes = find_files(data_dir)
@@ -497,7 +515,10 @@ def load_data_dir(
                 say(f"reading {files[table.name].name}")
                 sources[table.name] = _read_source(con, table, files[table.name])
         if as_of is None:
-            as_of = default_as_of(con, native=sources["orders"].native)
+            as_of = default_as_of(con, now=now, native=sources["orders"].native)
+            today = (now or dt.datetime.now(dt.UTC).replace(tzinfo=None)).date()
+            if max_data_age_days is not None and (today - as_of).days > max_data_age_days:
+                raise StaleDataError(files["orders"], as_of, today, max_data_age_days)
         as_of_end = f"timestamp '{as_of + dt.timedelta(days=1):%Y-%m-%d} 00:00:00'"
         load_id = _make_load_id(files, as_of)
         report = LoadReport(load_id=load_id, as_of=as_of, notes=notes)
