@@ -91,6 +91,26 @@ def test_nightly_scores_every_customer_and_registers_a_champion(workspace: Path)
     assert candidates > 0 and listed + excluded == candidates
     assert contacted == 0
     assert first.decisions.report_path.exists()
+    # Issue 17: without consent data the candidates are still ranked and planned (R13:
+    # consent 'unknown', never contacted) rather than all excluded, and the run says what
+    # would make them contactable.
+    unknown, needs_consent, planned, with_channel, no_consent_exclusions = query(
+        workspace,
+        "select count(*) filter (where consent_status = 'unknown'), "
+        "count(*) filter (where action = 'needs_consent'), "
+        "count(*) filter (where recommended_offer is not null and expected_profit is not null), "
+        "count(*) filter (where channel is not null or contact_1_at is not null), "
+        "(select count(*) from marts.winback_exclusions where as_of_date = $d "
+        "and exclusion_reason = 'no_consented_channel') "
+        "from marts.winback_list where as_of_date = $d",
+        {"d": AS_OF},
+    )
+    assert listed > 0 and unknown == needs_consent == planned == listed
+    assert with_channel == 0 and no_consent_exclusions == 0
+    hint = first.decisions.consent_hint
+    assert f"{listed:,} listed customers have no consent data" in hint
+    assert "customers.csv" in hint and "consent_email" in hint
+    assert hint in first.decisions.report_path.read_text(encoding="utf-8")
 
     # Same as-of date again: same rows, same probabilities, no duplicates. Training again
     # (not resuming with the same model) exercises the champion comparison.

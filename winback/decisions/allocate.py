@@ -122,16 +122,17 @@ def choose_plans(
         rules,
     )
     control = candidates["is_control_group"].fillna(False).astype(bool).to_numpy()
+    allowed = ~control & ~consent_unknown(candidates)
     result = allocate(
         valued.plan_set,
         settings.decisions.budget,
         committed_cap=settings.decisions.committed_cost_cap,
-        allowed=~control,
+        allowed=allowed,
     )
     choices = plan_choices(candidates, valued, result, settings.decisions.reminder_offer)
     outcome = AllocationOutcome(
         candidates=len(candidates),
-        contactable=int((~control).sum()),
+        contactable=int(allowed.sum()),
         contacted=result.contacted,
         plans=len(valued.plan_set.profit),
         expected_spend=result.expected_spend,
@@ -146,6 +147,14 @@ def choose_plans(
     return choices, outcome, model
 
 
+def consent_unknown(candidates: pd.DataFrame) -> np.ndarray:
+    """R13: the candidates whose data has no consent at all (e.g. only orders.csv): their
+    plans are valued on every channel for the ranking, and they are never contacted."""
+    if "consent_status" not in candidates:
+        return np.zeros(len(candidates), dtype=bool)
+    return (candidates["consent_status"] == "unknown").fillna(False).to_numpy(dtype=bool)
+
+
 def plan_choices(
     candidates: pd.DataFrame, valued: ValuedPlans, result: Allocation, reminder_offer: str
 ) -> pd.DataFrame:
@@ -153,6 +162,7 @@ def plan_choices(
     the control group, the plan they would get: the best at the same λ, else the best at
     all), its figures, and how the budget treated it."""
     control = candidates["is_control_group"].fillna(False).astype(bool).to_numpy()
+    unknown = consent_unknown(candidates)
     at_lambda = best_plans(valued.plan_set, result.lagrange_multiplier)
     unconstrained = best_plans(valued.plan_set, 0.0)
     shown = np.where(
@@ -166,7 +176,8 @@ def plan_choices(
             "is_control_group": control,
             # A control member counts as selected when the budget would have taken them
             # (their plan pays at the marginal price λ): held out, never contacted (R10).
-            "is_selected": np.where(control, at_lambda >= 0, result.choice >= 0),
+            # Without consent data (R13) nobody is selected: ranked, never contacted.
+            "is_selected": np.where(control, at_lambda >= 0, result.choice >= 0) & ~unknown,
             "has_profitable_plan": unconstrained >= 0,
         }
     )

@@ -28,6 +28,7 @@ class CampaignSummary:
     contacted: int
     control: int
     not_selected: int
+    needs_consent: int  # listed, no consent data (R13): ranked, never contacted
     excluded: int
     service_recovery: int
     committed_cost: float
@@ -42,6 +43,19 @@ class CampaignSummary:
     @property
     def budget_used_share(self) -> float:
         return self.committed_cost / self.budget if self.budget > 0 else 0.0
+
+    @property
+    def consent_hint(self) -> str:
+        """One line on what would make the listed customers without consent data
+        contactable; empty when there are none."""
+        if not self.needs_consent:
+            return ""
+        return (
+            f"{self.needs_consent:,} listed customers have no consent data and are never "
+            "contacted (R13): add customers.csv (or .parquet) with customer_id and "
+            "consent_email, consent_sms, consent_phone, consent_push (true/false) to make "
+            "them contactable"
+        )
 
 
 def read_summary(warehouse: Warehouse, as_of: dt.date, budget: float) -> CampaignSummary:
@@ -107,6 +121,7 @@ def read_summary(warehouse: Warehouse, as_of: dt.date, budget: float) -> Campaig
         contacted=len(contacted),
         control=int((listed["action"] == "hold_out_control").sum()),
         not_selected=int((listed["action"] == "not_selected_budget").sum()),
+        needs_consent=int((listed["action"] == "needs_consent").sum()),
         excluded=n_excluded,
         service_recovery=int(queue[0]) if queue else 0,
         committed_cost=float(contacted["committed_cost"].sum()),
@@ -134,11 +149,13 @@ def summary_markdown(s: CampaignSummary) -> str:
         f"| to contact | {s.contacted:,} |",
         f"| control group, held out (R10) | {s.control:,} |",
         f"| worth it but over budget | {s.not_selected:,} |",
+        f"| no consent data: ranked, not contacted (R13) | {s.needs_consent:,} |",
         f"| budget | {s.budget:,.2f} |",
         f"| committed cost (budget used) | {s.committed_cost:,.2f} ({s.budget_used_share:.0%}) |",
         f"| expected cost | {s.expected_cost:,.2f} |",
         f"| expected profit | {s.expected_profit:,.2f} |",
         "",
+        *([s.consent_hint, ""] if s.consent_hint else []),
         "## Offer mix",
         "",
         "| offer | contacted | expected profit | committed cost |",
@@ -221,6 +238,7 @@ def render_html(s: CampaignSummary) -> str:
             ("to contact", f"{s.contacted:,}"),
             ("control group (R10)", f"{s.control:,}"),
             ("over budget", f"{s.not_selected:,}"),
+            ("no consent data (never contacted)", f"{s.needs_consent:,}"),
             ("budget", f"{s.budget:,.2f}"),
             ("committed cost", f"{s.committed_cost:,.2f} ({s.budget_used_share:.0%})"),
             ("expected cost", f"{s.expected_cost:,.2f}"),
@@ -245,7 +263,9 @@ def render_html(s: CampaignSummary) -> str:
         "body{font-family:sans-serif;max-width:960px;margin:2em auto;color:#222}"
         "table{border-collapse:collapse}th,td{padding:2px 10px;text-align:left}"
         "tr:nth-child(even){background:#f4f4f4}img{max-width:100%}"
-        f"</style></head><body><h1>{title}</h1><table>{table_rows}</table>{charts}"
+        f"</style></head><body><h1>{title}</h1><table>{table_rows}</table>"
+        f"{f'<p><strong>{html.escape(s.consent_hint)}</strong></p>' if s.consent_hint else ''}"
+        f"{charts}"
         f"<h2>Exclusions</h2>{exclusions}"
         f"<h2>Past campaigns: uplift per offer (R10)</h2>{measurement}</body></html>"
     )

@@ -32,6 +32,7 @@ class DecisionsResult:
     committed_cost: float
     expected_profit: float
     report_path: Path
+    consent_hint: str = ""  # what would make listed customers without consent contactable
 
 
 def run_decisions(
@@ -95,5 +96,6 @@ def build_decisions(
         committed_cost=summary.committed_cost,
         expected_profit=summary.expected_profit,
         report_path=report,
+        consent_hint=summary.consent_hint,
     )
     return result, summary, outcome, model

@@ -32,6 +32,7 @@ final as (
         screened.as_of_date,
         screened.campaign_id,
         screened.is_control_group,
+        screened.consent_status,
         screened.value_tier,
         screened.likely_reason_1,
         coalesce(reason_kinds.is_company_fault, false) as is_company_fault,

@@ -71,8 +71,23 @@ screened as (
         || coalesce('; model: ' || concat_ws(', ', tiered.model_reason_1, tiered.model_reason_2, tiered.model_reason_3), '')
             as reason_explanation,
         tiered.open_tickets > 0 as is_open_dispute,
-        not(
-            tiered.has_consent_email or tiered.has_consent_sms or tiered.has_consent_phone or tiered.has_consent_push
+        -- R13: granted (some channel consented), none (the data says no channel) or
+        -- unknown (no consent data: ranked like everyone, never contacted).
+        case
+            when
+                tiered.has_consent_email or tiered.has_consent_sms or tiered.has_consent_phone
+                or tiered.has_consent_push
+                then 'granted'
+            when coalesce(tiered.has_consent_data, false) then 'none'
+            else 'unknown'
+        end as consent_status,
+        coalesce(
+            tiered.has_consent_data
+            and not (
+                tiered.has_consent_email or tiered.has_consent_sms or tiered.has_consent_phone
+                or tiered.has_consent_push
+            ),
+            false
         ) as has_no_consented_channel,
         coalesce(tiered.days_since_winback_contact < {{ var('winback_frequency_cap_days') }}, false)
             as is_contacted_too_recently,

@@ -141,6 +141,7 @@ valued as (
         customers.has_consent_sms,
         customers.has_consent_phone,
         customers.has_consent_push,
+        coalesce(customers.has_consent_data, false) as has_consent_data,
         customers.preferred_channel,
         customers.timezone,
         coalesce(

@@ -1,4 +1,5 @@
--- R11: the channels each candidate may be contacted through (consent given, R13), best
+-- R11: the channels each candidate may be contacted through (consent given, R13; every
+-- channel, for valuing only, when the data has no consent at all), best
 -- first: an account manager's visit for B2B accounts of tier 1; a call for tiers 1-2 and
 -- B2B; then the customer's preferred channel; then email, push, SMS, phone. Customers of
 -- 55 and older get push last. An offer uses the best-ranked channel it allows.
@@ -28,10 +29,14 @@ consented as (
             else 7
         end as channel_priority
     from candidates
+    -- Without consent data every channel values the plan (R13: such a customer is listed,
+    -- never contacted: winback/decisions/allocate.py).
     inner join channels
-        on {{ winback.has_channel_consent('channels', 'candidates') }}
+        on
+            {{ winback.has_channel_consent('channels', 'candidates') }}
+            or candidates.consent_status = 'unknown'
     where
-        not candidates.is_do_not_contact
+        not coalesce(candidates.is_do_not_contact, false)
         and (channels.channel <> 'visit' or (candidates.segment = 'b2b' and candidates.value_tier = 1))
 ),
 

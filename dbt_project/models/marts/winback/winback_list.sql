@@ -61,12 +61,14 @@ final as (
         campaign_id,
         case
             when is_contacted then 'contact'
+            when consent_status = 'unknown' then 'needs_consent'
             when is_selected and is_control_group then 'hold_out_control'
             else 'not_selected_budget'
         end as action,  -- noqa: RF04
         is_selected,
         is_control_group,
         is_contacted,
+        consent_status,
         priority_rank,
         lapse_status,
         segment,
