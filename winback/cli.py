@@ -140,8 +140,9 @@ def nightly(
         f"  →  select * from marts.winback_list\n"
         f"    report: {d.report_path}"
     )
-    if d.consent_hint:
-        typer.secho(f"    {d.consent_hint}", fg=typer.colors.YELLOW)
+    for hint in (d.consent_hint, d.unchecked_hint):
+        if hint:
+            typer.secho(f"    {hint}", fg=typer.colors.YELLOW)
     for figure in result.stages:
         peak = "" if figure.peak_rss_mb is None else f", peak {figure.peak_rss_mb:,.0f} MB"
         typer.echo(f"  {figure.stage:<18} {figure.seconds:7.1f} s{peak}")

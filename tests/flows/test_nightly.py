@@ -111,6 +111,16 @@ def test_nightly_scores_every_customer_and_registers_a_champion(workspace: Path)
     assert f"{listed:,} listed customers have no consent data" in hint
     assert "customers.csv" in hint and "consent_email" in hint
     assert hint in first.decisions.report_path.read_text(encoding="utf-8")
+    # The exclusion rules whose data is missing are named, never silently passed.
+    unchecked = first.decisions.unchecked_hint
+    assert unchecked.startswith("exclusions not checked, their data is missing: ")
+    for rules, table in [
+        ("open_dispute, price_hunter, high_attention_low_spend", "tickets"),
+        ("do_not_contact, no_consented_channel", "customers"),
+        ("contacted_too_recently", "campaign_contacts"),
+        ("chronic_late_payer", "payments"),
+    ]:
+        assert f"{rules} (no {table} file)" in unchecked
 
     # Same as-of date again: same rows, same probabilities, no duplicates. Training again
     # (not resuming with the same model) exercises the champion comparison.

@@ -10,10 +10,24 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 from matplotlib.figure import Figure
 
 from winback.warehouse import Warehouse, connect
+
+# The exclusion rules (R6, R7, R13: int_winback_candidates_screened) and the contract
+# table each needs: without that table the rule cannot fire and is reported as not
+# checked, never silently passed.
+RULE_INPUTS = {
+    "open_dispute": "tickets",
+    "do_not_contact": "customers",
+    "no_consented_channel": "customers",
+    "contacted_too_recently": "campaign_contacts",
+    "chronic_late_payer": "payments",
+    "price_hunter": "tickets",
+    "high_attention_low_spend": "tickets",
+}
 
 
 @dataclass(frozen=True)
@@ -29,6 +43,7 @@ class CampaignSummary:
     control: int
     not_selected: int
     needs_consent: int  # listed, no consent data (R13): ranked, never contacted
+    absent_tables: tuple[str, ...]  # contract tables the run's load had no file for
     excluded: int
     service_recovery: int
     committed_cost: float
@@ -43,6 +58,17 @@ class CampaignSummary:
     @property
     def budget_used_share(self) -> float:
         return self.committed_cost / self.budget if self.budget > 0 else 0.0
+
+    @property
+    def unchecked_hint(self) -> str:
+        """One line naming the exclusion rules that could not be checked because their
+        table is missing; empty when every rule had its data."""
+        parts = [
+            f"{', '.join(r for r, t in RULE_INPUTS.items() if t == table)} (no {table} file)"
+            for table in dict.fromkeys(RULE_INPUTS.values())
+            if table in self.absent_tables
+        ]
+        return "exclusions not checked, their data is missing: " + "; ".join(parts) if parts else ""
 
     @property
     def consent_hint(self) -> str:
@@ -74,6 +100,7 @@ def read_summary(warehouse: Warehouse, as_of: dt.date, budget: float) -> Campaig
         queue = con.execute(
             "select count(*) from marts.service_recovery_queue where as_of_date = ?", [as_of]
         ).fetchone()
+        absent = _absent_tables(con)
         measurement = con.execute(
             "select campaign_id, offer_code, treated_contacts, control_contacts, uplift, "
             "uplift_ci_low, uplift_ci_high, is_uplift_significant "
@@ -122,6 +149,7 @@ def read_summary(warehouse: Warehouse, as_of: dt.date, budget: float) -> Campaig
         control=int((listed["action"] == "hold_out_control").sum()),
         not_selected=int((listed["action"] == "not_selected_budget").sum()),
         needs_consent=int((listed["action"] == "needs_consent").sum()),
+        absent_tables=absent,
         excluded=n_excluded,
         service_recovery=int(queue[0]) if queue else 0,
         committed_cost=float(contacted["committed_cost"].sum()),
@@ -133,6 +161,22 @@ def read_summary(warehouse: Warehouse, as_of: dt.date, budget: float) -> Campaig
         by_tier=by_tier,
         measurement=measurement,
     )
+
+
+def _absent_tables(con: duckdb.DuckDBPyConnection) -> tuple[str, ...]:
+    """The contract tables the newest load had no file for (``raw._loads``)."""
+    found = con.execute(
+        "select count(*) from information_schema.tables "
+        "where table_schema = 'raw' and table_name = '_loads'"
+    ).fetchone()
+    if not found or not found[0]:
+        return ()
+    rows = con.execute(
+        "select table_name from raw._loads where source_file is null and load_id = "
+        "(select load_id from raw._loads order by loaded_at desc, load_id limit 1) "
+        "order by table_name"
+    ).fetchall()
+    return tuple(str(r[0]) for r in rows)
 
 
 def summary_markdown(s: CampaignSummary) -> str:
@@ -156,6 +200,7 @@ def summary_markdown(s: CampaignSummary) -> str:
         f"| expected profit | {s.expected_profit:,.2f} |",
         "",
         *([s.consent_hint, ""] if s.consent_hint else []),
+        *([s.unchecked_hint, ""] if s.unchecked_hint else []),
         "## Offer mix",
         "",
         "| offer | contacted | expected profit | committed cost |",
@@ -265,6 +310,7 @@ def render_html(s: CampaignSummary) -> str:
         "tr:nth-child(even){background:#f4f4f4}img{max-width:100%}"
         f"</style></head><body><h1>{title}</h1><table>{table_rows}</table>"
         f"{f'<p><strong>{html.escape(s.consent_hint)}</strong></p>' if s.consent_hint else ''}"
+        f"{f'<p>{html.escape(s.unchecked_hint)}</p>' if s.unchecked_hint else ''}"
         f"{charts}"
         f"<h2>Exclusions</h2>{exclusions}"
         f"<h2>Past campaigns: uplift per offer (R10)</h2>{measurement}</body></html>"

@@ -33,6 +33,7 @@ class DecisionsResult:
     expected_profit: float
     report_path: Path
     consent_hint: str = ""  # what would make listed customers without consent contactable
+    unchecked_hint: str = ""  # the exclusion rules whose data is missing
 
 
 def run_decisions(
@@ -97,5 +98,6 @@ def build_decisions(
         expected_profit=summary.expected_profit,
         report_path=report,
         consent_hint=summary.consent_hint,
+        unchecked_hint=summary.unchecked_hint,
     )
     return result, summary, outcome, model
