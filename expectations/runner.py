@@ -25,6 +25,7 @@ class FailedExpectation:
     expectation: str
     column: str | None
     detail: str
+    severity: str = "critical"
 
     def __str__(self) -> str:
         where = f" on column {self.column}" if self.column else ""
@@ -41,11 +42,16 @@ class ValidationReport:
     evaluated: int
     failures: list[FailedExpectation] = field(default_factory=list)
     data_docs_url: str | None = None
+    # Failed expectations of severity "warning": reported, never a reason to stop.
+    warnings: list[FailedExpectation] = field(default_factory=list)
 
     def to_markdown(self) -> str:
         head = "passed" if self.success else f"FAILED ({len(self.failures)} of {self.evaluated})"
+        if self.success and self.warnings:
+            head += f" with {len(self.warnings)} warning(s)"
         lines = [f"### Great Expectations: `{self.suite}` on `{self.table}`: {head}"]
         lines += [f"- {f}" for f in self.failures]
+        lines += [f"- warning: {f}" for f in self.warnings]
         if self.data_docs_url:
             lines += ["", f"Data Docs: {self.data_docs_url}"]
         return "\n".join(lines)
@@ -68,18 +74,22 @@ def _describe(result: ExpectationValidationResult) -> FailedExpectation:
     config = result.expectation_config
     if config is None:  # GX always sets it for a suite run; say so rather than crash
         return FailedExpectation("unknown expectation", None, str(result.result))
+    severity = getattr(config, "severity", None) or "critical"
+    severity = str(getattr(severity, "value", severity))
     kwargs = {k: v for k, v in config.kwargs.items() if k not in {"batch_id"}}
     column = kwargs.pop("column", None)
     res = result.result or {}
     bits = [f"expected {kwargs}"]
     if "observed_value" in res:
-        bits.append(f"observed {res['observed_value']!r}")
+        observed = res["observed_value"]
+        shown = f"{float(observed):.4g}" if isinstance(observed, float) else repr(observed)
+        bits.append(f"observed {shown}")
     if res.get("unexpected_count"):
         bits.append(
             f"{res['unexpected_count']:,} unexpected rows "
             f"({res.get('unexpected_percent', 0):.2f}%), e.g. {res.get('partial_unexpected_list', [])[:5]}"
         )
-    return FailedExpectation(config.type, column, "; ".join(bits))
+    return FailedExpectation(config.type, column, "; ".join(bits), severity)
 
 
 DOCS_SITE = "winback"
@@ -135,14 +145,16 @@ def run_suite(
         identifier, outcome = next(iter(result.run_results.items()))
         urls = context.get_docs_sites_urls(resource_identifier=identifier, site_names=[DOCS_SITE])
         url = urls[0]["site_url"] if urls else None
-    failures = [_describe(r) for r in outcome.results if not r.success]
+    failed = [_describe(r) for r in outcome.results if not r.success]
+    failures = [f for f in failed if f.severity == "critical"]
     return ValidationReport(
         table=table,
         suite=suite_name,
-        success=bool(outcome.success),
+        success=not failures,
         evaluated=len(outcome.results),
         failures=failures,
         data_docs_url=url,
+        warnings=[f for f in failed if f.severity != "critical"],
     )
 
 

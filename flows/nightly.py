@@ -104,8 +104,10 @@ def read_features(settings: Settings) -> FeatureRead:
 
 
 @task(cache_policy=NO_CACHE)
-def validate_features(settings: Settings, read: FeatureRead, as_of: dt.date) -> None:
-    """Great Expectations gate on the features read; raises so nothing is published."""
+def validate_features(settings: Settings, read: FeatureRead, as_of: dt.date) -> list[str]:
+    """Great Expectations gate on the features read; raises so nothing is published.
+    Returns the expectations of severity "warning" that failed (degenerate but valid
+    data, e.g. a churn rate above 99.5%), each logged as a warning."""
     suite = features_suite.build_suite(
         warehouse.previous_scored_customers(settings.warehouse, as_of)
     )
@@ -118,6 +120,10 @@ def validate_features(settings: Settings, read: FeatureRead, as_of: dt.date) -> 
         markdown=report.to_markdown(),
         description=f"Great Expectations on {report.table}",
     )
+    warnings = [f"{report.table}: {w}" for w in report.warnings]
+    for warning in warnings:
+        get_run_logger().warning("data warning: %s", warning)
+    return warnings
 
 
 @task(cache_policy=NO_CACHE)
@@ -143,6 +149,8 @@ def train_model(settings: Settings, read: FeatureRead, as_of: dt.date) -> lifecy
         outcome.verdict,
         outcome.decision.reason,
     )
+    if outcome.label_warning:
+        get_run_logger().warning("%s", outcome.label_warning)
     create_markdown_artifact(
         key="model-metrics",
         markdown=outcome.to_markdown(),
@@ -228,7 +236,7 @@ def nightly(
             model_seconds = build_features(settings, load.as_of)
         with clock.stage("validation"):
             read = read_features(settings)
-            validate_features(settings, read, load.as_of)
+            warnings = validate_features(settings, read, load.as_of)
         with clock.stage("training"):
             outcome = train_model(settings, read, load.as_of)
         with clock.stage("scoring + publish"):
@@ -256,6 +264,7 @@ def nightly(
         if previous is None or probabilities.empty
         else population_stability_index(previous.to_numpy(), probabilities.to_numpy()),
         psi_threshold=settings.validation.psi_threshold,
+        warnings=[*warnings, *filter(None, [outcome.label_warning])],
     )
     create_markdown_artifact(
         key="nightly-summary",

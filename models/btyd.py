@@ -107,7 +107,24 @@ class BuyTillYouDie:
         params = self.purchases.params_
         shape = params["r"] + h.frequency
         scale = params["alpha"] + h.age
-        return scale * (np.power(2.0, 1.0 / shape) - 1.0) * _DAYS_PER_UNIT
+        with np.errstate(over="ignore"):  # a rate near zero: an infinite wait
+            return scale * (np.power(2.0, 1.0 / shape) - 1.0) * _DAYS_PER_UNIT
+
+
+BGNBD_PARAMETERS = ("r", "alpha", "a", "b")
+
+
+def bgnbd_parameters(model: BuyTillYouDie) -> list[float]:
+    """The fitted BG/NBD population parameters (r, alpha, a, b), as plain floats."""
+    return [float(model.purchases.params_[name]) for name in BGNBD_PARAMETERS]
+
+
+def bgnbd_from_parameters(parameters: list[float], mean_order_value: float = 0.0) -> BuyTillYouDie:
+    """A BG/NBD with the given population parameters (from :func:`bgnbd_parameters`),
+    ready to predict; order values fall back to ``mean_order_value``."""
+    fitter = BetaGeoFitter()
+    fitter.params_ = pd.Series(dict(zip(BGNBD_PARAMETERS, parameters, strict=True)))
+    return BuyTillYouDie(fitter, None, mean_order_value)
 
 
 # Penalties tried in turn when a fit does not converge (heavy-tailed spend or very short
@@ -119,7 +136,11 @@ def _fit(make: Callable[[float], Any], args: tuple[Any, ...], penalizer: float) 
     for step in PENALTY_STEPS:
         fitter = make(max(penalizer, 1e-4) * step if step > 1 else penalizer)
         try:
-            fitter.fit(*args)
+            # On a degenerate history (nearly nobody bought twice) the optimiser steps
+            # through log(0) and overflows, and lifetimes' standard errors (never read)
+            # take the root of a negative variance; a fit that fails raises ConvergenceError.
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                fitter.fit(*args)
         except ConvergenceError:
             continue
         return fitter

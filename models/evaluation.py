@@ -20,9 +20,12 @@ def evaluate(
     p = np.clip(np.asarray(probabilities, dtype="float64"), _EPS, 1 - _EPS)
     curve = profit_curve(y, p, profit)
     best = curve.loc[curve["profit_per_customer"].idxmax()]
+    # With one class only (a shop where every labelled customer churned) ranking
+    # metrics are undefined: NaN, which MLflow stores and the leaderboard shows as empty.
+    both = 0 < y.sum() < len(y)
     return {
-        "roc_auc": float(roc_auc_score(y, p)),
-        "pr_auc": float(average_precision_score(y, p)),
+        "roc_auc": float(roc_auc_score(y, p)) if both else float("nan"),
+        "pr_auc": float(average_precision_score(y, p)) if both else float("nan"),
         "brier": float(brier_score_loss(y, p)),
         "log_loss": float(log_loss(y, p, labels=[0, 1])),
         "ece": expected_calibration_error(y, p, bins),

@@ -10,6 +10,10 @@ NON_FEATURE_COLUMNS = frozenset(
     {*KEY_COLUMNS, "is_scoring_snapshot", "is_label_observed", "is_churned"}
 )
 LABEL_COLUMN = "is_churned"
+# Labelled churn rates outside these bounds are valid but degenerate data (e.g. a shop
+# where nearly every customer bought once): the feature gate warns, and training checks
+# whether the labels still carry a signal (``training.label_signal``).
+LABEL_RATE_BOUNDS = (0.01, 0.995)
 
 
 def feature_columns(features: pd.DataFrame) -> list[str]:

@@ -57,6 +57,7 @@ class TrainingOutcome:
     baseline_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     champion: RegisteredModel | None = None
     champion_metrics: dict[str, float] | None = None
+    label_warning: str | None = None
 
     @property
     def verdict(self) -> str:
@@ -84,7 +85,10 @@ class TrainingOutcome:
         ]
         for label, metrics in rows.items():
             lines.append(f"| {label} | " + " | ".join(f"{metrics[n]:.4f}" for n in names) + " |")
-        return "\n".join([*lines, "", f"**Promotion:** {self.verdict}: {self.decision.reason}"])
+        lines += ["", f"**Promotion:** {self.verdict}: {self.decision.reason}"]
+        if self.label_warning:
+            lines += ["", f"**Warning:** {self.label_warning}"]
+        return "\n".join(lines)
 
 
 def features_digest(features: pd.DataFrame, inputs: dict[str, object]) -> str:
@@ -146,11 +150,13 @@ def train_or_reuse(
     )
     found = trained_version_for(model_name, digest) if reuse else None
     if found is not None:
-        metrics, reason = tracking.run_record(found.model)
+        metrics, reason, warning = tracking.run_record(found.model)
         decision = PromotionDecision(found.promoted, f"reused: {reason}", {})
-        return TrainingOutcome(found.model, as_of, metrics, decision, reused=True)
+        return TrainingOutcome(
+            found.model, as_of, metrics, decision, reused=True, label_warning=warning
+        )
     frame = training.split_by_snapshot(features, plan)
-    trained = training.train(frame, params)
+    trained, label_warning = fit_best_model(frame, params, horizon_days)
     baseline_probabilities = baselines.baseline_probabilities(
         frame, horizon_days, params.bgnbd_penalizer
     )
@@ -174,6 +180,7 @@ def train_or_reuse(
         },
         baseline_probabilities=baseline_probabilities,
         extra_metrics=value_metrics,
+        label_warning=label_warning,
     )
     promote(registered, as_of, decision, compared_with=champion.model if champion else None)
     labels = training.labels(frame.valid)
@@ -189,6 +196,44 @@ def train_or_reuse(
         },
         champion=champion.model if champion else None,
         champion_metrics=champion_metrics,
+        label_warning=label_warning,
+    )
+
+
+def fit_best_model(
+    frame: training.TrainingFrame, params: ModelParams, horizon_days: int
+) -> tuple[training.TrainedModel, str | None]:
+    """LightGBM, unless the labels are degenerate (valid data, e.g. a shop where nearly
+    every customer bought once). Then the model is the better on the validation
+    snapshot's log loss of LightGBM and the label-free BG/NBD baseline, and the
+    baseline alone when the labels carry no signal (too few of the rarer outcome in a
+    part to fit, calibrate and judge a model). The second value says why, for the run's
+    warning; None for ordinary labels."""
+    signal = training.label_signal(frame, params.min_minority_labels)
+    if not signal.degenerate:
+        return training.train(frame, params), None
+    label_free = baselines.train_label_free(frame, params, horizon_days)
+    how = (
+        "the label-free BG/NBD baseline (no purchase within the horizon)"
+        if label_free.model.uses_bgnbd
+        else "the shop's churn rate for everyone (BG/NBD could not be fitted)"
+    )
+    head = f"degenerate labels: {signal.describe()}"
+    if not signal.learnable:
+        return label_free, (
+            f"{head}; fewer than {params.min_minority_labels} of the rarer outcome in a part, "
+            f"so the labels carry no signal to learn: scored with {how}"
+        )
+    trained = training.train(frame, params)
+    ours, theirs = trained.metrics["log_loss"], label_free.metrics["log_loss"]
+    if ours <= theirs:
+        return trained, (
+            f"{head}; LightGBM kept: its validation log loss {ours:.5g} is not worse than "
+            f"{theirs:.5g} of {how}"
+        )
+    return label_free, (
+        f"{head}; scored with {how}: its validation log loss {theirs:.5g} beats "
+        f"LightGBM's {ours:.5g}"
     )
 
 

@@ -17,7 +17,11 @@ from winback.models.explain import (
     top_reasons,
 )
 from winback.models.features import model_input
-from winback.models.training import calibrated_from_log_odds, has_single_calibrator
+from winback.models.training import (
+    calibrated_from_log_odds,
+    has_single_calibrator,
+    is_tree_model,
+)
 from winback.models.value import future_value
 
 # Customers explained at a time (each row's reasons depend on that row alone).
@@ -76,17 +80,24 @@ def explain_scores(
     priority = probabilities if priority is None else priority
     wanted = np.flatnonzero(needs_explanation(features, probabilities, params))
     by_priority = wanted[np.argsort(-priority[wanted], kind="stable")]
-    exact = np.sort(by_priority[: params.exact_reason_rows])
-    cheap = np.sort(by_priority[params.exact_reason_rows :])
+    if is_tree_model(model):
+        exact = np.sort(by_priority[: params.exact_reason_rows])
+        cheap = np.sort(by_priority[params.exact_reason_rows :])
+        plan = [(exact, "tree_shap"), (cheap, "path")]
+    else:  # the label-free baseline explains itself (occlusion, cheap)
+        cheap = np.array([], dtype=np.int64)
+        plan = [(np.sort(wanted), "occlusion")]
     attribution = path_attribution_matrix(model, columns) if len(cheap) else None
     parts = []
-    for rows, method in ((exact, "tree_shap"), (cheap, "path")):
+    for rows, method in plan:
         # In chunks: the attributions, their ranking and the model's float input are
         # several copies of rows × features (gigabytes at a million customers).
         for start in range(0, len(rows), EXPLAIN_CHUNK_ROWS):
             chunk = rows[start : start + EXPLAIN_CHUNK_ROWS]
             subset = features.iloc[chunk]
-            if method == "tree_shap":
+            if method == "occlusion":
+                contributions = model.contributions(model_input(subset, columns))  # type: ignore[attr-defined]
+            elif method == "tree_shap":
                 contributions = shap_values(model, subset, columns)
             else:
                 contributions = path_contributions(

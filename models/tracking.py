@@ -31,7 +31,8 @@ from winback.models.training import TrainedModel, input_columns, labels
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 # MLflow 3 saves scikit-learn models with skops, which loads only types it was told to
-# trust; these are the LightGBM and calibration classes inside our model.
+# trust; these are the LightGBM and calibration classes inside our model, and the
+# label-free baseline a shop whose labels carry no signal is scored with.
 TRUSTED_TYPES = [
     "collections.OrderedDict",
     "lightgbm.basic.Booster",
@@ -41,6 +42,7 @@ TRUSTED_TYPES = [
     "sklearn.calibration._SigmoidCalibration",
     "sklearn.frozen._frozen.FrozenEstimator",
     "sklearn.isotonic.IsotonicRegression",
+    "winback.models.baselines.LabelFreeChurnModel",
 ]
 # Metrics the leaderboard shows, in order.
 LEADERBOARD_METRICS = (
@@ -172,12 +174,20 @@ def write_plots(
     out_dir.mkdir(parents=True, exist_ok=True)
     y = labels(trained.frame.valid)
     scores = {"model": trained.valid_probabilities, **baselines}
-    plots.roc_plot(y, scores, out_dir / "roc.png")
-    plots.pr_plot(y, scores, out_dir / "pr.png")
+    if 0 < y.sum() < len(y):  # ROC and PR curves need both outcomes
+        plots.roc_plot(y, scores, out_dir / "roc.png")
+        plots.pr_plot(y, scores, out_dir / "pr.png")
     plots.calibration_plot(y, scores, params.calibration_bins, out_dir / "calibration.png")
     plots.lift_plot(y, scores, out_dir / "lift.png")
     curves = {name: profit_curve(y, p, params.profit) for name, p in scores.items()}
     plots.profit_plot(curves, out_dir / "profit_curve.png")
+    calibration_table(y, trained.valid_probabilities, params.calibration_bins).to_csv(
+        out_dir / "calibration_table.csv", index=False
+    )
+    lift_table(y, trained.valid_probabilities).to_csv(out_dir / "lift_table.csv", index=False)
+    curves["model"].to_csv(out_dir / "profit_curve.csv", index=False)
+    if trained.booster is None:  # the label-free baseline: no trees to read
+        return
     importance = feature_importance(trained.model)
     plots.importance_plot(importance, out_dir / "feature_importance.png")
     sample = trained.frame.valid.head(2000)
@@ -185,11 +195,6 @@ def write_plots(
     plots.shap_summary_plot(
         contributions, model_input(sample, trained.features), out_dir / "shap_summary.png"
     )
-    calibration_table(y, trained.valid_probabilities, params.calibration_bins).to_csv(
-        out_dir / "calibration_table.csv", index=False
-    )
-    lift_table(y, trained.valid_probabilities).to_csv(out_dir / "lift_table.csv", index=False)
-    curves["model"].to_csv(out_dir / "profit_curve.csv", index=False)
     importance.to_csv(out_dir / "feature_importance.csv", index=False)
 
 
@@ -201,9 +206,12 @@ def log_training_run(
     tags: dict[str, str],
     baseline_probabilities: dict[str, np.ndarray],
     extra_metrics: dict[str, float],
+    label_warning: str | None = None,
 ) -> RegisteredModel:
     """One MLflow run for the model, one per baseline (same tags, same validation), the
-    model registered as a new version with alias ``challenger``."""
+    model registered as a new version with alias ``challenger``. ``label_warning`` says
+    why a shop with degenerate labels is scored by the model logged (tag
+    ``label_warning``)."""
     frame = trained.frame
     y = labels(frame.valid)
     lineage = lineage_tags(trained)
@@ -217,8 +225,9 @@ def log_training_run(
             mlflow.set_tags({**common, "model_kind": f"baseline_{name}"})
             mlflow.log_metrics(metrics)
     example = model_input(frame.valid.head(5), trained.features)
-    with mlflow.start_run(run_name=f"lightgbm-{tags.get('as_of_date', '')}") as run:
-        mlflow.set_tags({**common, "model_kind": "lightgbm"})
+    kind = trained.kind
+    with mlflow.start_run(run_name=f"{kind}-{tags.get('as_of_date', '')}") as run:
+        mlflow.set_tags({**common, "model_kind": kind})
         mlflow.log_params(_flat("", params.model_dump()))
         mlflow.log_params(
             {
@@ -239,6 +248,8 @@ def log_training_run(
                 }
             )
         mlflow.log_metrics(extra_metrics)
+        if label_warning:
+            mlflow.set_tag(LABEL_WARNING_TAG, label_warning)
         for context, part, digest in (
             ("training", frame.train, lineage["train_digest"]),
             ("calibration", frame.calibration, lineage["calibration_digest"]),
@@ -323,10 +334,15 @@ def versions(model_name: str) -> list[VersionRecord]:
     return records
 
 
-def run_record(model: RegisteredModel) -> tuple[dict[str, float], str]:
-    """The validation metrics and the promotion reason logged in a version's run."""
+LABEL_WARNING_TAG = "label_warning"
+
+
+def run_record(model: RegisteredModel) -> tuple[dict[str, float], str, str | None]:
+    """The validation metrics, the promotion reason and the warning about degenerate
+    labels (if any) logged in a version's run."""
     run = MlflowClient().get_run(model.run_id)
-    return dict(run.data.metrics), run.data.tags.get("promotion_reason", "")
+    tags = run.data.tags
+    return dict(run.data.metrics), tags.get("promotion_reason", ""), tags.get(LABEL_WARNING_TAG)
 
 
 def metrics_on(

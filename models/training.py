@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 import lightgbm as lgb
 import numpy as np
@@ -23,7 +24,7 @@ from sklearn.frozen import FrozenEstimator
 
 from winback.config import ModelParams, TrainParams
 from winback.models.evaluation import evaluate
-from winback.models.features import LABEL_COLUMN, feature_columns, model_input
+from winback.models.features import LABEL_COLUMN, LABEL_RATE_BOUNDS, feature_columns, model_input
 from winback.models.snapshots import (
     NotEnoughHistoryError,
     SnapshotPlan,
@@ -73,8 +74,14 @@ class TrainingFrame:
 class TrainedModel:
     """A fitted, calibrated model with what it was trained on and how it did on validation."""
 
-    model: CalibratedClassifierCV
-    booster: lgb.LGBMClassifier
+    @property
+    def kind(self) -> str:
+        """``lightgbm``, or ``label_free_bgnbd`` for the baseline a shop whose labels
+        carry no signal is scored with."""
+        return "lightgbm" if self.booster is not None else "label_free_bgnbd"
+
+    model: CalibratedClassifierCV  # or the label-free baseline (``baselines``), booster None
+    booster: lgb.LGBMClassifier | None
     features: list[str]
     metrics: dict[str, float]
     best_iteration: int
@@ -123,6 +130,49 @@ def split_by_snapshot(features: pd.DataFrame, plan: SnapshotPlan | None = None) 
 def labels(frame: pd.DataFrame) -> np.ndarray:
     """The churn label as 0/1."""
     return frame[LABEL_COLUMN].astype(int).to_numpy()
+
+
+@dataclass(frozen=True)
+class LabelSignal:
+    """Whether the churn labels of a training frame can teach a model anything.
+
+    ``degenerate``: the labelled churn rate is outside ``LABEL_RATE_BOUNDS`` (valid data,
+    e.g. nearly every customer bought once). ``learnable``: each of the training,
+    calibration and validation parts holds at least the minimum count of both churners
+    and customers who bought again, so a model can be fitted, calibrated and judged."""
+
+    churn_rate: float
+    degenerate: bool
+    learnable: bool
+    minority_counts: dict[str, int]
+
+    def describe(self) -> str:
+        counts = ", ".join(f"{part} {count:,}" for part, count in self.minority_counts.items())
+        return (
+            f"{self.churn_rate:.1%} of the labelled snapshots churned "
+            f"(the rarer outcome per part: {counts})"
+        )
+
+
+def label_signal(frame: TrainingFrame, min_minority_labels: int) -> LabelSignal:
+    """How much the labels of ``frame`` say (see :class:`LabelSignal`)."""
+    parts = {"training": frame.train, "calibration": frame.calibration, "validation": frame.valid}
+    minority = {}
+    churned = total = 0
+    for name, part in parts.items():
+        y = labels(part)
+        ones = int(y.sum())
+        minority[name] = min(ones, len(y) - ones)
+        churned += ones
+        total += len(y)
+    rate = churned / total if total else float("nan")
+    low, high = LABEL_RATE_BOUNDS
+    return LabelSignal(
+        churn_rate=rate,
+        degenerate=not low <= rate <= high,
+        learnable=min(minority.values()) >= min_minority_labels,
+        minority_counts=minority,
+    )
 
 
 def fit_booster(frame: TrainingFrame, params: TrainParams) -> lgb.LGBMClassifier:
@@ -238,6 +288,13 @@ def booster_of(model: CalibratedClassifierCV | lgb.LGBMClassifier) -> lgb.LGBMCl
     return inner.estimator if isinstance(inner, FrozenEstimator) else inner
 
 
-def input_columns(model: object) -> list[str]:
+def is_tree_model(model: object) -> bool:
+    """A LightGBM model (calibrated or not), as opposed to the label-free baseline."""
+    return isinstance(model, lgb.LGBMClassifier | CalibratedClassifierCV)
+
+
+def input_columns(model: Any) -> list[str]:
     """The feature columns a fitted model expects, in order."""
+    if not is_tree_model(model):  # a scikit-learn estimator that names its inputs
+        return [str(c) for c in model.feature_names_in_]
     return list(booster_of(model).feature_name_)

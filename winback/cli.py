@@ -122,6 +122,8 @@ def nightly(
         f"  published for analysts: {result.published.published_path}"
         f"  →  select * from marts.churn_scores"
     )
+    for warning in result.warnings:
+        typer.secho(f"  ⚠ {warning}", fg=typer.colors.YELLOW, bold=True)
     if result.psi is not None:
         typer.echo(f"  score drift (PSI vs last published run): {result.psi:.3f}")
     if result.drift_flagged:

@@ -278,6 +278,15 @@ class ModelParams(Section):
         2000, description="Below this many calibration rows Platt scaling is used instead."
     )
     calibration_bins: int = Field(10, ge=2, description="Quantile bins of the reliability table.")
+    min_minority_labels: int = Field(
+        50,
+        ge=1,
+        description="When the labelled churn rate is degenerate (below 1% or above 99.5%, "
+        "e.g. nearly every customer bought once), a part (training, calibration, "
+        "validation) with fewer than this many of the rarer outcome means the labels "
+        "carry no signal: the shop is scored with the label-free BG/NBD baseline. Same "
+        "as LightGBM's fewest rows per leaf.",
+    )
     profit: ProfitAssumptions = Field(
         default_factory=ProfitAssumptions, description="Economics of the profit curve."
     )

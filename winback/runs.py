@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from winback.decisions.run import DecisionsResult
@@ -30,6 +30,9 @@ class NightlyResult:
     published: PublishReport
     psi: float | None
     psi_threshold: float
+    # Valid but degenerate data (GX expectations of severity "warning") and what the
+    # model made of it: shown first, the run still publishes.
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def metrics(self) -> dict[str, float]:
@@ -58,8 +61,9 @@ class NightlyResult:
                 else f" (below the {self.psi_threshold} threshold)"
             )
         d = self.decisions
+        warned = "".join(f"- **⚠ {w}**\n" for w in self.warnings)
         return (
-            f"## Nightly run as of {self.as_of}\n\n"
+            f"## Nightly run as of {self.as_of}\n\n{warned}"
             f"- score drift (PSI vs the last published run): {drift}\n"
             f"- customers scored: {self.scored_customers:,} with model version "
             f"{self.model_version} (trained on data up to {self.model_as_of})\n"

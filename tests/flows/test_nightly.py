@@ -11,7 +11,7 @@ import pytest
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
-from tests.shops import write_orders_only_shop
+from tests.shops import write_one_time_buyer_shop, write_orders_only_shop
 from winback.cli import app
 from winback.expectations.runner import DataValidationError
 from winback.flows.nightly import nightly
@@ -186,6 +186,49 @@ def test_cli_runs_on_a_directory_with_only_the_required_order_columns(workspace:
         app, ["decisions", "backtest", "--database", str(workspace / "nowhere.duckdb")]
     )
     assert missing.exit_code == 1 and "run `winback nightly` first" in missing.output
+
+
+def test_a_shop_of_one_time_buyers_gets_a_list_and_a_clear_warning(workspace: Path) -> None:
+    """Issue 17: every customer bought once, so every labelled snapshot churned. Valid
+    data, not broken data: the run warns, says what it scored with and why, and still
+    scores everyone and lists the candidates."""
+    data = workspace / "one_time"
+    write_one_time_buyer_shop(data, n_customers=1500)
+    as_of = dt.date(2026, 6, 30)
+    result = CliRunner().invoke(
+        app, ["nightly", "--data-dir", str(data), "--as-of", as_of.isoformat()]
+    )
+    assert result.exit_code == 0, result.output
+    output = result.output
+    assert "⚠ marts.customer_features: expect_column_mean_to_be_between on column churn_label" in (
+        output
+    )
+    assert "observed 1" in output
+    assert "⚠ degenerate labels: 100.0% of the labelled snapshots churned" in output
+    assert "the labels carry no signal to learn: scored with the label-free BG/NBD" in output
+
+    published = scores(workspace)
+    assert set(published["customer_id"]) == customers_with_purchase_before(data, as_of)
+    assert published["churn_probability"].between(0, 1).all()
+    candidates, listed, excluded, ranked = query(
+        workspace,
+        "select (select count(*) from marts.customer_features where is_scoring_snapshot "
+        "and lapse_status in ('at_risk', 'lapsed', 'lost')), "
+        "(select count(*) from marts.winback_list where as_of_date = $d), "
+        "(select count(*) from marts.winback_exclusions where as_of_date = $d), "
+        "(select count(distinct priority_rank) from marts.winback_list where as_of_date = $d "
+        "and recommended_offer is not null)",
+        {"d": as_of},
+    )
+    assert candidates > 0 and listed > 0 and listed + excluded == candidates
+    assert ranked == listed
+
+    uri = f"sqlite:///{workspace}/mlflow/mlflow.db"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    champion = client.get_model_version_by_alias("winback_churn", "champion")
+    run = client.get_run(champion.run_id)
+    assert run.data.tags["model_kind"] == "label_free_bgnbd"
+    assert "carry no signal" in run.data.tags["label_warning"]
 
 
 def test_cli_failure_names_the_file_and_what_to_do(workspace: Path) -> None:
