@@ -87,4 +87,4 @@ mlflow-ui: setup ## Browse model runs at http://127.0.0.1:5000
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow/mlflow.db --port 5000
 
 clean: ## Remove run-time state (warehouse, MLflow store, demo data, Prefect home)
-	rm -rf warehouse mlflow .prefect gx data reports dbt_project/target dbt_project/logs
+	rm -rf warehouse mlflow .prefect gx data reports exports dbt_project/target dbt_project/logs

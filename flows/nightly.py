@@ -24,6 +24,7 @@ from winback.decisions.run import DecisionsResult, build_decisions
 from winback.expectations import customer_features as features_suite
 from winback.expectations import raw_orders as raw_suite
 from winback.expectations.runner import run_gate
+from winback.exports import ExportReport, export_winback
 from winback.flows.common import load_raw, publish_for_analysts, settings_for_run
 from winback.ingest import LoadReport
 from winback.locking import run_lock
@@ -190,10 +191,12 @@ def score_customers(
 
 
 @task(cache_policy=NO_CACHE)
-def decide(settings: Settings, as_of: dt.date) -> DecisionsResult:
+def decide(
+    settings: Settings, as_of: dt.date, send_from: dt.datetime | None = None
+) -> DecisionsResult:
     """The decision models (``dbt build --select tag:scores tag:decisions``) and the HTML
-    campaign report."""
-    result, summary, outcome, _ = build_decisions(settings, as_of)
+    campaign report; no contact planned before ``send_from``."""
+    result, summary, outcome, _ = build_decisions(settings, as_of, send_from=send_from)
     get_run_logger().info(
         "allocation: %s of %s candidates contacted, expected spend %.0f of %.0f, expected "
         "profit %.0f; response %s from %s past contacts, decided by %s (%s)",
@@ -215,6 +218,24 @@ def decide(settings: Settings, as_of: dt.date) -> DecisionsResult:
     return result
 
 
+@task(cache_policy=NO_CACHE)
+def export_list(
+    settings: Settings, as_of: dt.date, replay: bool, now: dt.datetime | None
+) -> ExportReport:
+    """The published list as files a sender takes (``winback.exports``), one per channel,
+    into ``<export.dir>/winback/<as-of>/``."""
+    report = export_winback(settings, as_of=as_of, replay=replay, now=now)
+    for line in report.summary_lines():
+        get_run_logger().info("export: %s", line)
+    create_markdown_artifact(
+        key="winback-export",
+        markdown="## Export\n\n"
+        + "\n".join(f"- {line.strip()}" for line in report.summary_lines()),
+        description=f"Win-back export {as_of.isoformat()}",
+    )
+    return report
+
+
 @flow(name="nightly", log_prints=True)
 def nightly(
     data_dir: str | None = None,
@@ -226,6 +247,9 @@ def nightly(
     Unset parameters come from the settings (``winback config show``).
     """
     settings = settings_for_run(data_dir, as_of, horizon_days)
+    # A production run (no as-of date) never plans a contact before it started; a replay
+    # of a given date keeps the schedule that date had (contacts from the day after).
+    send_from = None if settings.as_of else dt.datetime.now(dt.UTC).replace(tzinfo=None)
     with run_lock(settings.warehouse.path, "nightly", settings.warehouse.lock_timeout_seconds):
         clock = StageClock()
         with clock.stage("ingest"):
@@ -244,10 +268,13 @@ def nightly(
                 settings, read.take_scoring_snapshot(), load.as_of
             )
         with clock.stage("decisions"):
-            decisions = decide(settings, load.as_of)
+            decisions = decide(settings, load.as_of, send_from)
         previous = read_previous_probabilities(settings.warehouse.published_file())
         with clock.stage("publish"):
             published = publish_for_analysts(settings, "nightly", load.as_of.isoformat())
+            exported = None
+            if settings.export.after_nightly:
+                exported = export_list(settings, load.as_of, settings.as_of is not None, send_from)
     result = NightlyResult(
         as_of=load.as_of,
         load=load,
@@ -265,6 +292,7 @@ def nightly(
         else population_stability_index(previous.to_numpy(), probabilities.to_numpy()),
         psi_threshold=settings.validation.psi_threshold,
         warnings=[*warnings, *filter(None, [outcome.label_warning])],
+        export=exported,
     )
     create_markdown_artifact(
         key="nightly-summary",

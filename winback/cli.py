@@ -7,7 +7,7 @@ import datetime as dt
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal, cast
 
 import typer
 
@@ -39,6 +39,7 @@ WHAT_TO_DO = {
         "Fix the named setting (environment variable, .env or winback.toml) and run again; "
         "`winback config show` lists every setting. Nothing was changed."
     ),
+    "ExportError": "Nothing was exported; earlier exports are untouched.",
     "RunLockedError": (
         "Wait for that run to finish (or raise WINBACK_LOCK_TIMEOUT_SECONDS to wait for it), "
         "then run again. Nothing was changed; analysts still read the last published file."
@@ -145,6 +146,11 @@ def nightly(
     for hint in (d.consent_hint, d.unchecked_hint):
         if hint:
             typer.secho(f"    {hint}", fg=typer.colors.YELLOW)
+    if result.export is not None:
+        lines = result.export.summary_lines()
+        typer.echo(f"  export: {lines[0]}")
+        for line in lines[1:]:
+            typer.echo(f"  {line}")
     for figure in result.stages:
         peak = "" if figure.peak_rss_mb is None else f", peak {figure.peak_rss_mb:,.0f} MB"
         typer.echo(f"  {figure.stage:<18} {figure.seconds:7.1f} s{peak}")
@@ -252,6 +258,70 @@ def payment_reminders(
         f"  quarantined rows: {result.load.rows_quarantined:,}\n"
         f"  warehouse: {result.warehouse_path}  →  select * from marts.payment_reminders"
     )
+
+
+@app.command("export")
+def export(
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            help="Export the list of this date, YYYY-MM-DD: a replay, its schedule as "
+            "planned then. Default: the newest published list, leaving out contacts whose "
+            "time has passed."
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Folder to export into. Default: setting export.dir (exports)."),
+    ] = None,
+    file_format: Annotated[
+        str | None,
+        typer.Option("--format", help="csv or parquet. Default: setting export.format (csv)."),
+    ] = None,
+    reminders: Annotated[
+        bool,
+        typer.Option(
+            "--reminders",
+            help="Export the due payment reminders of the newest reminder run instead.",
+        ),
+    ] = False,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            help="With --reminders: reminders due at or after this time, ISO 8601 UTC (a "
+            "replay). Default: now."
+        ),
+    ] = None,
+) -> None:
+    """Write what a sender needs: one file per channel (contacted customers only, never
+    the control group) with the contact fields, times in UTC and the customer's zone, the
+    offer and the rendered message, plus manifest.json with counts and checksums. The
+    folder appears all at once (exports/winback/<as-of>/ or exports/reminders/<time>/)."""
+    from winback.config import load_settings
+    from winback.exports import export_reminders, export_winback
+    from winback.locking import run_lock
+
+    if file_format not in (None, "csv", "parquet"):
+        raise typer.BadParameter(f"{file_format!r}: use csv or parquet")
+    fmt = cast("Literal['csv', 'parquet'] | None", file_format)
+    try:
+        when = dt.datetime.fromisoformat(at).replace(tzinfo=None) if at else None
+    except ValueError as exc:
+        raise typer.BadParameter(f"{at!r} is not an ISO 8601 timestamp") from exc
+    try:
+        settings = load_settings().resolved()
+        with run_lock(settings.warehouse.path, "export", settings.warehouse.lock_timeout_seconds):
+            if reminders:
+                report = export_reminders(settings, at=when, out_dir=out, fmt=fmt)
+            else:
+                report = export_winback(settings, as_of=_parse_date(as_of), out_dir=out, fmt=fmt)
+    except Exception as exc:  # noqa: BLE001 - the CLI turns any failure into a readable one
+        _fail(exc, "Export")
+        return
+    lines = report.summary_lines()
+    typer.secho(f"\n✓ Exported {lines[0]}", fg=typer.colors.GREEN, bold=True)
+    for line in lines[1:]:
+        typer.echo(line)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -762,6 +762,34 @@ class ScheduleSettings(Section):
     reminders_cron: str = Field("*/15 * * * *", description="The payment-reminder flow.")
 
 
+class ExportSettings(Section):
+    """What senders take (issue 17): the planned win-back contacts and the due payment
+    reminders as files, one per channel, with a manifest (``winback export``)."""
+
+    dir: Path = Field(
+        Path("exports"),
+        description="Where exports are published: <dir>/winback/<as-of>/ and "
+        "<dir>/reminders/<time>/, each with one file per channel and manifest.json.",
+    )
+    format: Literal["csv", "parquet"] = Field("csv", description="File format of the exports.")
+    after_nightly: bool = Field(
+        True, description="Export the list at the end of every nightly run."
+    )
+    contact_columns: dict[str, list[str]] = Field(
+        {
+            "email": ["email"],
+            "sms": ["phone", "mobile"],
+            "phone": ["phone", "mobile"],
+            "push": ["push_token", "device_token"],
+            "chat": ["chat_id", "phone"],
+            "visit": ["address", "phone"],
+        },
+        description="Per channel, the customers columns (extra columns of the merchant's "
+        "customers file) a sender needs to reach the customer; those present in the data "
+        "are exported, the missing ones are named in the manifest and the summary.",
+    )
+
+
 class DemoSettings(Section):
     """The demo shop that ``make run`` and ``winback demo-data`` generate."""
 
@@ -818,6 +846,7 @@ class Settings(BaseSettings):
     shop: ShopSettings = Field(default_factory=ShopSettings)
     reminders: ReminderSettings = Field(default_factory=ReminderSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    export: ExportSettings = Field(default_factory=ExportSettings)
     demo: DemoSettings = Field(default_factory=DemoSettings)
 
     @classmethod
@@ -854,6 +883,7 @@ class Settings(BaseSettings):
                 "decisions": self.decisions.model_copy(
                     update={"report_dir": self.decisions.report_dir.resolve()}
                 ),
+                "export": self.export.model_copy(update={"dir": self.export.dir.resolve()}),
             }
         )
 

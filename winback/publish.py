@@ -37,6 +37,7 @@ NIGHTLY_TABLES: tuple[str, ...] = (
     "marts.customer_features",
     "marts.churn_rate_monthly",
     "marts.winback_list",
+    "marts.winback_contact_plan",
     "marts.winback_exclusions",
     "marts.service_recovery_queue",
     "marts.winback_campaign_measurement",

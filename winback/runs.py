@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from winback.decisions.run import DecisionsResult
+from winback.exports import ExportReport
 from winback.ingest import LoadReport
 from winback.models.lifecycle import TrainingOutcome
 from winback.publish import PublishReport
@@ -33,6 +34,7 @@ class NightlyResult:
     # Valid but degenerate data (GX expectations of severity "warning") and what the
     # model made of it: shown first, the run still publishes.
     warnings: list[str] = field(default_factory=list)
+    export: ExportReport | None = None  # the list as files for senders (export.after_nightly)
 
     @property
     def metrics(self) -> dict[str, float]:
@@ -62,6 +64,7 @@ class NightlyResult:
             )
         d = self.decisions
         warned = "".join(f"- **⚠ {w}**\n" for w in self.warnings)
+        exported = f"- export: {self.export.summary_lines()[0]}\n" if self.export else ""
         return (
             f"## Nightly run as of {self.as_of}\n\n{warned}"
             f"- score drift (PSI vs the last published run): {drift}\n"
@@ -76,6 +79,7 @@ class NightlyResult:
             f"{d.committed_cost:,.0f}, expected profit {d.expected_profit:,.0f}; "
             f"report `{d.report_path}`\n"
             f"- rows quarantined: {self.load.rows_quarantined:,}\n"
+            f"{exported}"
             f"- published for analysts: `{self.published.published_path}` "
             f"({len(self.published.tables)} tables, run `{self.published.run_id}`)\n"
             "\n### Stages\n\n" + stages_markdown + "\n"

@@ -57,7 +57,11 @@ PROFILE_ENV = {
     "warehouse_path": "WINBACK_DBT_WAREHOUSE_PATH",
     "memory_limit": "WINBACK_DBT_MEMORY_LIMIT",
 }
-RUN_VALUE_ENV = {"as_of_date": "WINBACK_DBT_AS_OF_DATE", "reminder_at": "WINBACK_DBT_REMINDER_AT"}
+RUN_VALUE_ENV = {
+    "as_of_date": "WINBACK_DBT_AS_OF_DATE",
+    "reminder_at": "WINBACK_DBT_REMINDER_AT",
+    "send_from": "WINBACK_DBT_SEND_FROM",
+}
 
 
 def dbt_target_dir(settings: Settings) -> Path:
@@ -70,7 +74,10 @@ def dbt_target_dir(settings: Settings) -> Path:
 
 
 def dbt_environment(
-    settings: Settings, as_of: dt.date, reminder_at: dt.datetime | None = None
+    settings: Settings,
+    as_of: dt.date,
+    reminder_at: dt.datetime | None = None,
+    send_from: dt.datetime | None = None,
 ) -> dict[str, str]:
     """The environment variables one dbt invocation reads (see ``PROFILE_ENV``)."""
     env = {
@@ -80,6 +87,8 @@ def dbt_environment(
     }
     if reminder_at is not None:
         env[RUN_VALUE_ENV["reminder_at"]] = reminder_at.strftime("%Y-%m-%d %H:%M:%S")
+    if send_from is not None:
+        env[RUN_VALUE_ENV["send_from"]] = send_from.strftime("%Y-%m-%d %H:%M:%S")
     return env
 
 
@@ -89,16 +98,18 @@ def run_dbt(
     as_of: dt.date,
     *,
     reminder_at: dt.datetime | None = None,
+    send_from: dt.datetime | None = None,
     project_dir: Path = DBT_PROJECT_DIR,
 ) -> list[DbtNodeResult]:
     """Run one dbt command (e.g. ``["build", "--select", "tag:x"]``) for the run as of
-    ``as_of`` (and, for the reminder models, the reminder time ``reminder_at``, naive
-    UTC); raise :class:`DbtBuildError` on a failed model or test."""
+    ``as_of`` (and, for the reminder models, the reminder time ``reminder_at``; for the
+    win-back list, the earliest contact time ``send_from``; both naive UTC); raise
+    :class:`DbtBuildError` on a failed model or test."""
     from dbt.cli.main import dbtRunner
 
     for name in RUN_VALUE_ENV.values():
         os.environ.pop(name, None)  # no value leaks from an earlier call
-    os.environ.update(dbt_environment(settings, as_of, reminder_at))
+    os.environ.update(dbt_environment(settings, as_of, reminder_at, send_from))
     target = dbt_target_dir(settings)
     full = [
         *args,

@@ -186,6 +186,28 @@ def test_contacted_rows_have_a_consented_plan_at_the_preferred_hour(
     assert listed["committed_cost"].sum() <= 1000
 
 
+def test_no_contact_is_planned_before_the_send_from_time(built: tuple[Settings, Path]) -> None:
+    """Issue 17: a production run that starts after the as-of day's first contact time
+    moves the whole sequence by whole days (same local hour, same gaps), never into the
+    past; a replay (no send-from) keeps the as-of date's schedule."""
+    settings, warehouse = built
+    replay = read(warehouse, "select * from marts.winback_list order by customer_id")
+    run_decisions(settings, AS_OF, send_from=dt.datetime(2026, 7, 2, 12, 0))
+    moved = read(warehouse, "select * from marts.winback_list order by customer_id")
+    # 2026-07-02 11:00 UTC (19:00 Shanghai) is before 12:00, so the 3rd is the first day.
+    assert (moved["contact_1_at"] == pd.Timestamp("2026-07-03 11:00:00")).all()
+    assert (moved["contact_1_at"] >= pd.Timestamp("2026-07-02 12:00")).all()
+    for step in (2, 3):
+        gap = moved[f"contact_{step}_at"] - moved["contact_1_at"]
+        pd.testing.assert_series_equal(gap, replay[f"contact_{step}_at"] - replay["contact_1_at"])
+    run_decisions(settings, AS_OF, send_from=dt.datetime(2026, 7, 1, 10, 59))
+    early = read(warehouse, "select contact_1_at from marts.winback_list")
+    assert (early["contact_1_at"] == pd.Timestamp("2026-07-01 11:00:00")).all()
+    run_decisions(settings, AS_OF)  # back to the replay schedule for the tests below
+    again = read(warehouse, "select * from marts.winback_list order by customer_id")
+    pd.testing.assert_series_equal(again["contact_1_at"], replay["contact_1_at"])
+
+
 def test_the_backtest_reads_the_channels_each_customer_can_be_reached_on(
     built: tuple[Settings, Path],
 ) -> None:

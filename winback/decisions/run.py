@@ -37,13 +37,14 @@ class DecisionsResult:
 
 
 def run_decisions(
-    settings: Settings, as_of: dt.date
+    settings: Settings, as_of: dt.date, *, send_from: dt.datetime | None = None
 ) -> tuple[allocate.AllocationOutcome, ResponseModel]:
     """``marts.churn_scores`` from tonight's scores and the decisions' inputs (dbt), the
     response model (MLflow-tracked), the budget allocation and the backtest on the newest
     campaign (Python), then the decided candidates, ``winback_list``,
     ``winback_exclusions``, ``service_recovery_queue``, ``winback_backtest`` and the
-    campaign measurement (dbt) for ``as_of``."""
+    campaign measurement (dbt) for ``as_of``. No contact is planned before ``send_from``
+    (naive UTC; default: the start of ``as_of``, the day before the first contact)."""
     run_dbt(DECISIONS_PREPARE, settings, as_of)
     inputs = allocate.read_inputs(settings.warehouse)
     response = track_response(inputs, settings, as_of)
@@ -54,7 +55,7 @@ def run_decisions(
     backtest.write_backtest(
         settings.warehouse, as_of, backtest.run_backtest(inputs, settings, response.held_out)
     )
-    run_dbt(DECISIONS_PUBLISH, settings, as_of)
+    run_dbt(DECISIONS_PUBLISH, settings, as_of, send_from=send_from)
     return replace(
         outcome, response_used=response.used, response_decision=response.decision.reason
     ), model
@@ -80,10 +81,10 @@ def track_response(
 
 
 def build_decisions(
-    settings: Settings, as_of: dt.date
+    settings: Settings, as_of: dt.date, *, send_from: dt.datetime | None = None
 ) -> tuple[DecisionsResult, CampaignSummary, allocate.AllocationOutcome, ResponseModel]:
     """:func:`run_decisions` and the HTML campaign report."""
-    outcome, model = run_decisions(settings, as_of)
+    outcome, model = run_decisions(settings, as_of, send_from=send_from)
     summary = read_summary(settings.warehouse, as_of, settings.decisions.budget)
     report = write_report(summary, settings.decisions.report_dir.resolve())
     result = DecisionsResult(

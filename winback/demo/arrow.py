@@ -71,14 +71,21 @@ def _null_where(values: pa.Array, mask: np.ndarray | None) -> pa.Array:
     return pc.if_else(pa.array(mask), pa.scalar(None, values.type), values)
 
 
-def ids(prefix: str, numbers: np.ndarray, width: int, mask: np.ndarray | None = None) -> Col:
-    """``prefix`` + zero-padded number, e.g. ``C0000042``; null where ``mask`` is True."""
+def ids(
+    prefix: str,
+    numbers: np.ndarray,
+    width: int,
+    mask: np.ndarray | None = None,
+    suffix: str = "",
+) -> Col:
+    """``prefix`` + zero-padded number (+ ``suffix``), e.g. ``C0000042``; null where
+    ``mask`` is True."""
     numbers = np.asarray(numbers)  # kept in its (possibly small) integer type until written
 
     def make(rows: slice) -> pa.Array:
         chunk = numbers[rows].astype(np.int64)
         digits = pc.utf8_lpad(pc.cast(pa.array(chunk), pa.string()), width, "0")
-        out = pc.binary_join_element_wise(pa.scalar(prefix), digits, "")
+        out = pc.binary_join_element_wise(pa.scalar(prefix), digits, pa.scalar(suffix), "")
         return _null_where(out, None if mask is None else mask[rows])
 
     return Col(numbers.size, make)

@@ -438,7 +438,8 @@ def build_payments(
 
 
 def build_customers(c: Customers, cal: Calendar, facts: OrderFacts) -> arrow.LazyTable:
-    """The ``customers`` table (plus ``timezone``, an allowed extra column)."""
+    """The ``customers`` table (plus ``timezone``, ``email`` and ``phone``, allowed extra
+    columns)."""
     spend = np.bincount(facts.cust, np.where(facts.known_paid, facts.amount, 0.0), minlength=c.n)
     tier = np.digitize(spend, [200.0, 1000.0, 5000.0])
     return arrow.table(
@@ -464,6 +465,10 @@ def build_customers(c: Customers, cal: Calendar, facts: OrderFacts) -> arrow.Laz
             "do_not_contact": arrow.plain(c.do_not_contact),
             "segment": arrow.labels(("b2c", "b2b"), c.is_b2b.astype(np.int64)),
             "timezone": arrow.labels([r[1] for r in REGIONS], c.region),
+            # Contact fields a sender needs (extra columns, exported by `winback export`):
+            # example.com addresses and numbers under +999, which no country uses.
+            "email": arrow.ids("c", np.arange(1, c.n + 1), 7, suffix="@example.com"),
+            "phone": arrow.ids("+999 ", np.arange(1, c.n + 1), 9),
         }
     )
 

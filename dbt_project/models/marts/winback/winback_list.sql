@@ -4,6 +4,12 @@
 -- whether the budget took them and the control group holds them out (R10).
 -- History is kept: a rerun replaces its own as-of date only (delete+insert on the date).
 {%- set gap = var('winback_step_gap_days') %}
+{#- Issue 17: no contact is planned before the run's send-from time (a production run's
+    start; a replay's as-of day, so nothing moves): the whole sequence moves by whole
+    days until its first contact is not in the past, keeping the local hour. #}
+{%- set send_from = "cast('" ~ winback.run_value('send_from') ~ "' as timestamp)" %}
+{%- set first_local = "cast(as_of_date + 1 as timestamp) + "
+    ~ winback.interval_hours('cast(contact_hour_local as integer)') %}
 
 with
 
@@ -36,6 +42,23 @@ listed as (
     where decided.exclusion_reason is null
 ),
 
+-- The first contact as the as-of date plans it (the day after, at the local hour) and
+-- the whole days the sequence waits so that it does not start before send_from.
+delayed as (
+    select
+        *,
+        case
+            when first_contact_at >= {{ send_from }} then 0
+            else cast(ceil({{ dbt.datediff('first_contact_at', send_from, 'second') }} / 86400.0) as integer)
+        end as send_delay_days
+    from (
+        select
+            *,
+            {{ winback.local_to_utc(first_local, "coalesce(valid_time_zone, 'UTC')") }} as first_contact_at
+        from listed
+    ) as planned
+),
+
 -- R12, R13: contacts step_gap_days apart at the customer's preferred local hour (R11).
 scheduled as (
     select
@@ -44,14 +67,14 @@ scheduled as (
         case
             when is_contacted and step_{{ step }}_offer is not null
                 then {{ winback.local_to_utc(
-                    'cast(as_of_date + ' ~ (1 + (step - 1) * gap) ~ ' as timestamp) + '
+                    'cast(as_of_date + send_delay_days + ' ~ (1 + (step - 1) * gap) ~ ' as timestamp) + '
                     ~ winback.interval_hours('cast(contact_hour_local as integer)'),
                     "coalesce(valid_time_zone, 'UTC')"
                 ) }}
         end as contact_{{ step }}_at{{ ',' if not loop.last }}  -- noqa: LT02
     
     {%- endfor %}
-    from listed
+    from delayed
 ),
 
 final as (

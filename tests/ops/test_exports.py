@@ -1,0 +1,187 @@
+"""Exports that senders take (issue 17), through the real ``winback`` CLI in subprocesses:
+one file per channel with the contacted rows only (never the control group), messages in
+the customer's language, a manifest whose checksums hold, past contacts left out of a
+production export, and a killed export that leaves no partial folder."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from tests.ops.conftest import Workspace
+from winback.config import ReminderSettings
+from winback.demo import ShopSpec, generate_shop
+
+AS_OF = "2026-06-30"
+CJK = re.compile(r"[\u4e00-\u9fff]")
+ZH_TIME_ZONES = set(ReminderSettings().zh_timezones)
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory, prefect_api_url: str) -> Workspace:
+    """One published nightly run of a demo shop (its export made at the end of the run)."""
+    root = tmp_path_factory.mktemp("exports")
+    generate_shop(
+        ShopSpec(n_customers=1500, seed=11, as_of=dt.date.fromisoformat(AS_OF)), root / "shop"
+    )
+    workspace = Workspace(root, prefect_api_url)
+    done = workspace.run("nightly", "--data-dir", "shop", "--as-of", AS_OF)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "export: " in done.stdout and "replay" in done.stdout
+    return workspace
+
+
+def published(workspace: Workspace, sql: str) -> pd.DataFrame:
+    con = duckdb.connect(str(workspace.published), read_only=True)
+    try:
+        return con.execute(sql).df()
+    finally:
+        con.close()
+
+
+def manifest(folder: Path) -> dict:
+    return json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def read_export(path: Path) -> pd.DataFrame:
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path)
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def test_the_nightly_exports_one_file_per_channel_with_the_contacted_rows_only(
+    shop: Workspace,
+) -> None:
+    folder = shop.root / "exports" / "winback" / AS_OF
+    got = manifest(folder)
+    listed = published(
+        shop,
+        f"select customer_id, channel, is_contacted, is_control_group from marts.winback_list "
+        f"where as_of_date = '{AS_OF}'",
+    )
+    plan = published(shop, f"select * from marts.winback_contact_plan where as_of_date = '{AS_OF}'")
+    contacted = listed[listed["is_contacted"]]
+    control = set(listed.loc[listed["is_control_group"], "customer_id"])
+    assert len(contacted) > 0 and len(control) > 0
+    assert got["replay"] is True and got["skipped_past"] == 0
+    assert {f["file"] for f in got["files"]} == {f"{c}.csv" for c in contacted["channel"].unique()}
+    assert got["rows"] == len(plan) == sum(f["rows"] for f in got["files"])
+    customers = pd.read_csv(shop.root / "shop" / "customers.csv", dtype=str)
+    for entry in got["files"]:
+        path = folder / entry["file"]
+        frame = read_export(path)
+        channel = entry["channel"]
+        assert sha256(path) == entry["sha256"] and path.stat().st_size == entry["bytes"]
+        assert len(frame) == entry["rows"] == int((plan["channel"] == channel).sum())
+        assert (frame["channel"] == channel).all()
+        assert set(frame["customer_id"]) == set(
+            contacted.loc[contacted["channel"] == channel, "customer_id"]
+        )
+        assert entry["customers"] == frame["customer_id"].nunique()
+        assert not set(frame["customer_id"]) & control  # R10: never the control group
+        assert frame["contact_key"].is_unique
+        # The customer's language: Chinese for the zh time zones, English otherwise.
+        zh = frame["contact_time_zone"].isin(ZH_TIME_ZONES)
+        assert (frame["language"] == zh.map({True: "zh", False: "en"})).all()
+        has_cjk = frame["message"].map(lambda text: bool(CJK.search(text)))
+        assert (has_cjk == zh).all()
+        assert frame["message"].str.len().gt(20).all()
+        # UTC and local times of the same moment.
+        utc = pd.to_datetime(frame["contact_at_utc"], utc=True)
+        for when, local, zone in zip(
+            utc, frame["contact_at_local"], frame["contact_time_zone"], strict=True
+        ):
+            assert when.tz_convert(zone).tz_localize(None) == pd.Timestamp(local)
+        # The contact fields the channel needs, from the merchant's customers file.
+        fields = got["contact_fields"][channel]
+        if channel == "email":
+            assert fields == ["email"]
+        if fields:
+            merged = frame[["customer_id", *fields]].merge(
+                customers[["customer_id", *fields]], on="customer_id", suffixes=("", "_file")
+            )
+            for column in fields:
+                assert (merged[column] == merged[f"{column}_file"]).all()
+    assert "push" not in got["contact_fields"] or "push" in got["missing_contact_fields"]
+
+
+def test_parquet_export_and_a_production_export_leaves_out_past_contacts(
+    shop: Workspace,
+) -> None:
+    out = shop.root / "parquet"
+    done = shop.run("export", "--as-of", AS_OF, "--format", "parquet", "--out", str(out))
+    assert done.returncode == 0, done.stdout + done.stderr
+    folder = out / "winback" / AS_OF
+    csv_folder = shop.root / "exports" / "winback" / AS_OF
+    for entry in manifest(folder)["files"]:
+        assert entry["file"].endswith(".parquet")
+        frame = read_export(folder / entry["file"])
+        same = read_export(csv_folder / entry["file"].replace(".parquet", ".csv"))
+        assert list(frame["contact_key"]) == list(same["contact_key"])
+        assert list(frame["message"]) == list(same["message"])
+    # Without an as-of date the export is for sending now: the demo's July contacts
+    # are past, so none is written, and the summary says so and what to do.
+    now = shop.run("export", "--out", str(shop.root / "now"))
+    assert now.returncode == 0, now.stdout + now.stderr
+    got = manifest(shop.root / "now" / "winback" / AS_OF)
+    total = manifest(csv_folder)["rows"]
+    assert got["replay"] is False and got["rows"] == 0 and got["skipped_past"] == total
+    assert f"{total:,} win-back contacts already past were left out" in now.stdout
+    assert "give its --as-of date" in now.stdout
+
+
+def test_a_killed_export_leaves_no_partial_folder_and_keeps_the_previous_one(
+    shop: Workspace,
+) -> None:
+    out = shop.root / "killed"
+    folder = out / "winback" / AS_OF
+    killed = shop.run("export", "--as-of", AS_OF, "--out", str(out), kill_at="export:file-written")
+    assert killed.returncode == -9, killed.stdout + killed.stderr
+    assert not folder.exists()
+    hidden = [p for p in folder.parent.iterdir() if p.name.startswith(".")]
+    assert len(hidden) == 1 and len(list(hidden[0].iterdir())) == 1  # one file, no manifest
+    done = shop.run("export", "--as-of", AS_OF, "--out", str(out))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert [p.name for p in folder.parent.iterdir()] == [AS_OF]  # the leftover is gone
+    before = manifest(folder)
+    digests = {e["file"]: sha256(folder / e["file"]) for e in before["files"]}
+    assert digests == {e["file"]: e["sha256"] for e in before["files"]}
+    # A re-export killed half-way leaves the earlier complete export as it was.
+    again = shop.run("export", "--as-of", AS_OF, "--out", str(out), kill_at="export:file-written")
+    assert again.returncode == -9
+    assert manifest(folder) == before
+    assert {e["file"]: sha256(folder / e["file"]) for e in before["files"]} == digests
+
+
+def test_due_payment_reminders_are_exported_per_channel(shop: Workspace) -> None:
+    at = "2026-06-30T03:00:00"
+    decided = shop.run("payment-reminders", "--data-dir", "shop", "--at", at)
+    assert decided.returncode == 0, decided.stdout + decided.stderr
+    reminders = published(shop, "select * from marts.payment_reminders")
+    assert len(reminders) > 0
+    out = shop.root / "reminder_export"
+    done = shop.run("export", "--reminders", "--at", at, "--out", str(out))
+    assert done.returncode == 0, done.stdout + done.stderr
+    (folder,) = (out / "reminders").iterdir()
+    got = manifest(folder)
+    due = reminders[pd.to_datetime(reminders["remind_at"]) >= pd.Timestamp(at)]
+    assert got["rows"] == len(due) and got["skipped_past"] == len(reminders) - len(due)
+    assert {f["channel"] for f in got["files"]} == set(due["channel"])
+    for entry in got["files"]:
+        frame = read_export(folder / entry["file"])
+        expected = due[due["channel"] == entry["channel"]].set_index("order_id")
+        assert sorted(frame["order_id"]) == sorted(expected.index)
+        assert (frame["contact_key"] == "rm-" + frame["order_id"]).all()
+        texts = expected.loc[frame["order_id"], "rendered_text"].tolist()
+        assert frame["message"].tolist() == texts

@@ -1,0 +1,97 @@
+"""Win-back messages from Jinja2 templates, per offer type and language (R8-R12 in the
+tone of R20/R21: help, never pressure).
+
+Templates live in ``templates/<language>/<offer_type>.j2``; an offer type the shop's
+catalogue adds without a template gets ``_offer.j2`` (its own description).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import jinja2
+import pandas as pd
+
+from winback.config import ShopSettings
+
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+LANGUAGES = ("zh", "en")
+FALLBACK = "_offer"
+
+
+@cache
+def environment() -> jinja2.Environment:
+    """One Jinja2 environment; undefined variables fail loudly, texts are plain."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+    )
+
+
+@cache
+def offer_types_with_template(language: str) -> frozenset[str]:
+    return frozenset(
+        p.stem for p in (TEMPLATE_DIR / language).glob("*.j2") if not p.stem.startswith("_")
+    )
+
+
+def template_for(language: str, offer_type: str | None) -> str:
+    """The template file of one language and offer type (the fallback if it has none)."""
+    name = offer_type if offer_type in offer_types_with_template(language) else FALLBACK
+    return f"{language}/{name}.j2"
+
+
+def _present(value: object) -> object | None:
+    if value is None:
+        return None
+    try:
+        return None if pd.isna(value) else value
+    except (TypeError, ValueError):
+        return value
+
+
+def message_context(row: dict[str, object], shop: ShopSettings) -> dict[str, object]:
+    """Template variables for one planned contact (a row of marts.winback_contact_plan)."""
+    depth = _present(row.get("discount_depth"))
+    valid_until = _present(row.get("offer_valid_until"))
+    offer_type = _present(row.get("offer_type"))
+    category = _present(row.get("favourite_category"))
+    return {
+        "shop_name": shop.name,
+        "channel": row["channel"],
+        "step": row["step"],
+        # Category codes read as words ("office_supplies" → "office supplies").
+        "favourite_category": None if category is None else str(category).replace("_", " "),
+        "member_tier": _present(row.get("member_tier")),
+        "offer_description": _present(row.get("offer_description")) or "",
+        "discount_pct": None if depth is None else round(float(depth) * 100),  # type: ignore[arg-type]
+        "valid_until": None
+        if valid_until is None
+        else pd.Timestamp(valid_until).date().isoformat(),
+        # A plain reminder or new arrivals offer nothing that could lapse.
+        "step_offers_something": offer_type not in (None, "reminder", "new_arrivals"),
+    }
+
+
+def render_message(language: str, offer_type: str | None, context: dict[str, object]) -> str:
+    """One message: one line per sentence group, empty lines dropped."""
+    template = environment().get_template(template_for(language, offer_type))
+    lines = [" ".join(line.split()) for line in template.render(**context).strip().splitlines()]
+    return "\n".join(line for line in lines if line)
+
+
+def render_messages(plan: pd.DataFrame, shop: ShopSettings) -> pd.Series:
+    """The message of every planned contact, aligned with ``plan``'s index."""
+    texts = [
+        render_message(
+            str(row["language"]),
+            _present(row.get("offer_type")),  # type: ignore[arg-type]
+            message_context(row, shop),
+        )
+        for row in plan.to_dict("records")
+    ]
+    return pd.Series(texts, index=plan.index, dtype="object")
