@@ -45,7 +45,10 @@ def backfill(
     results: list[NightlyResult] = []
     with run_lock(settings.warehouse.path, "backfill", settings.warehouse.lock_timeout_seconds):
         for as_of in dates:
-            results.append(nightly(data_dir=data_dir, as_of=as_of, horizon_days=horizon_days))
+            # Past dates are rebuilt, not handed to senders: no export, no own history.
+            results.append(
+                nightly(data_dir=data_dir, as_of=as_of, horizon_days=horizon_days, export=False)
+            )
     if FlowRunContext.get() is None:  # called as a plain function (tests)
         return results
     create_table_artifact(

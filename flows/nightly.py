@@ -241,10 +241,13 @@ def nightly(
     data_dir: str | None = None,
     as_of: dt.date | None = None,
     horizon_days: int | None = None,
+    export: bool | None = None,
 ) -> NightlyResult:
     """Run the whole nightly chain for one as-of date (default: the latest order date).
 
-    Unset parameters come from the settings (``winback config show``).
+    Unset parameters come from the settings (``winback config show``); ``export``
+    (default: setting ``export.after_nightly``) hands the list to senders as files and
+    records it as history (the backfill flow turns it off).
     """
     settings = settings_for_run(data_dir, as_of, horizon_days)
     # A production run (no as-of date) never plans a contact before it started; a replay
@@ -273,7 +276,7 @@ def nightly(
         with clock.stage("publish"):
             published = publish_for_analysts(settings, "nightly", load.as_of.isoformat())
             exported = None
-            if settings.export.after_nightly:
+            if settings.export.after_nightly if export is None else export:
                 exported = export_list(settings, load.as_of, settings.as_of is not None, send_from)
     result = NightlyResult(
         as_of=load.as_of,

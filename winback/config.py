@@ -344,7 +344,11 @@ class ResponseParams(Section):
     """How the response to win-back contacts is learned from campaign history (R8, R10)."""
 
     window_days: float = Field(
-        14.0, gt=0, description="Attribution window of a contact: an order within it counts."
+        14.0,
+        gt=0,
+        description="Attribution window of a contact: an order within it counts (also "
+        "how the contacts Winback exported are attributed, int_campaign_contacts).",
+        json_schema_extra=dbt_var("winback_attribution_window_days"),
     )
     min_treated: int = Field(
         300, ge=1, description="Fewest treated contacts in the history to learn from it at all."
@@ -716,6 +720,14 @@ class ReminderSettings(Section):
         "",
         description="How the running promotion is described in reminder texts (R20), "
         "e.g. '满199减20' / '10% off over ¥199'.",
+    )
+    sent_rule: Literal["auto", "log", "time"] = Field(
+        "auto",
+        description="When a scheduled reminder counts as sent (it is then never sent again "
+        "and is measured): 'log' when the sender's contact_log says sent; 'time' once its "
+        "time has passed (for a sender that reports nothing); 'auto' the log once it holds "
+        "any reminder row, time until then.",
+        json_schema_extra=dbt_var("reminder_sent_rule"),
     )
     zh_timezones: list[str] = Field(
         [

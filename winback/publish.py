@@ -38,6 +38,7 @@ NIGHTLY_TABLES: tuple[str, ...] = (
     "marts.churn_rate_monthly",
     "marts.winback_list",
     "marts.winback_contact_plan",
+    "marts.winback_contact_status",
     "marts.winback_exclusions",
     "marts.service_recovery_queue",
     "marts.winback_campaign_measurement",

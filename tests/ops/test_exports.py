@@ -185,3 +185,104 @@ def test_due_payment_reminders_are_exported_per_channel(shop: Workspace) -> None
         assert (frame["contact_key"] == "rm-" + frame["order_id"]).all()
         texts = expected.loc[frame["order_id"], "rendered_text"].tolist()
         assert frame["message"].tolist() == texts
+
+
+def working(workspace: Workspace, sql: str) -> pd.DataFrame:
+    con = duckdb.connect(str(workspace.warehouse), read_only=True)
+    try:
+        return con.execute(sql).df()
+    finally:
+        con.close()
+
+
+def test_the_next_night_reads_the_sent_log_and_learns_from_the_exported_campaign(
+    shop: Workspace,
+) -> None:
+    """Points 3 and 4 of issue 17 on two consecutive demo nights: the sender's log of the
+    first night's export comes back, the status mart counts it, an opt-out withdraws the
+    channel at once, and the second night's response learner sees the first night's
+    exported contacts and control group. (Runs last: it adds a night to the shop.)"""
+    first = shop.root / "exports" / "winback" / AS_OF
+    email = read_export(first / "email.csv")
+    steps = email[email["step"] == "1"].sort_values("contact_at_utc")
+    sent, failed, bounced, opted = steps["contact_key"].iloc[:4]
+    opted_customer = steps["customer_id"].iloc[3]
+    log = pd.DataFrame(
+        [
+            (sent, "email", "sent", "2026-07-01T12:00:00Z"),
+            (failed, "email", "failed", "2026-07-01T12:00:00Z"),
+            (bounced, "email", "sent", "2026-07-01T12:00:00Z"),
+            (bounced, "email", "bounced", "2026-07-01T12:05:00Z"),
+            (opted, "email", "sent", "2026-07-01T12:00:00Z"),
+            (opted, "email", "unsubscribed", "2026-07-01T13:00:00Z"),
+        ],
+        columns=["contact_key", "channel", "status", "status_ts"],
+    )
+    log.to_csv(shop.root / "shop" / "contact_log.csv", index=False)
+    next_night = "2026-07-01"
+    done = shop.run("nightly", "--data-dir", "shop", "--as-of", next_night)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    # The status mart reconciles the plan with the log.
+    status = published(shop, "select * from marts.winback_contact_status").set_index("contact_key")
+    assert status.loc[sent, "reconciliation"] == "sent"
+    assert status.loc[failed, "reconciliation"] == "failed"
+    assert status.loc[bounced, "reconciliation"] == "bounced"
+    assert bool(status.loc[bounced, "is_sent"]) and int(status.loc[bounced, "log_rows"]) == 2
+    assert status.loc[opted, "reconciliation"] == "opted_out"
+    plan = published(shop, f"select * from marts.winback_contact_plan where as_of_date = '{AS_OF}'")
+    first_night = status.loc[plan["contact_key"]]
+    unlogged = first_night[first_night["log_rows"] == 0]
+    due = pd.to_datetime(unlogged["planned_at"]) < pd.Timestamp("2026-07-02")
+    assert (unlogged.loc[due, "reconciliation"] == "not_logged").all() and due.any()
+    assert (unlogged.loc[~due, "reconciliation"] == "pending").all() and (~due).any()
+
+    # The opt-out withdrew the email consent at once; the other consents stay.
+    customers = pd.read_csv(shop.root / "shop" / "customers.csv").set_index("customer_id")
+    assert bool(customers.loc[opted_customer, "consent_email"])
+    consent = working(
+        shop,
+        "select * from intermediate.int_customers_consented "
+        f"where customer_id = '{opted_customer}'",
+    ).iloc[0]
+    assert not consent["has_consent_email"] and consent["has_opted_out"]
+    assert bool(consent["has_consent_sms"]) == bool(customers.loc[opted_customer, "consent_sms"])
+    reachable = working(
+        shop,
+        "select channel from intermediate.int_winback_channels_reachable "
+        f"where customer_id = '{opted_customer}'",
+    )
+    assert "email" not in set(reachable["channel"])
+    second = published(
+        shop,
+        f"select * from marts.winback_list where as_of_date = '{next_night}' "
+        f"and customer_id = '{opted_customer}'",
+    )
+    assert not (second["channel"] == "email").any()
+
+    # Own campaigns became history: the first night's exported contacts up to the second
+    # as-of date and its control group are in what the response learner reads, and the
+    # frequency cap (R13) keeps the contacted customers out of the second night's list.
+    history = working(shop, "select * from intermediate.int_winback_response_history")
+    listed = published(shop, f"select * from marts.winback_list where as_of_date = '{AS_OF}'")
+    control = listed[listed["is_selected"] & listed["is_control_group"]]
+    first_contacts = plan[pd.to_datetime(plan["contact_at"]).dt.date <= dt.date(2026, 7, 1)]
+    assert len(first_contacts) > 0 and len(control) > 0
+    assert set(first_contacts["contact_key"]) <= set(history["contact_id"])
+    held_out = history[history["customer_id"].isin(control["customer_id"]) & history["is_control"]]
+    assert set(control["customer_id"]) == set(held_out["customer_id"])
+    assert (held_out["channel"] == "none").all()
+    capped = published(
+        shop,
+        f"select customer_id from marts.winback_exclusions where as_of_date = '{next_night}' "
+        "and exclusion_reason = 'contacted_too_recently'",
+    )
+    contacted = set(listed.loc[listed["is_contacted"], "customer_id"])
+    assert contacted & set(capped["customer_id"])
+    assert not contacted & set(
+        published(
+            shop,
+            f"select customer_id from marts.winback_list where as_of_date = '{next_night}' "
+            "and is_contacted",
+        )["customer_id"]
+    )

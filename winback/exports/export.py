@@ -35,6 +35,7 @@ import duckdb
 import pandas as pd
 
 from winback.config import Settings
+from winback.exports.history import exported_rows, record_export
 from winback.exports.render import render_messages
 from winback.stages import drill_point
 from winback.warehouse import connect, table_exists
@@ -164,6 +165,16 @@ def _published(settings: Settings) -> Path:
 def _read(path: Path, sql: str, params: list[object] | None = None) -> pd.DataFrame:
     with connect(path, read_only=True) as con:
         return con.execute(sql, params or []).df()
+
+
+def read_control_group(settings: Settings, as_of: dt.date) -> pd.DataFrame:
+    """The campaign's control group of ``as_of`` (selected, held out, R10)."""
+    return _read(
+        _published(settings),
+        "select customer_id, campaign_id, contact_1_offer from marts.winback_list "
+        "where as_of_date = ? and is_selected and is_control_group order by customer_id",
+        [as_of],
+    )
 
 
 def read_plan(settings: Settings, as_of: dt.date | None) -> tuple[dt.date, pd.DataFrame]:
@@ -345,12 +356,15 @@ def export_winback(
     now: dt.datetime | None = None,
     out_dir: Path | None = None,
     fmt: Format | None = None,
+    record: bool = True,
 ) -> ExportReport:
     """Export the planned contacts of ``as_of`` (default: the newest published list).
 
     ``replay`` (default: whether ``as_of`` was given) keeps contacts whose time has
     passed; otherwise they are left out and counted. ``now`` is naive UTC (default: now).
-    The caller holds the run lock (the CLI takes it; the nightly flow already has it)."""
+    With ``record``, the contacts exported and the campaign's control group become
+    history (:mod:`winback.exports.history`). The caller holds the run lock (the CLI
+    takes it; the nightly flow already has it)."""
     explicit = as_of is not None
     as_of, plan = read_plan(settings, as_of)
     replay = explicit if replay is None else replay
@@ -380,7 +394,16 @@ def export_winback(
         missing_contact_fields=missing,
     )
     ordered = {ch: _order(f, WINBACK_COLUMNS, used[ch]) for ch, f in by_channel.items()}
-    return publish_folder(ordered, report, fmt or settings.export.format)
+    report = publish_folder(ordered, report, fmt or settings.export.format)
+    if record:
+        rows = exported_rows(
+            plan,
+            read_control_group(settings, as_of),
+            as_of,
+            dt.datetime.now(dt.UTC).replace(tzinfo=None),
+        )
+        record_export(settings, rows)
+    return report
 
 
 def export_reminders(

@@ -231,6 +231,23 @@ CAMPAIGN_CONTACTS = Table(
     ),
 )
 
+CONTACT_STATUSES = ("sent", "failed", "bounced", "opted_out", "unsubscribed")
+
+# Issue 17: what the merchant's sender returns about the contacts Winback exported (whole
+# log, like every contract file). contact_key is the export's (wb-… or rm-…); customer_id
+# is optional (the key names the customer, or the order of a reminder).
+CONTACT_LOG = Table(
+    "contact_log",
+    (
+        Column("contact_key", required=True),
+        Column("channel", allowed=CHANNELS),
+        Column("status", required=True, allowed=CONTACT_STATUSES),
+        _ts("status_ts", required=True),
+        Column("customer_id"),
+    ),
+    references=(Reference("customer_id", "customers"),),
+)
+
 # Load order: a table comes after every table it references.
 TABLES: tuple[Table, ...] = (
     CUSTOMERS,
@@ -241,5 +258,6 @@ TABLES: tuple[Table, ...] = (
     TICKETS,
     PAYMENTS,
     CAMPAIGN_CONTACTS,
+    CONTACT_LOG,
 )
 TABLES_BY_NAME = {t.name: t for t in TABLES}

@@ -3,8 +3,9 @@
 ``reminders.reminder_ledger`` has one row per order ever scheduled for a payment reminder
 (status ``scheduled`` or ``cancelled``). dbt reads it (``stg_reminders__reminder_ledger``)
 to remind every order at most once; this module applies the ``ledger_action`` that dbt
-decided for each order. A scheduled row whose ``remind_at`` has passed is a reminder the
-sender has sent. The published tables (``marts.payment_reminders``, ``…_skips``,
+decided for each order. Whether a scheduled row was sent is read from the sender's
+contact log or, without one, from its time having passed (setting
+``reminders.sent_rule``; ``int_reminder_ledger_sent``). The published tables (``marts.payment_reminders``, ``…_skips``,
 ``…_outcomes``) are dbt models built right after (``dbt_project/models/marts/reminders``).
 """
 

@@ -7,7 +7,7 @@ snapshots as (
 ),
 
 contacts as (
-    select * from {{ ref('stg_shop__campaign_contacts') }}
+    select * from {{ ref('int_campaign_contacts') }}
 ),
 
 history as (

@@ -1,8 +1,9 @@
 -- One decision per order pending at reminder_at: remind (when, how, which template) or
 -- skip with one reason code, the first that applies in the order below. The ledger of
 -- earlier runs makes every order reminded at most once and reruns idempotent: a
--- reminder scheduled by an earlier run and now due counts as sent; one not yet due is
--- kept as scheduled (same time, channel and text) or cancelled when a rule now says skip.
+-- reminder an earlier run scheduled and the sender sent (int_reminder_ledger_sent: logged,
+-- or due when the sender logs nothing) counts as sent; one not (yet) sent is kept as
+-- scheduled (same time, channel and text) or cancelled when a rule now says skip.
 {%- set max_age_hours = var('reminder_max_order_age_hours') %}
 
 with
@@ -16,28 +17,15 @@ timing as (
 ),
 
 ledger as (
-    select * from {{ ref('stg_reminders__reminder_ledger') }}
+    -- Whether each reminder counts as sent: setting reminders.sent_rule (issue 17).
+    select * from {{ ref('int_reminder_ledger_sent') }}
 ),
 
 ledger_at_run as (
-    select
-        ledger.order_id,
-        ledger.status,
-        ledger.remind_at,
-        ledger.channel,
-        ledger.customer_type,
-        ledger.template_id,
-        ledger.language,
-        ledger.rendered_text,
-        -- Due before this run and scheduled by an earlier run: the sender has sent it.
-        ledger.status = 'scheduled'
-        and ledger.remind_at <= pending.reminder_at
-        and ledger.scheduled_at < pending.reminder_at as is_sent
+    select ledger.*
     from ledger
     inner join pending
         on ledger.order_id = pending.order_id
-    -- Rows written by runs later than this one do not exist yet from its point of view.
-    where ledger.scheduled_at <= pending.reminder_at
 ),
 
 decided as (

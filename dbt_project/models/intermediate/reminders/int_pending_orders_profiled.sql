@@ -16,7 +16,7 @@ orders as (
 ),
 
 customers as (
-    select * from {{ ref('stg_shop__customers') }}
+    select * from {{ ref('int_customers_consented') }}
 ),
 
 order_items as (

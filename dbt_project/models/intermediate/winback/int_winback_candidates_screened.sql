@@ -15,6 +15,17 @@ reasons as (
     select * from {{ ref('int_winback_reasons_scored') }}
 ),
 
+-- R13 with Winback's own exports (issue 17): a contact an earlier list handed to senders
+-- for after this as-of day is already on its way; the customer is not planned again.
+planned_ahead as (
+    select distinct customer_id
+    from {{ ref('int_campaign_contacts') }}
+    where
+        contact_source = 'winback'
+        and contact_group = 'treatment'
+        and contacted_at >= cast(cast('{{ winback.run_value("as_of_date") }}' as date) + 1 as timestamp)
+),
+
 bounds as (
     select
         max(min_value_12m) filter (where value_tier = 1) as tier_1_min,
@@ -90,7 +101,7 @@ screened as (
             false
         ) as has_no_consented_channel,
         coalesce(tiered.days_since_winback_contact < {{ var('winback_frequency_cap_days') }}, false)
-            as is_contacted_too_recently,
+        or planned_ahead.customer_id is not null as is_contacted_too_recently,
         coalesce(
             tiered.invoices_due >= {{ var('winback_late_payer_min_invoices') }}
             and tiered.late_invoice_share >= {{ var('winback_late_payer_share') }},
@@ -110,6 +121,8 @@ screened as (
     from tiered
     left join top_reasons
         on tiered.customer_id = top_reasons.customer_id
+    left join planned_ahead
+        on tiered.customer_id = planned_ahead.customer_id
 ),
 
 -- The rules that keep a candidate out of the list whatever a plan would earn (R6, R7,

@@ -22,7 +22,7 @@ products as (
 ),
 
 customers as (
-    select * from {{ ref('stg_shop__customers') }}
+    select * from {{ ref('int_customers_consented') }}
 ),
 
 -- The run's churn scores (marts.churn_scores of the as-of date); a candidate without one

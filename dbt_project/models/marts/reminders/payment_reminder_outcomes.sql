@@ -1,6 +1,5 @@
--- Measurement: of the payment reminders sent so far (ledger rows scheduled and due by
--- reminder_at), the share whose order was paid after the reminder, by customer type
--- (R20) and template (R21). Paid before the reminder means the reminder was redundant.
+-- Measurement: of the payment reminders sent so far (int_reminder_ledger_sent), the share
+-- whose order was paid after the reminder, by customer type (R20) and template (R21). Paid before the reminder means the reminder was redundant.
 {%- set reminder_at = "cast('" ~ run_value('reminder_at') ~ "' as timestamp)" %}
 
 with
@@ -9,22 +8,16 @@ orders as (
     select * from {{ ref('stg_shop__orders') }}
 ),
 
-ledger as (
-    select * from {{ ref('stg_reminders__reminder_ledger') }}
-),
-
 sent_reminders as (
+    -- Sent by setting reminders.sent_rule (issue 17: logged, or due without a log).
     select
         order_id,
         remind_at,
         channel,
         customer_type,
         template_id
-    from ledger
-    where
-        status = 'scheduled'
-        and remind_at <= {{ reminder_at }}
-        and scheduled_at < {{ reminder_at }}
+    from {{ ref('int_reminder_ledger_sent') }}
+    where is_sent
 ),
 
 outcomes as (

@@ -6,7 +6,7 @@
 with
 
 contacts as (
-    select * from {{ ref('stg_shop__campaign_contacts') }}
+    select * from {{ ref('int_campaign_contacts') }}
 ),
 
 catalogue as (
