@@ -56,6 +56,8 @@ HISTORY_COLUMNS = frozenset(
         "channel",
         "is_control",
         "is_converted",
+        # Whether the attribution window has closed (only complete rows are learned from).
+        "is_outcome_complete",
         "as_of_date",
         "reason_as_of_date",
         # The churn probability scales the priors; it is not a feature (the history has

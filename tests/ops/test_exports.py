@@ -272,6 +272,17 @@ def test_the_next_night_reads_the_sent_log_and_learns_from_the_exported_campaign
     held_out = history[history["customer_id"].isin(control["customer_id"]) & history["is_control"]]
     assert set(control["customer_id"]) == set(held_out["customer_id"])
     assert (held_out["channel"] == "none").all()
+    # Their attribution windows are still open: the learner waits for their outcomes
+    # (counted as not converted they would teach that contacts do nothing), while the
+    # merchant's older campaigns are complete.
+    own = history["contact_id"].str.startswith("wb-")
+    assert not history.loc[own, "is_outcome_complete"].any()
+    assert history.loc[~own, "is_outcome_complete"].all()
+    from winback.decisions.allocate import read_inputs
+
+    inputs = read_inputs(shop.warehouse)
+    assert not inputs["history"]["contact_id"].str.startswith("wb-").any()
+    assert set(inputs["history_open"]["contact_id"]) == set(history.loc[own, "contact_id"])
     capped = published(
         shop,
         f"select customer_id from marts.winback_exclusions where as_of_date = '{next_night}' "

@@ -64,12 +64,25 @@ class AllocationOutcome:
 
 
 def read_inputs(warehouse: Warehouse) -> dict[str, pd.DataFrame]:
-    """The allocation's inputs as dbt built them, each in the order of its grain."""
+    """The allocation's inputs as dbt built them, each in the order of its grain.
+
+    ``history`` holds only contacts whose outcome is known (attribution window closed by
+    the as-of day); the others, e.g. last night's exported campaign, are ``history_open``
+    until then: counted as not converted they would teach that contacts do nothing."""
     with connect(warehouse) as con:
-        return {
+        inputs = {
             name: con.execute(f"select * from {table} order by {grain}").df()
             for name, (table, grain) in INPUTS.items()
         }
+    history = inputs["history"]
+    if "is_outcome_complete" in history.columns:
+        complete = history["is_outcome_complete"].astype(bool).to_numpy()
+        inputs["history_open"] = history[~complete].reset_index(drop=True)
+        # The flag is constant on what is kept: not a column the models should see.
+        inputs["history"] = (
+            history[complete].drop(columns="is_outcome_complete").reset_index(drop=True)
+        )
+    return inputs
 
 
 def priors_from(inputs: dict[str, pd.DataFrame], settings: Settings) -> Priors:

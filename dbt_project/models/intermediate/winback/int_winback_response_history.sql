@@ -3,6 +3,7 @@
 -- not, converted within the attribution window) and the customer as of the snapshot
 -- before it (features, R7 reason confidences, the status-index churn stand-in). models/response.py reads it.
 {%- set features = winback.response_feature_columns() %}
+{%- set window_days = var('winback_attribution_window_days') | round(0, 'ceil') | int %}
 
 with
 
@@ -33,6 +34,11 @@ final as (
         contacts.channel,
         contacts.is_control,
         contacts.is_converted,
+        -- Issue 17: whether the attribution window has closed by the as-of day; a recent
+        -- contact (e.g. yesterday's export) may still convert, so the response model
+        -- learns from it only once it has (winback.decisions.allocate.read_inputs).
+        {{ dbt.dateadd('day', window_days, 'contacts.contact_date') }}
+        <= cast('{{ winback.run_value("as_of_date") }}' as date) as is_outcome_complete,
         contacts.reason_as_of_date,
         {{ winback.status_index_churn('features.lapse_status', 'features.churn_risk_score') }}
             as churn_probability,
