@@ -24,7 +24,7 @@ from winback.decisions.run import DecisionsResult, build_decisions
 from winback.expectations import customer_features as features_suite
 from winback.expectations import raw_orders as raw_suite
 from winback.expectations.runner import run_gate
-from winback.exports import ExportReport, export_winback
+from winback.exports import ExportAfterPublishError, ExportReport, export_winback
 from winback.flows.common import load_raw, publish_for_analysts, settings_for_run
 from winback.ingest import LoadReport
 from winback.locking import run_lock
@@ -224,7 +224,13 @@ def export_list(
 ) -> ExportReport:
     """The published list as files a sender takes (``winback.exports``), one per channel,
     into ``<export.dir>/winback/<as-of>/``."""
-    report = export_winback(settings, as_of=as_of, replay=replay, now=now)
+    try:
+        report = export_winback(settings, as_of=as_of, replay=replay, now=now)
+    except Exception as exc:
+        raise ExportAfterPublishError(
+            f"the list as of {as_of} was published, but exporting it to "
+            f"{settings.export.dir} failed: {type(exc).__name__}: {exc}"
+        ) from exc
     for line in report.summary_lines():
         get_run_logger().info("export: %s", line)
     create_markdown_artifact(

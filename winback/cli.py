@@ -40,6 +40,11 @@ WHAT_TO_DO = {
         "`winback config show` lists every setting. Nothing was changed."
     ),
     "ExportError": "Nothing was exported; earlier exports are untouched.",
+    "ExportAfterPublishError": (
+        "Analysts already read tonight's list; only the files for the senders are missing "
+        "(earlier exports are untouched). Fix the cause named above (e.g. the export folder, "
+        "setting export.dir) and run `winback export --as-of <the date above>`."
+    ),
     "RunLockedError": (
         "Wait for that run to finish (or raise WINBACK_LOCK_TIMEOUT_SECONDS to wait for it), "
         "then run again. Nothing was changed; analysts still read the last published file."

@@ -15,7 +15,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from tests.ops.conftest import Workspace
+from tests.ops.conftest import Workspace, publish_runs
 from winback.config import ReminderSettings
 from winback.demo import ShopSpec, generate_shop
 
@@ -187,6 +187,25 @@ def test_due_payment_reminders_are_exported_per_channel(shop: Workspace) -> None
         assert frame["message"].tolist() == texts
 
 
+def test_an_export_that_fails_after_the_publish_says_the_list_is_published(
+    shop: Workspace,
+) -> None:
+    """The first screen must not claim nothing was published: the analysts already read
+    the list; it names what failed and the command that makes the files."""
+    runs_before = len(publish_runs(shop.published))
+    blocker = shop.root / "not_a_folder"
+    blocker.write_text("a file where the export folder should be\n", encoding="utf-8")
+    done = shop.run(
+        "nightly", "--data-dir", "shop", "--as-of", AS_OF, WINBACK_EXPORT__DIR=str(blocker)
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    screen = done.stderr[done.stderr.index("✗") :]
+    assert screen.startswith("✗ Nightly run failed: ExportAfterPublishError")
+    assert f"the list as of {AS_OF} was published, but exporting it to {blocker} failed" in screen
+    assert "winback export --as-of" in screen and "Nothing was published" not in screen
+    assert len(publish_runs(shop.published)) == runs_before + 1
+
+
 def working(workspace: Workspace, sql: str) -> pd.DataFrame:
     con = duckdb.connect(str(workspace.warehouse), read_only=True)
     try:
@@ -215,6 +234,7 @@ def test_the_next_night_reads_the_sent_log_and_learns_from_the_exported_campaign
             (bounced, "email", "bounced", "2026-07-01T12:05:00Z"),
             (opted, "email", "sent", "2026-07-01T12:00:00Z"),
             (opted, "email", "unsubscribed", "2026-07-01T13:00:00Z"),
+            ("wb-20260630-NOBODY-1", "email", "sent", "2026-07-01T12:00:00Z"),
         ],
         columns=["contact_key", "channel", "status", "status_ts"],
     )
@@ -222,6 +242,13 @@ def test_the_next_night_reads_the_sent_log_and_learns_from_the_exported_campaign
     next_night = "2026-07-01"
     done = shop.run("nightly", "--data-dir", "shop", "--as-of", next_night)
     assert done.returncode == 0, done.stdout + done.stderr
+
+    # A key Winback never exported is a bad reference: quarantined with the reason.
+    rejected = published(
+        shop, "select * from quarantine.rejected_rows where table_name = 'contact_log'"
+    )
+    assert rejected[["row_number", "reason_code"]].values.tolist() == [[7, "unknown_contact_key"]]
+    assert "wb-20260630-NOBODY-1" in rejected["reason"].iloc[0]
 
     # The status mart reconciles the plan with the log.
     status = published(shop, "select * from marts.winback_contact_status").set_index("contact_key")

@@ -162,7 +162,11 @@ def test_backfill_runs_the_nightly_chain_per_date_under_one_lock(
     monkeypatch.setenv("WINBACK_WAREHOUSE__PATH", str(tmp_path / "winback.duckdb"))
     seen: list[dt.date] = []
 
-    def fake_nightly(data_dir: str | None, as_of: dt.date, horizon_days: int | None) -> dt.date:
+    def fake_nightly(
+        data_dir: str | None, as_of: dt.date, horizon_days: int | None, export: bool
+    ) -> dt.date:
+        # Past dates are rebuilt, never handed to senders nor recorded as history.
+        assert export is False
         # Re-entrant in this process (the real nightly flow takes the same lock) …
         with run_lock(tmp_path / "winback.duckdb", "nightly"):
             seen.append(as_of)

@@ -2,10 +2,17 @@
 reminders as files, one per channel, with a manifest, published atomically."""
 
 from winback.exports.export import (
+    ExportAfterPublishError,
     ExportError,
     ExportReport,
     export_reminders,
     export_winback,
 )
 
-__all__ = ["ExportError", "ExportReport", "export_reminders", "export_winback"]
+__all__ = [
+    "ExportAfterPublishError",
+    "ExportError",
+    "ExportReport",
+    "export_reminders",
+    "export_winback",
+]

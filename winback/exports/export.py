@@ -88,6 +88,10 @@ class ExportError(RuntimeError):
     """Nothing to export from, or a date that was never published; says what to do."""
 
 
+class ExportAfterPublishError(ExportError):
+    """The nightly run published its list, but handing it to senders as files failed."""
+
+
 @dataclass(frozen=True)
 class ExportFile:
     channel: str

@@ -120,6 +120,10 @@ CUSTOMERS = Table(
         _bool("do_not_contact"),
         Column("segment", allowed=("b2c", "b2b")),
         Column("timezone"),  # Winback addition: IANA name, for reminder timing (R18)
+        # Winback additions: how a sender reaches the customer (winback export; setting
+        # export.contact_columns names these and any other extra column per channel).
+        Column("email"),
+        Column("phone"),
     ),
     key="customer_id",
 )
@@ -248,8 +252,10 @@ CONTACT_LOG = Table(
     references=(Reference("customer_id", "customers"),),
 )
 
-# Load order: a table comes after every table it references.
-TABLES: tuple[Table, ...] = (
+# Load order: a table comes after every table it references. SHOP_TABLES are what the
+# merchant's shop system exports (and the demo shop writes); the contact log is what the
+# merchant's sender returns about Winback's own exports.
+SHOP_TABLES: tuple[Table, ...] = (
     CUSTOMERS,
     PRODUCTS,
     ORDERS,
@@ -258,6 +264,6 @@ TABLES: tuple[Table, ...] = (
     TICKETS,
     PAYMENTS,
     CAMPAIGN_CONTACTS,
-    CONTACT_LOG,
 )
+TABLES: tuple[Table, ...] = (*SHOP_TABLES, CONTACT_LOG)
 TABLES_BY_NAME = {t.name: t for t in TABLES}

@@ -413,6 +413,8 @@ class _TableLoader:
         for ref in t.references:
             if ref.table in self.present:
                 self._check_reference(load_id, ref.column, ref.table)
+        if t.name == "contact_log":
+            self._check_exported_keys(load_id)
 
     def _quarantine(self, load_id: str, where: str, problems_sql: str) -> None:
         t = self.table
@@ -450,6 +452,19 @@ class _TableLoader:
             f"delete from chk_{t.name} where _row_number in (select _row_number from dup_{t.name})"
         )
 
+    def _check_exported_keys(self, load_id: str) -> None:
+        """A contact_log row must be about a contact Winback exported (its key is in the
+        export history or the reminder ledger); any other goes to quarantine."""
+        t = self.table
+        cond = f"contact_key not in ({_exported_keys_sql(self.con)})"
+        problem = (
+            "[{'column_name': 'contact_key', 'reason_code': 'unknown_contact_key', "
+            "'reason': 'contact_key ''' || contact_key || ''' was never exported by Winback "
+            "(not in history.winback_exported_contacts or the reminder ledger)'}]"
+        )
+        self._quarantine(load_id, cond, problem)
+        self.con.execute(f"delete from chk_{t.name} where {cond}")
+
     def _check_reference(self, load_id: str, column: str, parent: str) -> None:
         t = self.table
         parent_key = q(TABLES_BY_NAME[parent].key or "")
@@ -463,6 +478,32 @@ class _TableLoader:
         )
         self._quarantine(load_id, cond, problem)
         self.con.execute(f"delete from chk_{t.name} where {cond}")
+
+
+# Where the keys of Winback's own exports are kept (winback.exports.history, the reminder
+# ledger): a contact_log row about any other key is a bad reference.
+EXPORTED_KEY_SOURCES = (
+    (
+        "history",
+        "winback_exported_contacts",
+        "select contact_id from history.winback_exported_contacts",
+    ),
+    ("reminders", "reminder_ledger", "select 'rm-' || order_id from reminders.reminder_ledger"),
+)
+
+
+def _exported_keys_sql(con: duckdb.DuckDBPyConnection) -> str:
+    """Every contact key Winback exported, as one subquery (empty before any export)."""
+    parts = [
+        sql
+        for schema, name, sql in EXPORTED_KEY_SOURCES
+        if scalar(
+            con,
+            "select count(*) from information_schema.tables "
+            f"where table_schema = {lit(schema)} and table_name = {lit(name)}",
+        )
+    ]
+    return " union all ".join(parts) or "select cast(null as varchar) where false"
 
 
 def _make_load_id(files: dict[str, Path], as_of: dt.date) -> str:
