@@ -28,7 +28,7 @@ from winback.models.btyd import (
 )
 from winback.models.evaluation import evaluate
 from winback.models.features import model_input
-from winback.models.training import TrainedModel, TrainingFrame, labels
+from winback.models.training import TrainedModel, TrainingFrame, labels, sample_metrics
 
 BASELINES = ("cadence", "bgnbd")
 
@@ -140,12 +140,7 @@ def train_label_free(frame: TrainingFrame, params: ModelParams, horizon_days: in
     columns = [str(c) for c in model.feature_names_in_]
     probabilities = model.churn_probability(model_input(frame.valid, columns))
     metrics = evaluate(labels(frame.valid), probabilities, params.profit, params.calibration_bins)
-    available = frame.plan.train_rows_available
-    metrics |= {
-        "train_rows": float(len(frame.train)),
-        "train_rows_available": float(available),
-        "train_sample_share": len(frame.train) / max(available, 1),
-    }
+    metrics |= sample_metrics(frame)
     return TrainedModel(
         model=model,
         booster=None,

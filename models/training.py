@@ -232,12 +232,7 @@ def train(frame: TrainingFrame, params: ModelParams) -> TrainedModel:
     metrics = evaluate(y_valid, probabilities, params.profit, params.calibration_bins)
     raw = evaluate(y_valid, uncalibrated, params.profit)
     metrics |= {f"uncalibrated_{k}": raw[k] for k in ("roc_auc", "brier", "log_loss", "ece")}
-    available = frame.plan.train_rows_available
-    metrics |= {
-        "train_rows": float(len(frame.train)),
-        "train_rows_available": float(available),
-        "train_sample_share": len(frame.train) / max(available, 1),
-    }
+    metrics |= sample_metrics(frame)
     return TrainedModel(
         model=model,
         booster=booster,
@@ -248,6 +243,16 @@ def train(frame: TrainingFrame, params: ModelParams) -> TrainedModel:
         valid_probabilities=probabilities,
         frame=frame,
     )
+
+
+def sample_metrics(frame: TrainingFrame) -> dict[str, float]:
+    """How many training rows a model saw of those the snapshots held."""
+    available = frame.plan.train_rows_available
+    return {
+        "train_rows": float(len(frame.train)),
+        "train_rows_available": float(available),
+        "train_sample_share": len(frame.train) / max(available, 1),
+    }
 
 
 def calibrated_and_uncalibrated(

@@ -100,7 +100,8 @@ def _remove_stale_temp_files(published_path: Path) -> None:
         stray.unlink(missing_ok=True)
 
 
-def _fsync(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """Flush a file or a directory (its entries) to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -187,10 +188,10 @@ def publish(
         con.execute("checkpoint pub")
         con.execute("detach pub")
     try:
-        _fsync(tmp)
+        fsync_path(tmp)
         drill_point("publish:before-rename")
         os.replace(tmp, published_path)
-        _fsync(published_path.parent)
+        fsync_path(published_path.parent)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -37,6 +37,7 @@ import pandas as pd
 from winback.config import Settings
 from winback.exports.history import exported_rows, record_export
 from winback.exports.render import render_messages
+from winback.publish import fsync_path
 from winback.stages import drill_point
 from winback.warehouse import connect, table_exists
 
@@ -267,16 +268,7 @@ def _write_file(frame: pd.DataFrame, path: Path, fmt: Format) -> None:
         frame.to_parquet(path, index=False)
     else:
         frame.to_csv(path, index=False, encoding="utf-8", lineterminator="\n")
-    with path.open("rb") as handle:
-        os.fsync(handle.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_path(path)
 
 
 def _sha256(path: Path) -> str:
@@ -315,21 +307,20 @@ def publish_folder(
         drill_point("export:file-written")
     manifest = tmp / MANIFEST
     manifest.write_text(json.dumps(report.manifest(), indent=2) + "\n", encoding="utf-8")
-    with manifest.open("rb") as handle:
-        os.fsync(handle.fileno())
-    _fsync_dir(tmp)
+    fsync_path(manifest)
+    fsync_path(tmp)
     old = final.parent / f".{final.name}.old-{os.getpid()}"
     if final.exists():
         os.replace(final, old)
     os.replace(tmp, final)
-    _fsync_dir(final.parent)
+    fsync_path(final.parent)
     shutil.rmtree(old, ignore_errors=True)
     return report
 
 
 def _with_contact_fields(
     rows: pd.DataFrame, fields: pd.DataFrame, present: set[str], settings: Settings
-) -> tuple[dict[str, pd.DataFrame], dict[str, list[str]], dict[str, list[str]], list[str]]:
+) -> tuple[dict[str, pd.DataFrame], dict[str, list[str]], dict[str, list[str]]]:
     """Split ``rows`` by channel, each with the contact columns its channel names."""
     by_channel: dict[str, pd.DataFrame] = {}
     used: dict[str, list[str]] = {}
@@ -343,7 +334,7 @@ def _with_contact_fields(
         by_channel[str(channel)] = part.merge(
             fields[["customer_id", *columns]], on="customer_id", how="left"
         )
-    return by_channel, used, missing, sorted(present)
+    return by_channel, used, missing
 
 
 def _order(frame: pd.DataFrame, columns: list[str], contact: list[str]) -> pd.DataFrame:
@@ -386,7 +377,7 @@ def export_winback(
         as_of_date=as_of.isoformat(),
     )[WINBACK_COLUMNS]
     fields, present = contact_fields(settings, plan["customer_id"])
-    by_channel, used, missing, _ = _with_contact_fields(plan, fields, present, settings)
+    by_channel, used, missing = _with_contact_fields(plan, fields, present, settings)
     report = ExportReport(
         kind="winback",
         folder=(out_dir or settings.export.dir) / "winback" / as_of.isoformat(),
@@ -442,7 +433,7 @@ def export_reminders(
         decided_at=_utc_text(due["decided_at"]),
     )[REMINDER_COLUMNS]
     fields, present = contact_fields(settings, due["customer_id"])
-    by_channel, used, missing, _ = _with_contact_fields(due, fields, present, settings)
+    by_channel, used, missing = _with_contact_fields(due, fields, present, settings)
     report = ExportReport(
         kind="reminders",
         folder=(out_dir or settings.export.dir) / "reminders" / key,

@@ -10,26 +10,14 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-import jinja2
 import pandas as pd
 
 from winback.config import ShopSettings
+from winback.reminders.render import environment, present
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 LANGUAGES = ("zh", "en")
 FALLBACK = "_offer"
-
-
-@cache
-def environment() -> jinja2.Environment:
-    """One Jinja2 environment; undefined variables fail loudly, texts are plain."""
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
-        undefined=jinja2.StrictUndefined,
-        autoescape=False,
-        lstrip_blocks=True,
-        keep_trailing_newline=False,
-    )
 
 
 @cache
@@ -45,29 +33,20 @@ def template_for(language: str, offer_type: str | None) -> str:
     return f"{language}/{name}.j2"
 
 
-def _present(value: object) -> object | None:
-    if value is None:
-        return None
-    try:
-        return None if pd.isna(value) else value
-    except (TypeError, ValueError):
-        return value
-
-
 def message_context(row: dict[str, object], shop: ShopSettings) -> dict[str, object]:
     """Template variables for one planned contact (a row of marts.winback_contact_plan)."""
-    depth = _present(row.get("discount_depth"))
-    valid_until = _present(row.get("offer_valid_until"))
-    offer_type = _present(row.get("offer_type"))
-    category = _present(row.get("favourite_category"))
+    depth = present(row.get("discount_depth"))
+    valid_until = present(row.get("offer_valid_until"))
+    offer_type = present(row.get("offer_type"))
+    category = present(row.get("favourite_category"))
     return {
         "shop_name": shop.name,
         "channel": row["channel"],
         "step": row["step"],
         # Category codes read as words ("office_supplies" → "office supplies").
         "favourite_category": None if category is None else str(category).replace("_", " "),
-        "member_tier": _present(row.get("member_tier")),
-        "offer_description": _present(row.get("offer_description")) or "",
+        "member_tier": present(row.get("member_tier")),
+        "offer_description": present(row.get("offer_description")) or "",
         "discount_pct": None if depth is None else round(float(depth) * 100),  # type: ignore[arg-type]
         "valid_until": None
         if valid_until is None
@@ -79,7 +58,7 @@ def message_context(row: dict[str, object], shop: ShopSettings) -> dict[str, obj
 
 def render_message(language: str, offer_type: str | None, context: dict[str, object]) -> str:
     """One message: one line per sentence group, empty lines dropped."""
-    template = environment().get_template(template_for(language, offer_type))
+    template = environment(TEMPLATE_DIR).get_template(template_for(language, offer_type))
     lines = [" ".join(line.split()) for line in template.render(**context).strip().splitlines()]
     return "\n".join(line for line in lines if line)
 
@@ -89,7 +68,7 @@ def render_messages(plan: pd.DataFrame, shop: ShopSettings) -> pd.Series:
     texts = [
         render_message(
             str(row["language"]),
-            _present(row.get("offer_type")),  # type: ignore[arg-type]
+            present(row.get("offer_type")),  # type: ignore[arg-type]
             message_context(row, shop),
         )
         for row in plan.to_dict("records")

@@ -25,10 +25,12 @@ STYLE_FAMILIES = ("playful", "premium", "practical", "general")
 
 
 @cache
-def environment() -> jinja2.Environment:
-    """One Jinja2 environment; undefined variables fail loudly, texts are plain."""
+def environment(directory: Path = TEMPLATE_DIR) -> jinja2.Environment:
+    """One Jinja2 environment per template folder (the reminders' by default; the
+    win-back messages' in ``winback.exports.render``): undefined variables fail loudly,
+    texts are plain."""
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
+        loader=jinja2.FileSystemLoader(directory),
         undefined=jinja2.StrictUndefined,
         autoescape=False,
         lstrip_blocks=True,
@@ -41,7 +43,7 @@ def template_path(language: str, template_id: str) -> str:
     return f"{language}/{template_id}.j2"
 
 
-def _present(value: object) -> object | None:
+def present(value: object) -> object | None:
     """None for SQL nulls that arrive as NaN/NaT/NA in pandas."""
     if value is None:
         return None
@@ -52,7 +54,7 @@ def _present(value: object) -> object | None:
 
 
 def _local_hhmm(value: object, timezone: str) -> str | None:
-    value = _present(value)
+    value = present(value)
     if value is None:
         return None
     local = pd.Timestamp(value).tz_localize("UTC").tz_convert(timezone)
@@ -71,16 +73,16 @@ def reminder_context(
 ) -> dict[str, object]:
     """Template variables for one decided reminder (a row of the decisions model)."""
     shop = shop or ShopSettings()
-    member_tier = _present(row.get("member_tier"))
+    member_tier = present(row.get("member_tier"))
     return {
         "shop_name": shop.name,
         "order_id": row["order_id"],
         "amount": f"{shop.currency_symbol}{_amount(row['amount']):,.2f}",
-        "product_category": _present(row.get("product_category")),
+        "product_category": present(row.get("product_category")),
         "customer_type": row["customer_type"],
         "member_tier": None if member_tier is None else str(member_tier),
         "promotion_text": settings.promotion_text if settings.promotion_available else "",
-        "ship_cutoff_local": _present(row.get("ship_cutoff_local")),
+        "ship_cutoff_local": present(row.get("ship_cutoff_local")),
         # Deadlines are shown in the customer's own time.
         "deadline_local": _local_hhmm(row.get("deadline_at"), str(row["customer_timezone"])),
         "channel": row["channel"],
