@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,29 @@ import pandas as pd
 import pytest
 
 WINBACK = Path(sys.executable).parent / "winback"
+HOLD_LOCK = (
+    "import sys, time; from pathlib import Path; from winback.locking import run_lock\n"
+    "with run_lock(Path(sys.argv[1]), 'nightly'):\n"
+    "    print('held', flush=True); time.sleep(120)"
+)
+
+
+@contextmanager
+def lock_held_elsewhere(warehouse: Path) -> Iterator[subprocess.Popen[str]]:
+    """Another process (a "nightly" run) holds ``warehouse``'s run lock for the block."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(warehouse)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        yield holder
+    finally:
+        holder.kill()
+        holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()
+
+
 # Columns that hold the wall-clock time of a run, not its result.
 WALL_CLOCK_COLUMNS = {"scored_at", "decided_at", "published_at", "loaded_at", "generated_at"}
 # Tables compared between a rerun and an uninterrupted run.

@@ -4,8 +4,6 @@ dates, the drill hook."""
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -13,6 +11,7 @@ import duckdb
 import numpy as np
 import pytest
 
+from tests.ops.conftest import lock_held_elsewhere
 from winback import stages
 from winback.flows.backfill import as_of_dates
 from winback.locking import RunLockedError, lock_path_for, run_lock
@@ -23,20 +22,7 @@ from winback.stages import DRILL_KILL_AT, drill_point
 
 def test_a_second_holder_is_refused_with_the_first_ones_pid_and_flow(tmp_path: Path) -> None:
     warehouse = tmp_path / "winback.duckdb"
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys, time; from pathlib import Path; from winback.locking import run_lock\n"
-            "with run_lock(Path(sys.argv[1]), 'nightly'):\n"
-            "    print('held', flush=True); time.sleep(60)",
-            str(warehouse),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    with lock_held_elsewhere(warehouse) as holder:
         start = time.monotonic()
         with pytest.raises(RunLockedError) as refused, run_lock(warehouse, "nightly", 1.0):
             pass
@@ -47,9 +33,6 @@ def test_a_second_holder_is_refused_with_the_first_ones_pid_and_flow(tmp_path: P
         holder.wait()
         with run_lock(warehouse, "payment_reminders") as path:
             assert path == lock_path_for(warehouse).resolve()
-    finally:
-        holder.kill()
-        holder.wait()
 
 
 def test_the_lock_is_reentrant_within_a_process(tmp_path: Path) -> None:
