@@ -23,7 +23,7 @@ export GX_ANALYTICS_ENABLED := false
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help setup run test lint format bench bench-decisions bench-backtest serve demo-data mlflow-ui clean
+.PHONY: help setup run test lint format bench bench-decisions bench-backtest serve demo-data mlflow-ui docs clean clean-all
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -76,15 +76,17 @@ bench-decisions: setup ## Win-back list vs analyst baselines and a truth oracle 
 bench-backtest: setup ## Does the nightly backtest's 95% interval cover the truth? 10 unseen worlds (benchmarks/results/backtest_coverage.md)
 	$(BIN)/python benchmarks/backtest_coverage.py $(if $(WORLDS),--worlds $(WORLDS))
 
-serve: setup ## Start a local Prefect server (UI http://127.0.0.1:4200) and serve the scheduled flows
-	@mkdir -p .prefect
-	@$(BIN)/prefect server start --host 127.0.0.1 --port 4200 > .prefect/server.log 2>&1 & echo $$! > .prefect/server.pid
-	@for i in $$(seq 1 60); do curl -sf http://127.0.0.1:4200/api/health >/dev/null && break; sleep 1; done
-	@echo "Prefect UI: http://127.0.0.1:4200  (server pid $$(cat .prefect/server.pid); Ctrl-C stops serving)"
-	PREFECT_API_URL=http://127.0.0.1:4200/api $(BIN)/python -m winback.flows.serve; kill $$(cat .prefect/server.pid)
+serve: setup ## Prefect UI (http://127.0.0.1:4200) on the project's Prefect home (every run is listed) + the scheduled flows
+	$(BIN)/winback serve --port 4200
 
-mlflow-ui: setup ## Browse model runs at http://127.0.0.1:5000
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow/mlflow.db --port 5000
+mlflow-ui: setup ## Browse model runs at http://127.0.0.1:5000 (the configured store, WINBACK_MLFLOW__TRACKING_URI)
+	$(BIN)/winback mlflow-ui --port 5000
 
-clean: ## Remove run-time state (warehouse, MLflow store, demo data, Prefect home)
-	rm -rf warehouse mlflow .prefect gx data reports exports dbt_project/target dbt_project/logs
+docs: setup ## Build the dbt docs site into warehouse/dbt_docs/ and serve it at http://127.0.0.1:8080
+	$(BIN)/winback docs --serve --port 8080
+
+clean: setup ## Remove what Winback generated; keeps data/ (but the demo shop), logs, the reminder ledger and export history
+	$(BIN)/winback clean
+
+clean-all: setup ## Remove everything, the merchant's data/ and the reminder ledger too (asks first)
+	$(BIN)/winback clean --all

@@ -13,10 +13,10 @@ import datetime as dt
 from prefect import flow
 from prefect.artifacts import create_table_artifact
 from prefect.context import FlowRunContext
+from prefect.states import State
 
-from winback.flows.common import settings_for_run
+from winback.flows.common import alert_on_failure, lock_or_skip, settings_for_run
 from winback.flows.nightly import nightly
-from winback.locking import run_lock
 from winback.runs import NightlyResult
 
 
@@ -30,25 +30,34 @@ def as_of_dates(start: dt.date, end: dt.date, every_days: int = 1) -> list[dt.da
     return [start + dt.timedelta(days=i * every_days) for i in range(count)]
 
 
-@flow(name="backfill", log_prints=True)
+@flow(
+    name="backfill", log_prints=True, on_failure=[alert_on_failure], on_crashed=[alert_on_failure]
+)
 def backfill(
     start: dt.date,
     end: dt.date,
     every_days: int = 1,
     data_dir: str | None = None,
     horizon_days: int | None = None,
-) -> list[NightlyResult]:
+) -> list[NightlyResult] | State:
     """Run the nightly chain for every ``every_days``-th as-of date from ``start`` to
-    ``end`` (inclusive). Unset parameters come from the settings."""
+    ``end`` (inclusive). Unset parameters come from the settings. Turned away by another
+    run's lock, it ends Completed, named Skipped."""
     dates = as_of_dates(start, end, every_days)
     settings = settings_for_run(data_dir, None, horizon_days)
     results: list[NightlyResult] = []
-    with run_lock(settings.warehouse.path, "backfill", settings.warehouse.lock_timeout_seconds):
+    with lock_or_skip(settings, "backfill") as skipped:
+        if skipped is not None:
+            return skipped
         for as_of in dates:
             # Past dates are rebuilt, not handed to senders: no export, no own history.
-            results.append(
-                nightly(data_dir=data_dir, as_of=as_of, horizon_days=horizon_days, export=False)
+            # (The lock is held here, so the nightly runs are never skipped.)
+            result = nightly(
+                data_dir=data_dir, as_of=as_of, horizon_days=horizon_days, export=False
             )
+            if isinstance(result, State):  # skipped: cannot happen under the held lock
+                raise RuntimeError(f"the nightly run as of {as_of} did not run: {result}")
+            results.append(result)
     if FlowRunContext.get() is None:  # called as a plain function (tests)
         return results
     create_table_artifact(

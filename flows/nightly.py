@@ -12,9 +12,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pandas as pd
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from prefect.cache_policies import NO_CACHE
+from prefect.states import State
 
 from winback import warehouse
 from winback.assumptions import AssumptionsReport, load_assumptions
@@ -25,19 +25,26 @@ from winback.expectations import customer_features as features_suite
 from winback.expectations import raw_orders as raw_suite
 from winback.expectations.runner import run_gate
 from winback.exports import ExportAfterPublishError, ExportReport, export_winback
-from winback.flows.common import load_raw, publish_for_analysts, settings_for_run
+from winback.flows.common import (
+    Steps,
+    alert_on_failure,
+    load_raw,
+    lock_or_skip,
+    publish_for_analysts,
+    settings_for_run,
+    step,
+)
 from winback.ingest import LoadReport
-from winback.locking import run_lock
 from winback.models import lifecycle, scoring, snapshots, tracking, training
 from winback.models.drift import population_stability_index
 from winback.publish import read_previous_probabilities
 from winback.runs import NightlyResult
-from winback.stages import StageClock
+from winback.stages import Heartbeat, StageClock
 from winback.transform import FEATURE_BUILD, run_dbt
 from winback.warehouse import FeatureRead
 
 
-@task(cache_policy=NO_CACHE)
+@step()
 def validate_raw(settings: Settings, load: LoadReport) -> None:
     """Great Expectations gate on the loaded orders (before dbt): raises on failure."""
     orders = load.tables.get("orders")
@@ -47,7 +54,14 @@ def validate_raw(settings: Settings, load: LoadReport) -> None:
         orders.rows_quarantined if orders else 0,
     )
     suite = raw_suite.build_suite(settings.validation.max_quarantined_share)
-    report = run_gate(frame, raw_suite.TABLE, raw_suite.SUITE_NAME, suite, settings.warehouse)
+    report = run_gate(
+        frame,
+        raw_suite.TABLE,
+        raw_suite.SUITE_NAME,
+        suite,
+        settings.warehouse,
+        run_name=f"{raw_suite.SUITE_NAME}_as_of_{load.as_of.isoformat()}",
+    )
     create_markdown_artifact(
         key="nightly-raw-validation",
         markdown=report.to_markdown(),
@@ -55,7 +69,7 @@ def validate_raw(settings: Settings, load: LoadReport) -> None:
     )
 
 
-@task(cache_policy=NO_CACHE)
+@step()
 def load_merchant_assumptions(settings: Settings) -> AssumptionsReport:
     """The merchant's assumptions (offer catalogue, channels, discount caps, priors; R8-R12):
     the files of the assumptions folder are checked and written to the warehouse's
@@ -82,17 +96,33 @@ def load_merchant_assumptions(settings: Settings) -> AssumptionsReport:
     return report
 
 
-@task(cache_policy=NO_CACHE)
+@step()
 def build_features(settings: Settings, as_of: dt.date) -> dict[str, float]:
     """dbt build: staging → intermediate → marts, with dbt's own tests. The models that
     need this run's scores and the reminder models are built later / by their own flow.
     Returns each model's build time (seconds), for the run's figures."""
-    nodes = run_dbt(FEATURE_BUILD, settings, as_of)
-    get_run_logger().info("dbt built %d nodes", len(nodes))
-    return {n.name: n.seconds for n in nodes if n.resource_type == "model"}
+    logger = get_run_logger()
+    with Heartbeat("dbt build", logger.info):
+        nodes = run_dbt(FEATURE_BUILD, settings, as_of, progress=logger.info)
+    logger.info("dbt built %d nodes", len(nodes))
+    models = {n.name: n.seconds for n in nodes if n.resource_type == "model"}
+    create_table_artifact(
+        key="dbt-feature-build",
+        table=[
+            {
+                "node": n.name,
+                "type": n.resource_type,
+                "status": n.status,
+                "seconds": round(n.seconds, 2),
+            }
+            for n in nodes
+        ],
+        description="Every dbt node of the nightly feature build, with its time",
+    )
+    return models
 
 
-@task(cache_policy=NO_CACHE)
+@step()
 def read_features(settings: Settings) -> FeatureRead:
     """What the run needs of the feature mart, by the snapshot plan (training snapshots
     sampled in SQL to the model's ``max_train_rows``)."""
@@ -104,7 +134,7 @@ def read_features(settings: Settings) -> FeatureRead:
     return read
 
 
-@task(cache_policy=NO_CACHE)
+@step()
 def validate_features(settings: Settings, read: FeatureRead, as_of: dt.date) -> list[str]:
     """Great Expectations gate on the features read; raises so nothing is published.
     Returns the expectations of severity "warning" that failed (degenerate but valid
@@ -114,7 +144,12 @@ def validate_features(settings: Settings, read: FeatureRead, as_of: dt.date) -> 
     )
     frame = features_suite.validation_frame(read.frame)
     report = run_gate(
-        frame, features_suite.TABLE, features_suite.SUITE_NAME, suite, settings.warehouse
+        frame,
+        features_suite.TABLE,
+        features_suite.SUITE_NAME,
+        suite,
+        settings.warehouse,
+        run_name=f"{features_suite.SUITE_NAME}_as_of_{as_of.isoformat()}",
     )
     create_markdown_artifact(
         key="nightly-validation",
@@ -127,23 +162,24 @@ def validate_features(settings: Settings, read: FeatureRead, as_of: dt.date) -> 
     return warnings
 
 
-@task(cache_policy=NO_CACHE)
+@step()
 def train_model(settings: Settings, read: FeatureRead, as_of: dt.date) -> lifecycle.TrainingOutcome:
     """Train (or reuse) tonight's version, compare it with the point-in-time champion and
     promote it if it is not worse (``models/lifecycle.py``)."""
     tracking.use_store(
         settings.mlflow.tracking_uri, settings.mlflow.experiment, settings.mlflow.artifact_dir
     )
-    outcome = lifecycle.train_or_reuse(
-        read.frame,
-        read.plan,
-        settings.model,
-        model_name=settings.mlflow.model_name,
-        as_of=as_of,
-        horizon_days=settings.features.horizon_days,
-        purchases=warehouse.read_purchase_dates(settings.warehouse),
-        reuse=settings.mlflow.reuse_trained_model,
-    )
+    with Heartbeat("training", get_run_logger().info):
+        outcome = lifecycle.train_or_reuse(
+            read.frame,
+            read.plan,
+            settings.model,
+            model_name=settings.mlflow.model_name,
+            as_of=as_of,
+            horizon_days=settings.features.horizon_days,
+            purchases=warehouse.read_purchase_dates(settings.warehouse),
+            reuse=settings.mlflow.reuse_trained_model,
+        )
     get_run_logger().info(
         "model version %s: %s (%s)",
         outcome.registered.version,
@@ -166,7 +202,7 @@ def train_model(settings: Settings, read: FeatureRead, as_of: dt.date) -> lifecy
     return outcome
 
 
-@task(cache_policy=NO_CACHE)
+@step()
 def score_customers(
     settings: Settings, current: pd.DataFrame, as_of: dt.date
 ) -> tuple[int, tracking.VersionRecord, pd.Series]:
@@ -178,7 +214,8 @@ def score_customers(
     )
     chosen = lifecycle.choose_model_for(settings.mlflow.model_name, as_of)
     model = tracking.load_model(chosen.model)
-    scores = scoring.score(model, current, training.input_columns(model), settings.model)
+    with Heartbeat("scoring", get_run_logger().info):
+        scores = scoring.score(model, current, training.input_columns(model), settings.model)
     scores["model_version"] = chosen.model.version
     count = warehouse.write_scores(settings.warehouse, as_of, scores)
     get_run_logger().info(
@@ -190,13 +227,14 @@ def score_customers(
     return count, chosen, scores["churn_probability"]
 
 
-@task(cache_policy=NO_CACHE)
+@step()
 def decide(
     settings: Settings, as_of: dt.date, send_from: dt.datetime | None = None
 ) -> DecisionsResult:
     """The decision models (``dbt build --select tag:scores tag:decisions``) and the HTML
     campaign report; no contact planned before ``send_from``."""
-    result, summary, outcome, _ = build_decisions(settings, as_of, send_from=send_from)
+    with Heartbeat("decisions", get_run_logger().info):
+        result, summary, outcome, _ = build_decisions(settings, as_of, send_from=send_from)
     get_run_logger().info(
         "allocation: %s of %s candidates contacted, expected spend %.0f of %.0f, expected "
         "profit %.0f; response %s from %s past contacts, decided by %s (%s)",
@@ -218,7 +256,7 @@ def decide(
     return result
 
 
-@task(cache_policy=NO_CACHE)
+@step()
 def export_list(
     settings: Settings, as_of: dt.date, replay: bool, now: dt.datetime | None
 ) -> ExportReport:
@@ -242,48 +280,60 @@ def export_list(
     return report
 
 
-@flow(name="nightly", log_prints=True)
+@flow(name="nightly", log_prints=True, on_failure=[alert_on_failure], on_crashed=[alert_on_failure])
 def nightly(
     data_dir: str | None = None,
     as_of: dt.date | None = None,
     horizon_days: int | None = None,
     export: bool | None = None,
-) -> NightlyResult:
+) -> NightlyResult | State:
     """Run the whole nightly chain for one as-of date (default: the latest order date).
 
     Unset parameters come from the settings (``winback config show``); ``export``
     (default: setting ``export.after_nightly``) hands the list to senders as files and
-    records it as history (the backfill flow turns it off).
+    records it as history (the backfill flow turns it off). Every step runs within its
+    time limit (setting ``timeouts``). A run turned away by another run's lock ends
+    Completed, named Skipped (the next scheduled run tries again); a failure is
+    recorded (``alert_on_failure``).
     """
     settings = settings_for_run(data_dir, as_of, horizon_days)
     # A production run (no as-of date) never plans a contact before it started; a replay
     # of a given date keeps the schedule that date had (contacts from the day after).
     send_from = None if settings.as_of else dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    with run_lock(settings.warehouse.path, "nightly", settings.warehouse.lock_timeout_seconds):
-        clock = StageClock()
-        with clock.stage("ingest"):
-            load = load_raw(settings, settings.as_of, "nightly-load")
-            validate_raw(settings, load)
-            load_merchant_assumptions(settings)
-        with clock.stage("dbt build"):
-            model_seconds = build_features(settings, load.as_of)
-        with clock.stage("validation"):
-            read = read_features(settings)
-            warnings = validate_features(settings, read, load.as_of)
-        with clock.stage("training"):
-            outcome = train_model(settings, read, load.as_of)
-        with clock.stage("scoring + publish"):
-            scored, chosen, probabilities = score_customers(
-                settings, read.take_scoring_snapshot(), load.as_of
-            )
-        with clock.stage("decisions"):
-            decisions = decide(settings, load.as_of, send_from)
-        previous = read_previous_probabilities(settings.warehouse.published_file())
-        with clock.stage("publish"):
-            published = publish_for_analysts(settings, "nightly", load.as_of.isoformat())
-            exported = None
-            if settings.export.after_nightly if export is None else export:
-                exported = export_list(settings, load.as_of, settings.as_of is not None, send_from)
+    with lock_or_skip(settings, "nightly") as skipped:
+        if skipped is not None:
+            return skipped
+        return _chain(settings, send_from, export)
+
+
+def _chain(settings: Settings, send_from: dt.datetime | None, export: bool | None) -> NightlyResult:
+    """The nightly's steps, under the run lock."""
+    run = Steps(settings, "nightly")
+    clock = StageClock(progress=get_run_logger().info)
+    with clock.stage("ingest"):
+        load = run(load_raw, settings, settings.as_of, "nightly-load")
+        run.rows = sum(t.rows_loaded for t in load.tables.values())
+        run(validate_raw, settings, load)
+        run(load_merchant_assumptions, settings)
+    with clock.stage("dbt build"):
+        model_seconds = run(build_features, settings, load.as_of)
+    with clock.stage("validation"):
+        read = run(read_features, settings)
+        warnings = run(validate_features, settings, read, load.as_of)
+    with clock.stage("training"):
+        outcome = run(train_model, settings, read, load.as_of)
+    with clock.stage("scoring + publish"):
+        scored, chosen, probabilities = run(
+            score_customers, settings, read.take_scoring_snapshot(), load.as_of
+        )
+    with clock.stage("decisions"):
+        decisions = run(decide, settings, load.as_of, send_from)
+    previous = read_previous_probabilities(settings.warehouse.published_file())
+    with clock.stage("publish"):
+        published = run(publish_for_analysts, settings, "nightly", load.as_of.isoformat())
+        exported = None
+        if settings.export.after_nightly if export is None else export:
+            exported = run(export_list, settings, load.as_of, settings.as_of is not None, send_from)
     result = NightlyResult(
         as_of=load.as_of,
         load=load,

@@ -16,14 +16,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
-from prefect.cache_policies import NO_CACHE
+from prefect.states import State
 
 from winback.config import Settings
-from winback.flows.common import load_raw, publish_for_analysts, settings_for_run
+from winback.flows.common import (
+    Steps,
+    alert_on_failure,
+    load_raw,
+    lock_or_skip,
+    publish_for_analysts,
+    settings_for_run,
+    step,
+)
 from winback.ingest import LoadReport
-from winback.locking import run_lock
 from winback.publish import PublishReport
 from winback.reminders import ledger, pipeline
 
@@ -40,44 +47,52 @@ class PaymentRemindersResult:
     snapshot: PublishReport
 
 
-@task(cache_policy=NO_CACHE)
+@step()
 def decide(settings: Settings, at: dt.datetime) -> None:
     """dbt build of the reminder decisions (rules R15–R20) and their tests."""
     nodes = pipeline.decide(settings, at)
     get_run_logger().info("dbt built %d nodes for reminders at %s", nodes, at)
 
 
-@task(cache_policy=NO_CACHE)
+@step()
 def render(settings: Settings) -> pd.DataFrame:
     """The decisions with their reminder texts (R21)."""
     return pipeline.render(ledger.read_decisions(settings.warehouse), settings)
 
 
-@task(cache_policy=NO_CACHE)
+@step()
 def record(settings: Settings, decisions: pd.DataFrame, at: dt.datetime) -> ledger.PublishCounts:
     """Texts and ledger in one transaction, then the published tables (dbt)."""
     return pipeline.record(settings, decisions, at)
 
 
-@flow(name="payment_reminders", log_prints=True)
+@flow(
+    name="payment_reminders",
+    log_prints=True,
+    on_failure=[alert_on_failure],
+    on_crashed=[alert_on_failure],
+)
 def payment_reminders(
     data_dir: str | None = None, at: dt.datetime | None = None
-) -> PaymentRemindersResult:
+) -> PaymentRemindersResult | State:
     """Decide every order pending at ``at`` (default now; naive means UTC).
 
-    Unset parameters come from the settings (``winback config show``).
+    Unset parameters come from the settings (``winback config show``). Every step runs
+    within its time limit (setting ``timeouts``); a run turned away by the nightly's lock
+    ends Completed, named Skipped, and the next one (15 minutes later) tries again.
     """
     settings = settings_for_run(data_dir)
     at = pipeline.utc_naive(at)
-    lock = run_lock(
-        settings.warehouse.path, "payment_reminders", settings.warehouse.lock_timeout_seconds
-    )
-    with lock:
-        load = load_raw(settings, at.date(), "payment-reminders-load")
-        decide(settings, at)
-        decisions = render(settings)
-        counts = record(settings, decisions, at)
-        snapshot = publish_for_analysts(settings, "payment_reminders", at.isoformat())
+    with lock_or_skip(settings, "payment_reminders") as skipped:
+        if skipped is not None:
+            return skipped
+        run = Steps(settings, "payment_reminders")
+        load = run(load_raw, settings, at.date(), "payment-reminders-load")
+        run.rows = sum(t.rows_loaded for t in load.tables.values())
+        run(decide, settings, at)
+        decisions = run(render, settings)
+        counts = run(record, settings, decisions, at)
+        snapshot = run(publish_for_analysts, settings, "payment_reminders", at.isoformat())
     summary = pipeline.summarise(decisions, at)
     create_markdown_artifact(
         key="payment-reminders",

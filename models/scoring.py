@@ -23,6 +23,7 @@ from winback.models.training import (
     is_tree_model,
 )
 from winback.models.value import future_value
+from winback.stages import report_progress
 
 # Customers explained at a time (each row's reasons depend on that row alone).
 EXPLAIN_CHUNK_ROWS = 100_000
@@ -89,6 +90,7 @@ def explain_scores(
         plan = [(np.sort(wanted), "occlusion")]
     attribution = path_attribution_matrix(model, columns) if len(cheap) else None
     parts = []
+    total, done = sum(len(rows) for rows, _ in plan), 0
     for rows, method in plan:
         # In chunks: the attributions, their ranking and the model's float input are
         # several copies of rows × features (gigabytes at a million customers).
@@ -109,6 +111,8 @@ def explain_scores(
                 )
             part = top_reasons(contributions, subset, params.reason_count)
             parts.append(part.assign(reason_method=method))
+            done += len(chunk)
+            report_progress(f"reason codes for {done:,} of {total:,} customers ({method})")
     if not parts:
         count = range(1, params.reason_count + 1)
         return pd.DataFrame(

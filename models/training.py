@@ -33,6 +33,7 @@ from winback.models.snapshots import (
     plan_snapshots,
     summarise_snapshots,
 )
+from winback.stages import report_progress
 
 __all__ = [
     "NotEnoughHistoryError",
@@ -175,6 +176,11 @@ def label_signal(frame: TrainingFrame, min_minority_labels: int) -> LabelSignal:
     )
 
 
+def _report_round(env: Any) -> None:
+    """LightGBM callback: the boosting round, for the run's heartbeat."""
+    report_progress(f"boosting round {env.iteration + 1} of at most {env.end_iteration}")
+
+
 def fit_booster(frame: TrainingFrame, params: TrainParams) -> lgb.LGBMClassifier:
     """LightGBM on the training snapshots (as the plan read them: sampled above
     ``max_train_rows``), early-stopped on the calibration snapshot.
@@ -204,7 +210,8 @@ def fit_booster(frame: TrainingFrame, params: TrainParams) -> lgb.LGBMClassifier
         eval_y=(labels(frame.calibration),),
         eval_metric="binary_logloss",
         callbacks=[
-            lgb.early_stopping(params.early_stopping_rounds, first_metric_only=True, verbose=False)
+            lgb.early_stopping(params.early_stopping_rounds, first_metric_only=True, verbose=False),
+            _report_round,
         ],
     )
     return model

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+# The run log file (winback.logs) of every in-process flow: one per test session, never
+# in the repository. Subprocess runs (tests/ops) are given their own.
+os.environ.setdefault(
+    "WINBACK_LOG_FILE",
+    str(Path(tempfile.mkdtemp(prefix="winback-test-logs-")) / "winback.log"),
+)
 
 
 @pytest.fixture
@@ -15,6 +24,7 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("WINBACK_WAREHOUSE__PATH", str(tmp_path / "warehouse" / "winback.duckdb"))
     monkeypatch.setenv("WINBACK_MLFLOW__TRACKING_URI", f"sqlite:///{tmp_path}/mlflow/mlflow.db")
     monkeypatch.setenv("WINBACK_MLFLOW__ARTIFACT_DIR", str(tmp_path / "mlflow" / "artifacts"))
+    monkeypatch.setenv("WINBACK_LOG_FILE", str(tmp_path / "logs" / "winback.log"))
     for name in ("WINBACK_AS_OF", "WINBACK_DATA_DIR", "WINBACK_FEATURES__HORIZON_DAYS"):
         monkeypatch.delenv(name, raising=False)
     return tmp_path

@@ -211,3 +211,18 @@ def test_a_reminder_cutoff_is_one_variable_and_dbt_uses_it(
         env_warehouse, "select remind_at from marts.payment_reminders where order_id = 'O_new'"
     )
     assert reminded["remind_at"].tolist() == [pd.Timestamp("2026-06-30 04:00:00")]
+
+
+def test_the_mlflow_ui_opens_the_configured_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    store = tmp_path / "elsewhere" / "runs.db"
+    monkeypatch.setenv("WINBACK_MLFLOW__TRACKING_URI", f"sqlite:///{store}")
+    opened: list[list[str]] = []
+    monkeypatch.setattr(os, "execv", lambda path, args: opened.append(list(args)))
+    done = CliRunner().invoke(app, ["mlflow-ui", "--port", "5123"])
+    assert done.exit_code == 0, done.output
+    ((_, *args),) = opened
+    assert args == ["ui", "--backend-store-uri", f"sqlite:///{store}", "--port", "5123"]

@@ -16,12 +16,31 @@ TELEMETRY_OFF = {
 }
 
 
+def winback_home() -> Path:
+    """The folder run-time state is kept under (``WINBACK_HOME``, default: here)."""
+    return Path(os.environ.get("WINBACK_HOME", ".")).resolve()
+
+
+def prefect_home() -> Path:
+    """Prefect's home (its run history database): ``PREFECT_HOME`` if set, else
+    ``<WINBACK_HOME>/.prefect``."""
+    named = os.environ.get("PREFECT_HOME")
+    return Path(named).resolve() if named else winback_home() / ".prefect"
+
+
 def apply_runtime_defaults() -> None:
     """Set defaults without overriding anything the user exported."""
     for key, value in TELEMETRY_OFF.items():
         os.environ.setdefault(key, value)
-    home = os.environ.get("WINBACK_HOME", ".")
-    os.environ.setdefault("PREFECT_HOME", str(Path(home, ".prefect").resolve()))
+    # One Prefect home for every entry point (CLI, make run, make serve, winback serve):
+    # <WINBACK_HOME>/.prefect, so the UI served from it lists every run.
+    os.environ.setdefault("PREFECT_HOME", str(prefect_home()))
+    # A short console and a run log file (winback/logs.py); MLflow's own console set-up
+    # would bypass it.
+    os.environ.setdefault(
+        "PREFECT_LOGGING_SETTINGS_PATH", str(Path(__file__).with_name("logging.yml"))
+    )
+    os.environ.setdefault("MLFLOW_CONFIGURE_LOGGING", "false")
     # A cold ephemeral Prefect server took 12-14 s on these machines; the default is 20 s.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")

@@ -6,10 +6,13 @@ import dataclasses
 import datetime as dt
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Literal, cast
 
 import typer
+
+from winback import failures, logs
 
 app = typer.Typer(
     help="Winback: churn scores, win-back lists and payment reminders for online merchants.",
@@ -18,38 +21,17 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-WHAT_TO_DO = {
-    "ContractError": "Fix the named file (or move it aside) and run again; nothing was published.",
-    "AssumptionsError": "Fix the named assumptions file (or move it aside to use the shipped default) and run again; nothing was published.",
-    "DataValidationError": (
-        "The named table broke its expectations (see the Data Docs page above), so nothing "
-        "was published and analysts still read the previous published file. Check the "
-        "input data for the named columns."
-    ),
-    "DbtBuildError": "A dbt model or test failed; see the dbt log named above. Nothing was published.",
-    "StaleDataError": (
-        "Put a fresh export of the named file into the data directory and run again. To "
-        "build the list on this data anyway (a replay, or a shop with no recent orders), "
-        "give its date explicitly: --as-of YYYY-MM-DD (or WINBACK_AS_OF). Nothing was "
-        "loaded or published; analysts still read the last published file."
-    ),
-    "NotEnoughHistoryError": "Nothing was published.",
-    "NoModelForDateError": "Nothing was published.",
-    "SettingsError": (
-        "Fix the named setting (environment variable, .env or winback.toml) and run again; "
-        "`winback config show` lists every setting. Nothing was changed."
-    ),
-    "ExportError": "Nothing was exported; earlier exports are untouched.",
-    "ExportAfterPublishError": (
-        "Analysts already read tonight's list; only the files for the senders are missing "
-        "(earlier exports are untouched). Fix the cause named above (e.g. the export folder, "
-        "setting export.dir) and run `winback export --as-of <the date above>`."
-    ),
-    "RunLockedError": (
-        "Wait for that run to finish (or raise WINBACK_LOCK_TIMEOUT_SECONDS to wait for it), "
-        "then run again. Nothing was changed; analysts still read the last published file."
-    ),
-}
+# What to do after each kind of failure: one text for the CLI, the failure hook and alerts.
+WHAT_TO_DO = failures.WHAT_TO_DO
+# The exit code of a run turned away by another run's lock (EX_TEMPFAIL: try again).
+SKIPPED_EXIT_CODE = 75
+
+
+@app.callback()
+def _console() -> None:
+    """Every command: Python warnings (third-party deprecations and hints) go to the run
+    log file, not the console (``winback.logs``)."""
+    logs.route_warnings_to_log()
 
 
 # The merchant's data directory, for every command that reads one.
@@ -62,19 +44,45 @@ DataDirOption = Annotated[
 ]
 
 
-def _fail(exc: BaseException, step: str) -> None:
-    name = type(exc).__name__
-    typer.secho(f"\n✗ {step} failed: {name}", fg=typer.colors.RED, bold=True, err=True)
-    typer.echo(str(exc), err=True)
-    if name in WHAT_TO_DO:
-        typer.echo(f"\nWhat to do: {WHAT_TO_DO[name]}", err=True)
-    elif name not in {"Exit", "Abort"}:
-        typer.echo(
-            "\nNothing was published by this run: analysts still read the last published "
-            "file. Fix the cause and run again; finished steps are not redone needlessly.",
-            err=True,
-        )
+def _fail(exc: BaseException, step: str, flow: str | None = None) -> None:
+    """The failure's first screen: what failed, why, what to do and where the
+    traceback is (the run log file; the console never shows one)."""
+    if type(exc).__name__ in {"Exit", "Abort"}:
+        raise typer.Exit(1)
+    record = failures.describe(exc, flow or step)
+    failures.write_traceback(exc, f"{step} failed")
+    screen = record.screen(step)
+    title, _, rest = screen.partition("\n")
+    typer.secho(f"\n{title}", fg=typer.colors.RED, bold=True, err=True)
+    typer.echo(rest, err=True)
+    failures.release_frames(exc)
     raise typer.Exit(1)
+
+
+def _run_flow(flow_call: Callable[[], object], step: str, flow: str) -> object:
+    """Run a flow in this process and return its result; a failure ends the command with
+    its first screen (:func:`_fail`), a run turned away by another run's lock with a
+    "skipped" note and exit code 75."""
+    from winback.flows.common import CLI_PRINTS_FAILURES, SKIPPED
+
+    CLI_PRINTS_FAILURES.set()
+    try:
+        state = flow_call()
+    except Exception as exc:
+        _fail(exc, step, flow)
+        raise  # unreachable: _fail raises typer.Exit
+    if getattr(state, "name", None) == SKIPPED:
+        typer.secho(f"\n⏭ {step} skipped", fg=typer.colors.YELLOW, bold=True, err=True)
+        typer.echo(str(getattr(state, "message", "")).removeprefix("Skipped: "), err=True)
+        typer.echo(f"\nWhat to do: {WHAT_TO_DO['RunLockedError']}", err=True)
+        raise typer.Exit(SKIPPED_EXIT_CODE)
+    if (
+        getattr(state, "is_failed", lambda: False)()
+        or getattr(state, "is_crashed", lambda: False)()
+    ):
+        error = state.result(raise_on_failure=False)  # type: ignore[attr-defined]
+        _fail(error if isinstance(error, BaseException) else RuntimeError(str(error)), step, flow)
+    return state.result()  # type: ignore[attr-defined]
 
 
 def _parse_date(value: str | None) -> dt.date | None:
@@ -105,18 +113,28 @@ def nightly(
         typer.Option(help="Also write the run's per-stage wall time and peak memory to this file."),
     ] = None,
 ) -> None:
-    """Run the nightly flow: load, dbt build, validate, train, register, score, publish."""
-    from winback.flows.nightly import nightly as nightly_flow
+    """Run the nightly flow: load, dbt build, validate, train, register, score, publish.
 
-    try:
-        result = nightly_flow(
-            data_dir=str(data_dir) if data_dir else None,
-            as_of=_parse_date(as_of),
-            horizon_days=horizon_days,
-        )
-    except Exception as exc:  # noqa: BLE001 - the CLI turns any failure into a readable one
-        _fail(exc, "Nightly run")
-        return
+    Exit codes: 0 done; 1 failed (the first screen says why and what to do; the
+    traceback is in the run log file it names); 75 skipped, because another run holds
+    the warehouse (run again later)."""
+    from winback.flows.nightly import nightly as nightly_flow
+    from winback.runs import NightlyResult
+
+    day = _parse_date(as_of)
+    result = cast(
+        "NightlyResult",
+        _run_flow(
+            lambda: nightly_flow(
+                data_dir=str(data_dir) if data_dir else None,
+                as_of=day,
+                horizon_days=horizon_days,
+                return_state=True,
+            ),
+            "Nightly run",
+            "nightly",
+        ),
+    )
     typer.secho(f"\n✓ Nightly run as of {result.as_of} done", fg=typer.colors.GREEN, bold=True)
     trained = result.training
     typer.echo(
@@ -239,18 +257,25 @@ def payment_reminders(
         typer.Option(help="Decide as of this time, ISO 8601 (no offset means UTC). Default: now."),
     ] = None,
 ) -> None:
-    """Decide every unpaid order: schedule a payment reminder or skip it with a reason."""
+    """Decide every unpaid order: schedule a payment reminder or skip it with a reason.
+    Exit codes as for `winback nightly` (75: skipped, the nightly holds the warehouse)."""
+    from winback.flows.payment_reminders import PaymentRemindersResult
     from winback.flows.payment_reminders import payment_reminders as reminders_flow
 
     try:
         when = dt.datetime.fromisoformat(at) if at else None
     except ValueError as exc:
         raise typer.BadParameter(f"{at!r} is not an ISO 8601 timestamp") from exc
-    try:
-        result = reminders_flow(data_dir=str(data_dir) if data_dir else None, at=when)
-    except Exception as exc:  # noqa: BLE001 - the CLI turns any failure into a readable one
-        _fail(exc, "Payment reminders")
-        return
+    result = cast(
+        "PaymentRemindersResult",
+        _run_flow(
+            lambda: reminders_flow(
+                data_dir=str(data_dir) if data_dir else None, at=when, return_state=True
+            ),
+            "Payment reminders",
+            "payment_reminders",
+        ),
+    )
     summary = result.summary
     typer.secho(
         f"\n✓ Payment reminders at {result.at:%Y-%m-%d %H:%M} UTC done",
@@ -407,6 +432,7 @@ def backfill(
     """Run the nightly chain for every as-of date of a range (each one published)."""
     from winback.flows.backfill import as_of_dates
     from winback.flows.backfill import backfill as backfill_flow
+    from winback.runs import NightlyResult
 
     start, end = _parse_date(from_date), _parse_date(to_date)
     assert start is not None and end is not None
@@ -415,17 +441,21 @@ def backfill(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     typer.echo(f"Backfilling {len(dates)} as-of date(s) from {start} to {end}.")
-    try:
-        results = backfill_flow(
-            start=start,
-            end=end,
-            every_days=every_days,
-            data_dir=str(data_dir) if data_dir else None,
-            horizon_days=horizon_days,
-        )
-    except Exception as exc:  # noqa: BLE001 - the CLI turns any failure into a readable one
-        _fail(exc, "Backfill")
-        return
+    results = cast(
+        "list[NightlyResult]",
+        _run_flow(
+            lambda: backfill_flow(
+                start=start,
+                end=end,
+                every_days=every_days,
+                data_dir=str(data_dir) if data_dir else None,
+                horizon_days=horizon_days,
+                return_state=True,
+            ),
+            "Backfill",
+            "backfill",
+        ),
+    )
     typer.secho(f"\n✓ Backfill of {len(results)} date(s) done", fg=typer.colors.GREEN, bold=True)
     for r in results:
         psi = "" if r.psi is None else f", PSI vs previous {r.psi:.3f}"
@@ -541,3 +571,204 @@ def dbt(
         _fail(exc, "dbt")
         return
     typer.secho(f"✓ dbt {' '.join(ctx.args)}: {len(nodes)} nodes", fg=typer.colors.GREEN)
+
+
+# --- operations: the run history, validation history, docs and maintenance ---------------
+
+
+@app.command()
+def serve(
+    port: Annotated[int, typer.Option(help="Port of the Prefect UI and API.")] = 4200,
+) -> None:
+    """Start a local Prefect server on the project's Prefect home (the one every CLI run
+    and `make run` record into, so the UI lists them all) and serve the scheduled flows
+    (nightly, payment reminders, backfill) against it. Ctrl-C stops both."""
+    import os
+    import subprocess
+    import time
+    import urllib.request
+
+    from winback._runtime import prefect_home
+
+    home = prefect_home()
+    home.mkdir(parents=True, exist_ok=True)
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "PREFECT_HOME": str(home)}
+    bin_dir = Path(sys.executable).parent
+    log = (home / "server.log").open("ab")
+    server = subprocess.Popen(
+        [str(bin_dir / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    pid_file = home / "server.pid"  # winback clean keeps a home a live server uses
+    pid_file.write_text(str(server.pid))
+    try:
+        for _ in range(120):
+            if server.poll() is not None:
+                _fail(RuntimeError(f"the Prefect server ended; see {home / 'server.log'}"), "Serve")
+            try:
+                with urllib.request.urlopen(f"{url}/api/health", timeout=2):
+                    break
+            except OSError:
+                time.sleep(1)
+        typer.secho(
+            f"Prefect UI: {url}  (home {home}; server log {home / 'server.log'}; Ctrl-C stops)",
+            fg=typer.colors.GREEN,
+        )
+        subprocess.run(
+            [sys.executable, "-m", "winback.flows.serve"],
+            env={**env, "PREFECT_API_URL": f"{url}/api"},
+            check=False,
+        )
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+        pid_file.unlink(missing_ok=True)
+
+
+@app.command("mlflow-ui")
+def mlflow_ui(
+    port: Annotated[int, typer.Option(help="Port of the MLflow UI.")] = 5000,
+) -> None:
+    """Browse model runs in the MLflow UI of the configured store (setting
+    mlflow.tracking_uri, WINBACK_MLFLOW__TRACKING_URI)."""
+    import os
+
+    from winback.config import load_settings
+
+    try:
+        uri = load_settings().resolved().mlflow.tracking_uri
+    except ValueError as exc:
+        _fail(exc, "MLflow UI")
+        return
+    typer.echo(f"MLflow UI on http://127.0.0.1:{port} for the store {uri}")
+    mlflow = str(Path(sys.executable).with_name("mlflow"))
+    os.execv(mlflow, [mlflow, "ui", "--backend-store-uri", uri, "--port", str(port)])
+
+
+@app.command()
+def docs(
+    serve_them: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Serve the docs site after building it.")
+    ] = False,
+    port: Annotated[int, typer.Option(help="Port to serve on.")] = 8080,
+    as_of: Annotated[
+        str | None,
+        typer.Option(help="The as-of date dbt compiles with. Default: setting as_of, else today."),
+    ] = None,
+) -> None:
+    """Build the dbt docs site (every model, source and seed described, with the
+    warehouse's catalog) into <warehouse dir>/dbt_docs/, and optionally serve it."""
+    from winback.config import load_settings
+    from winback.docs import dbt_docs_dir, generate_dbt_docs, serve_docs
+    from winback.locking import run_lock
+
+    try:
+        settings = load_settings().resolved()
+        day = _parse_date(as_of) or settings.as_of or dt.date.today()
+        with run_lock(settings.warehouse.path, "docs", settings.warehouse.lock_timeout_seconds):
+            report = generate_dbt_docs(settings, day)
+    except Exception as exc:  # noqa: BLE001 - the CLI turns any failure into a readable one
+        _fail(exc, "Docs")
+        return
+    typer.secho(f"✓ {report.summary()}", fg=typer.colors.GREEN)
+    if serve_them:
+        serve_docs(dbt_docs_dir(settings), port=port)
+
+
+@app.command()
+def clean(
+    everything: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="Also delete the whole data/ folder (the merchant's files) and the whole "
+            "warehouse, with the payment-reminder ledger and the export history.",
+        ),
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask before --all.")] = False,
+) -> None:
+    """Remove what Winback generated (demo data, published file, stores, reports, exports,
+    docs, Prefect home), keeping the merchant's files under data/, the logs and, in the
+    warehouse, the payment-reminder ledger, the export history and the failure records."""
+    from winback.config import load_settings
+    from winback.maintenance import clean as run_clean
+    from winback.maintenance import plan_clean
+
+    try:
+        settings = load_settings().resolved()
+        plan = plan_clean(settings, Path.cwd(), everything=everything)
+    except Exception as exc:  # noqa: BLE001 - the CLI turns any failure into a readable one
+        _fail(exc, "Clean")
+        return
+    typer.echo(plan.describe())
+    if everything and not yes:
+        typer.confirm(
+            "Delete all of the above, including the merchant's files and the reminder "
+            "ledger (already-sent reminders could go out again)?",
+            abort=True,
+        )
+    try:
+        report = run_clean(settings, Path.cwd(), everything=everything)
+    except Exception as exc:  # noqa: BLE001 - the CLI turns any failure into a readable one
+        _fail(exc, "Clean")
+        return
+    typer.secho(f"✓ {report.summary()}", fg=typer.colors.GREEN)
+
+
+@app.command("failures")
+def failures_list(
+    limit: Annotated[int, typer.Option(help="How many of the latest failures to show.")] = 10,
+) -> None:
+    """The latest failed runs (newest first): flow, step, error and what to do, from the
+    failure log (also in meta.run_failures)."""
+    path = failures.failures_file()
+    rows = []
+    if path.exists():
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    if not rows:
+        typer.echo(f"No failed runs recorded ({path}).")
+        return
+    for row in reversed(rows[-limit:]):
+        where = f" (step {row['step']})" if row.get("step") else ""
+        typer.secho(
+            f"{row['failed_at']}  {row['flow']} failed: {row['error_type']}{where}",
+            fg=typer.colors.RED,
+        )
+        typer.echo(f"  {row['error'].splitlines()[0] if row['error'] else ''}")
+        typer.echo(f"  what to do: {row['what_to_do']}")
+
+
+@app.command()
+def validations(
+    limit: Annotated[int, typer.Option(help="How many of the latest validations to show.")] = 20,
+) -> None:
+    """The Great Expectations validations kept in the project (newest first), with the
+    Data Docs page of each."""
+    from winback.config import load_settings
+    from winback.expectations.runner import data_docs_dir, validation_history
+
+    try:
+        warehouse = load_settings().resolved().warehouse
+        history = validation_history(warehouse)
+    except Exception as exc:  # noqa: BLE001 - the CLI turns any failure into a readable one
+        _fail(exc, "Validations")
+        return
+    if not history:
+        typer.echo("No validations yet: run `winback nightly` first.")
+        return
+    typer.echo(f"Data Docs: {data_docs_dir(warehouse) / 'index.html'}")
+    for v in history[:limit]:
+        verdict = "passed" if v.gate_passed else "FAILED"
+        warned = (
+            f", {v.failed - v.failed_critical} warning(s)" if v.failed > v.failed_critical else ""
+        )
+        typer.echo(
+            f"{v.run_time:%Y-%m-%d %H:%M} UTC  {v.suite} on {v.table}: {verdict} "
+            f"({v.evaluated} expectations{warned})  {v.run_name}"
+        )

@@ -50,7 +50,14 @@ DEFAULT_CONFIG_FILE = Path("winback.toml")
 # config-file path, the Spark target's schema and the failure-drill hooks (tests/ops).
 INTERNAL_ENV_PREFIXES = ("WINBACK_DBT_",)
 INTERNAL_ENV_NAMES = frozenset(
-    {CONFIG_FILE_ENV, "WINBACK_HOME", "WINBACK_SPARK_SCHEMA", "WINBACK_DRILL_KILL_AT"}
+    {
+        CONFIG_FILE_ENV,
+        "WINBACK_HOME",
+        "WINBACK_SPARK_SCHEMA",
+        "WINBACK_DRILL_KILL_AT",
+        "WINBACK_DRILL_HANG_AT",
+        "WINBACK_LOG_FILE",
+    }
     | {"WINBACK_ALL_DRILLS"}
 )
 
@@ -802,6 +809,50 @@ class ExportSettings(Section):
     )
 
 
+class TimeoutSettings(Section):
+    """How long each step (Prefect task) of a run may take before it is stopped: the run
+    then fails naming the step, releases the warehouse lock and publishes nothing. A
+    step's limit grows with the data: ``minimum_seconds`` plus ``seconds_per_million_rows``
+    per million rows loaded (the load step: ``load_seconds_per_gb`` per GB of input files).
+    The defaults give a 1M-customer shop (38M rows, 0.26 GB of parquet; its slowest step
+    took 112 s, benchmarks/results/nightly.md) about 29 minutes per step: a hang is
+    stopped within the night, a slow night is not."""
+
+    minimum_seconds: float = Field(
+        600, ge=1, description="Every step's limit on a small shop (seconds)."
+    )
+    seconds_per_million_rows: float = Field(
+        30, ge=0, description="Added to a step's limit per million rows loaded."
+    )
+    load_seconds_per_gb: float = Field(
+        600, ge=0, description="Added to the load step's limit per GB of input files."
+    )
+    step_seconds: dict[str, float] = Field(
+        {},
+        description='Fixed limits by step (task) name, e.g. {"train_model": 3600}; '
+        "0 turns a step's limit off.",
+    )
+    hard_stop_grace_seconds: float = Field(
+        120,
+        ge=1,
+        description="A step that does not stop within this long after its limit (stuck "
+        "inside native code, where Python cannot interrupt it) ends the whole process: "
+        "the failure is recorded first; the kernel frees the lock; nothing is published.",
+    )
+
+    def for_step(self, step: str, rows: int = 0, input_bytes: int = 0) -> float | None:
+        """The limit of ``step`` (seconds; None: no limit) for a run of ``rows`` rows
+        loaded from ``input_bytes`` of files."""
+        if step in self.step_seconds:
+            fixed = self.step_seconds[step]
+            return fixed if fixed > 0 else None
+        return (
+            self.minimum_seconds
+            + self.seconds_per_million_rows * rows / 1e6
+            + self.load_seconds_per_gb * input_bytes / 1e9
+        )
+
+
 class DemoSettings(Section):
     """The demo shop that ``make run`` and ``winback demo-data`` generate."""
 
@@ -859,6 +910,13 @@ class Settings(BaseSettings):
     reminders: ReminderSettings = Field(default_factory=ReminderSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     export: ExportSettings = Field(default_factory=ExportSettings)
+    timeouts: TimeoutSettings = Field(default_factory=TimeoutSettings)
+    alert_webhook_url: str | None = Field(
+        None,
+        description="A failed scheduled or CLI run POSTs its failure record (flow, step, "
+        "error, what to do) as JSON to this URL (WINBACK_ALERT_WEBHOOK_URL), besides "
+        "writing it to meta.run_failures and logs/run_failures.jsonl.",
+    )
     demo: DemoSettings = Field(default_factory=DemoSettings)
 
     @classmethod

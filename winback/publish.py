@@ -8,7 +8,8 @@ analysts query is a separate file (setting ``warehouse.published_path``, default
 1. a new file ``<published>.tmp-<pid>`` is filled with ``create table … as select`` from
    the working warehouse (this flow's tables) and from the previous published file (the
    other flow's tables, so a half-finished nightly run never leaks into a reminders
-   publish and vice versa), plus ``meta.publish_runs`` and ``meta.published_tables``;
+   publish and vice versa), plus ``meta.publish_runs``, ``meta.published_tables`` and
+   the failed runs so far, ``meta.run_failures``;
 2. it is checkpointed, closed and fsynced;
 3. ``os.replace`` renames it over the published file (atomic on POSIX).
 
@@ -148,6 +149,11 @@ def publish(
             con.execute(
                 "insert into pub.meta.publish_runs values (?, ?, ?, ?)", [run_id, flow, as_of, now]
             )
+            if "meta.run_failures" in work_objects:
+                # The failed runs so far (winback.failures), for analysts and dashboards.
+                con.execute(
+                    f'create table pub.meta.run_failures as select * from "{work}".meta.run_failures'
+                )
             for table in own:
                 if table not in work_objects:
                     continue

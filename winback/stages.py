@@ -11,7 +11,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,6 +23,12 @@ PROC_CLEAR_REFS = Path("/proc/self/clear_refs")
 # name, on entering it, or "publish:before-rename"), or that many seconds after it, i.e.
 # in the middle of the stage. Never set in production.
 DRILL_KILL_AT = "WINBACK_DRILL_KILL_AT"
+# WINBACK_DRILL_HANG_AT=<step> makes that step (a flow task, by name) hang at its start:
+# in an interruptible sleep, or, with a trailing "!", in a loop that swallows every
+# exception, as a call stuck in native code would (only ending the process stops it).
+DRILL_HANG_AT = "WINBACK_DRILL_HANG_AT"
+# How a process ended by the hard-stop watchdog exits (as timeout(1) does).
+HARD_STOP_EXIT_CODE = 124
 
 
 def _sigkill_self() -> None:
@@ -46,6 +52,45 @@ def drill_point(name: str) -> None:
     timer = threading.Timer(float(delay), _sigkill_self)
     timer.daemon = True
     timer.start()
+
+
+def drill_hang(step: str) -> None:
+    """Hang here if the drill asks for it at ``step`` (no-op otherwise)."""
+    wanted = os.environ.get(DRILL_HANG_AT, "")
+    stubborn = wanted.endswith("!")
+    if wanted.rstrip("!") != step:
+        return
+    while True:
+        try:
+            time.sleep(0.2)
+        except BaseException:
+            if not stubborn:
+                raise
+
+
+@contextmanager
+def hard_stop_after(seconds: float | None, on_expiry: Callable[[], None]) -> Iterator[None]:
+    """End the whole process (exit code ``HARD_STOP_EXIT_CODE``) if the block has not
+    finished ``seconds`` after it started, calling ``on_expiry`` first (to record why).
+    For calls a timeout cannot interrupt (native code): the kernel then frees the run
+    lock, and nothing unfinished is published."""
+    if seconds is None:
+        yield
+        return
+
+    def expire() -> None:
+        try:
+            on_expiry()
+        finally:
+            os._exit(HARD_STOP_EXIT_CODE)
+
+    timer = threading.Timer(seconds, expire)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
 
 
 def _read_kib(key: str) -> int | None:
@@ -86,16 +131,27 @@ class StageClock:
     """Collects :class:`StageFigure` rows for a run."""
 
     figures: list[StageFigure] = field(default_factory=list)
+    # Told "▶ <stage>" on entering a stage and "✓ <stage> <seconds> s" on leaving it (the
+    # CLI's progress line per stage); None: silent.
+    progress: Callable[[str], None] | None = None
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
         drill_point(name)
         reset_peak_rss()
+        if self.progress:
+            self.progress(f"▶ {name} …")
         start = time.perf_counter()
+        done = False
         try:
             yield
+            done = True
         finally:
-            self.figures.append(StageFigure(name, time.perf_counter() - start, peak_rss_mb()))
+            figure = StageFigure(name, time.perf_counter() - start, peak_rss_mb())
+            self.figures.append(figure)
+            if self.progress and done:
+                peak = "" if figure.peak_rss_mb is None else f", peak {figure.peak_rss_mb:,.0f} MB"
+                self.progress(f"✓ {name} {figure.seconds:,.1f} s{peak}")
 
     @property
     def total_seconds(self) -> float:
@@ -111,3 +167,46 @@ class StageClock:
             lines.append(f"| {f.stage} | {f.seconds:,.1f} | {peak} |")
         lines.append(f"| **total** | **{self.total_seconds:,.1f}** | |")
         return "\n".join(lines)
+
+
+class Heartbeat:
+    """While long work runs, tell ``log`` every ``every_seconds`` how long it has run and
+    what it is at (the latest :func:`report_progress` detail, e.g. the boosting round):
+    a person watching a big night sees it move. A daemon thread; the work is untouched."""
+
+    _active: Heartbeat | None = None
+
+    def __init__(self, label: str, log: Callable[[str], None], every_seconds: float = 10.0):
+        self.label = label
+        self.log = log
+        self.every_seconds = every_seconds
+        self.detail = ""
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._start = 0.0
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.every_seconds):
+            elapsed = time.perf_counter() - self._start
+            detail = f": {self.detail}" if self.detail else ""
+            self.log(f"{self.label}: {elapsed:,.0f} s so far{detail}")
+
+    def __enter__(self) -> Heartbeat:
+        self._start = time.perf_counter()
+        Heartbeat._active = self
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{self.label}")
+        self._thread.daemon = True
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if Heartbeat._active is self:
+            Heartbeat._active = None
+
+
+def report_progress(detail: str) -> None:
+    """Where long work is at (shown by the running :class:`Heartbeat`, if any)."""
+    beat = Heartbeat._active
+    if beat is not None:
+        beat.detail = detail

@@ -13,7 +13,10 @@ import os
 import shutil
 import threading
 import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import duckdb
 import pandas as pd
@@ -22,7 +25,7 @@ from mlflow import MlflowClient
 
 from tests.ops.conftest import Workspace, file_digest, publish_runs, read_published
 from winback.demo import ShopSpec, generate_shop
-from winback.locking import lock_path_for, read_holder
+from winback.locking import lock_path_for, read_holder, run_lock
 from winback.publish import consistency_problems
 
 pytestmark = [pytest.mark.e2e]
@@ -50,7 +53,17 @@ def drill(tmp_path_factory: pytest.TempPathFactory, prefect_api_url: str) -> Wor
     done = workspace.run(*NIGHTLY)
     assert done.returncode == 0, done.stdout + done.stderr
     assert workspace.published.exists()
+    (root / "baseline-console.txt").write_text(done.stdout + done.stderr, encoding="utf-8")
     return workspace
+
+
+# What a person must never see on the console of a run (issue 18): leaked native objects
+# at exit, third-party warnings, tracebacks (they go to the run log file).
+NOISE = ("nanobind", "Warning", "Traceback")
+
+
+def noise_lines(console: str) -> list[str]:
+    return [line for line in console.splitlines() if any(word in line for word in NOISE)]
 
 
 @pytest.fixture(scope="module")
@@ -148,12 +161,15 @@ def test_rerun_completes_like_an_uninterrupted_run_while_analysts_read_and_a_sec
         stop_file.touch()
         held = json.loads(holder.communicate(timeout=60)[0].strip().splitlines()[-1])
 
-    # Two runs at once: the second refuses with a message naming the first.
-    assert second.returncode == 1
+    # Two runs at once: the second is skipped (not failed: exit code 75, "try again")
+    # with a message naming the first.
+    assert second.returncode == 75, second.stdout + second.stderr
     refusal = second.stdout + second.stderr
+    assert "Nightly run skipped" in refusal and "failed" not in refusal
     assert "Another Winback run is using the warehouse" in refusal
     assert f"pid {rerun.pid}" in refusal and "flow nightly" in refusal
     assert "What to do" in refusal
+    assert not (drill.root / "logs" / "run_failures.jsonl").exists()  # not a failure
 
     # The rerun after all the kills completes and publishes what the uninterrupted run did.
     assert rerun.returncode == 0, out
@@ -217,6 +233,124 @@ def test_a_run_without_as_of_on_a_stale_export_is_refused_before_loading(
     assert "Nightly run failed: StaleDataError" in first_screen
     assert "orders.csv" in first_screen and f"newest order is from {AS_OF}" in first_screen
     assert "What to do:" in first_screen and "--as-of YYYY-MM-DD" in first_screen
+    assert noise_lines(refused.stdout + refused.stderr) == []
     assert file_digest(drill.published) == before
     with duckdb.connect(str(drill.warehouse), read_only=True) as con:
         assert con.execute("select distinct load_id from raw._loads").fetchall() == loads_before
+
+
+def test_a_normal_run_prints_progress_per_stage_and_no_noise(drill: Workspace) -> None:
+    console = (drill.root / "baseline-console.txt").read_text(encoding="utf-8")
+    assert noise_lines(console) == []
+    for stage in ("ingest", "dbt build", "validation", "training", "decisions", "publish"):
+        assert f"▶ {stage} …" in console and f"✓ {stage} " in console, stage
+    # dbt's models one by one, with their time.
+    assert "dbt model customer_features: success in " in console
+    # Third-party warnings went to the run log file instead.
+    assert (drill.root / "logs" / "winback.log").exists()
+
+
+class _Hook(BaseHTTPRequestHandler):
+    received: ClassVar[list[dict[str, object]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        _Hook.received.append(json.loads(body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def webhook() -> Iterator[tuple[str, list[dict[str, object]]]]:
+    """A local HTTP server taking the failure alerts."""
+    _Hook.received = []
+    server = HTTPServer(("127.0.0.1", 0), _Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/alerts", _Hook.received
+    finally:
+        server.shutdown()
+
+
+def failure_rows(warehouse: Path) -> pd.DataFrame:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute("select * from meta.run_failures order by failed_at").df()
+
+
+def assert_lock_free(warehouse: Path) -> None:
+    with run_lock(warehouse, "test", 0):  # raises RunLockedError if anyone holds it
+        pass
+
+
+def test_a_hung_step_is_stopped_by_its_timeout_recorded_and_alerted(
+    drill: Workspace, webhook: tuple[str, list[dict[str, object]]]
+) -> None:
+    url, received = webhook
+    before = file_digest(drill.published)
+    failures_before = len(failure_rows(drill.warehouse)) if _has_failures(drill) else 0
+
+    hung = drill.run(
+        *NIGHTLY,
+        WINBACK_DRILL_HANG_AT="build_features",
+        WINBACK_TIMEOUTS__STEP_SECONDS='{"build_features": 4}',
+        WINBACK_ALERT_WEBHOOK_URL=url,
+    )
+
+    assert hung.returncode == 1, hung.stdout + hung.stderr
+    screen = hung.stderr[hung.stderr.index("✗") :]
+    assert screen.startswith("✗ Nightly run failed: StepTimeoutError (step build_features)")
+    assert "ran past its time limit of 4 s" in screen and "What to do:" in screen
+    log_file = drill.root / "logs" / "winback.log"
+    assert f"Details and the traceback: {log_file}" in screen
+    assert "Traceback" in log_file.read_text(encoding="utf-8")
+    assert noise_lines(hung.stdout + hung.stderr) == []
+    # Nothing published, the lock is free.
+    assert file_digest(drill.published) == before
+    assert_lock_free(drill.warehouse)
+    # The failure record: the table, the failure log and the webhook, with the same text.
+    rows = failure_rows(drill.warehouse)
+    assert len(rows) == failures_before + 1
+    last = rows.iloc[-1]
+    assert (last["flow"], last["step"], last["error_type"]) == (
+        "nightly",
+        "build_features",
+        "StepTimeoutError",
+    )
+    assert last["what_to_do"] in screen
+    (alert,) = received
+    assert alert["flow"] == "nightly" and alert["step"] == "build_features"
+    assert alert["what_to_do"] == last["what_to_do"] and alert["flow_run_id"]
+    logged = (drill.root / "logs" / "run_failures.jsonl").read_text(encoding="utf-8")
+    assert json.loads(logged.splitlines()[-1])["flow_run_id"] == alert["flow_run_id"]
+
+
+def _has_failures(drill: Workspace) -> bool:
+    with duckdb.connect(str(drill.warehouse), read_only=True) as con:
+        return bool(
+            con.execute(
+                "select count(*) from duckdb_tables() "
+                "where schema_name = 'meta' and table_name = 'run_failures'"
+            ).fetchone()[0]
+        )
+
+
+def test_a_step_stuck_in_native_code_ends_the_process_after_the_grace(drill: Workspace) -> None:
+    before = file_digest(drill.published)
+    stuck = drill.run(
+        *NIGHTLY,
+        WINBACK_DRILL_HANG_AT="load_merchant_assumptions!",  # swallows the timeout
+        WINBACK_TIMEOUTS__STEP_SECONDS='{"load_merchant_assumptions": 3}',
+        WINBACK_TIMEOUTS__HARD_STOP_GRACE_SECONDS="2",
+    )
+    assert stuck.returncode == 124, stuck.stdout + stuck.stderr
+    assert "failed: StepTimeoutError (step load_merchant_assumptions)" in stuck.stderr
+    assert "did not stop when asked" in stuck.stderr
+    assert file_digest(drill.published) == before
+    assert_lock_free(drill.warehouse)  # the kernel dropped the ended process's lock
+    last = failure_rows(drill.warehouse).iloc[-1]
+    assert last["step"] == "load_merchant_assumptions"
+    assert "did not stop when asked" in last["error"]
