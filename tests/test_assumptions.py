@@ -527,10 +527,11 @@ def test_a_bad_file_leaves_the_last_good_assumptions_and_stops_the_nightly_run(
     assert caps["max_discount_depth"].tolist() == [0.2, 0.2, 0.15, 0.1, 0.05]
     # The nightly flow checks them right after the raw-data gate, before any dbt build; the
     # command line says what to do.
-    source = inspect.getsource(nightly_module.nightly.fn)
-    gate = source.index("validate_raw(settings, load)")
-    assumptions = source.index("load_merchant_assumptions(settings)")
-    assert gate < assumptions < source.index("build_features(")
+    # (The flow runs its steps through Steps, under the lock: nightly_module._chain.)
+    source = inspect.getsource(nightly_module._chain)
+    gate = source.index("run(validate_raw, settings, load)")
+    assumptions = source.index("run(load_merchant_assumptions, settings)")
+    assert gate < assumptions < source.index("run(build_features,")
     assert "AssumptionsError" in WHAT_TO_DO
 
 
