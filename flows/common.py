@@ -127,9 +127,7 @@ class Steps:
         except TimeoutError as exc:
             if isinstance(exc, StepTimeoutError):
                 raise
-            timed_out = StepTimeoutError(name, limit or 0.0)
-            setattr(timed_out, STEP_ATTRIBUTE, name)
-            raise timed_out from exc
+            raise StepTimeoutError(name, limit or 0.0) from exc
         except Exception as exc:
             if failed_step(exc) is None:
                 with contextlib.suppress(AttributeError, TypeError):

@@ -37,9 +37,9 @@ def apply_runtime_defaults() -> None:
     os.environ.setdefault("PREFECT_HOME", str(prefect_home()))
     # A short console and a run log file (winback/logs.py); MLflow's own console set-up
     # would bypass it.
-    os.environ.setdefault(
-        "PREFECT_LOGGING_SETTINGS_PATH", str(Path(__file__).with_name("logging.yml"))
-    )
+    from winback.logs import LOGGING_CONFIG
+
+    os.environ.setdefault("PREFECT_LOGGING_SETTINGS_PATH", str(LOGGING_CONFIG))
     os.environ.setdefault("MLFLOW_CONFIGURE_LOGGING", "false")
     # A cold ephemeral Prefect server took 12-14 s on these machines; the default is 20 s.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")

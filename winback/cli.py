@@ -8,11 +8,14 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Literal, cast
+from typing import TYPE_CHECKING, Annotated, Literal, cast
 
 import typer
 
 from winback import failures, logs
+
+if TYPE_CHECKING:
+    from prefect.states import State
 
 app = typer.Typer(
     help="Winback: churn scores, win-back lists and payment reminders for online merchants.",
@@ -59,7 +62,7 @@ def _fail(exc: BaseException, step: str, flow: str | None = None) -> None:
     raise typer.Exit(1)
 
 
-def _run_flow(flow_call: Callable[[], object], step: str, flow: str) -> object:
+def _run_flow(flow_call: Callable[[], State], step: str, flow: str) -> object:
     """Run a flow in this process and return its result; a failure ends the command with
     its first screen (:func:`_fail`), a run turned away by another run's lock with a
     "skipped" note and exit code 75."""
@@ -71,18 +74,15 @@ def _run_flow(flow_call: Callable[[], object], step: str, flow: str) -> object:
     except Exception as exc:
         _fail(exc, step, flow)
         raise  # unreachable: _fail raises typer.Exit
-    if getattr(state, "name", None) == SKIPPED:
+    if state.name == SKIPPED:
         typer.secho(f"\n⏭ {step} skipped", fg=typer.colors.YELLOW, bold=True, err=True)
-        typer.echo(str(getattr(state, "message", "")).removeprefix("Skipped: "), err=True)
+        typer.echo(str(state.message or "").removeprefix("Skipped: "), err=True)
         typer.echo(f"\nWhat to do: {WHAT_TO_DO['RunLockedError']}", err=True)
         raise typer.Exit(SKIPPED_EXIT_CODE)
-    if (
-        getattr(state, "is_failed", lambda: False)()
-        or getattr(state, "is_crashed", lambda: False)()
-    ):
-        error = state.result(raise_on_failure=False)  # type: ignore[attr-defined]
+    if state.is_failed() or state.is_crashed():
+        error = state.result(raise_on_failure=False)
         _fail(error if isinstance(error, BaseException) else RuntimeError(str(error)), step, flow)
-    return state.result()  # type: ignore[attr-defined]
+    return state.result()
 
 
 def _parse_date(value: str | None) -> dt.date | None:

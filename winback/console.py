@@ -16,9 +16,8 @@ class ConsoleHandler(PrefectConsoleHandler):
     reports (the log file has both); the product's failure summary still shows."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if getattr(record, FAILURE_SUMMARY, False):
-            return super().filter(record)
-        if record.levelno >= logging.ERROR and record.name.startswith(ENGINE_LOGGERS):
+        engine_error = record.levelno >= logging.ERROR and record.name.startswith(ENGINE_LOGGERS)
+        if engine_error and not getattr(record, FAILURE_SUMMARY, False):
             return False
         return super().filter(record)
 

@@ -69,6 +69,7 @@ class StepTimeoutError(TimeoutError):
     """A step ran past its time limit (setting ``timeouts``) and was stopped."""
 
     def __init__(self, step: str, seconds: float, hard: bool = False):
+        setattr(self, STEP_ATTRIBUTE, step)  # read by failed_step, like any step's error
         self.step = step
         self.seconds = seconds
         how = (
@@ -159,11 +160,10 @@ def release_frames(exc: BaseException) -> None:
     import gc
 
     seen: set[int] = set()
-    current: BaseException | None = exc
     stack = [exc]
     while stack:
         current = stack.pop()
-        if current is None or id(current) in seen:
+        if id(current) in seen:
             continue
         seen.add(id(current))
         traceback.clear_frames(current.__traceback__)

@@ -8,9 +8,9 @@ MLflow's and Great Expectations' own lines, and Prefect's "task run failed" erro
 their tracebacks. A failed run's first screen is then the product's own "✗ … What to
 do" text (``winback.failures``), which names the log file.
 
-Prefect reads this set-up from ``winback/logging.yml`` (its console handler:
-``winback.console``) (``PREFECT_LOGGING_SETTINGS_PATH``,
-set by ``winback._runtime``).
+Prefect reads this set-up from ``LOGGING_CONFIG``, ``winback/logging.yml``
+(``PREFECT_LOGGING_SETTINGS_PATH``, set by ``winback._runtime``); its console handler is
+``winback.console``.
 """
 
 from __future__ import annotations
@@ -31,10 +31,10 @@ ENGINE_LOGGERS = ("prefect.task_runs", "prefect.flow_runs", "prefect.engine", "p
 
 def log_file_path() -> Path:
     """The run log file: ``WINBACK_LOG_FILE``, else ``<WINBACK_HOME>/logs/winback.log``."""
+    from winback._runtime import winback_home
+
     named = os.environ.get(LOG_FILE_ENV)
-    if named:
-        return Path(named).resolve()
-    return Path(os.environ.get("WINBACK_HOME", "."), "logs", "winback.log").resolve()
+    return Path(named).resolve() if named else winback_home() / "logs" / "winback.log"
 
 
 class RunLogFileHandler(logging.FileHandler):

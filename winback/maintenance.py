@@ -64,6 +64,7 @@ from winback.config import CONFIG_FILE_ENV, DBT_PROJECT_DIR, DEFAULT_CONFIG_FILE
 from winback.ingest.contract import SHOP_TABLES
 from winback.locking import lock_path_for, run_lock
 from winback.publish import fsync_path
+from winback.warehouse import table_exists
 
 # Tables of the working warehouse that hold records no run can rebuild; the default
 # clean keeps them (with their rows and DDL), ``everything=True`` deletes them.
@@ -494,7 +495,7 @@ def durable_table_counts(warehouse: Path) -> dict[str, int]:
         counts: dict[str, int] = {}
         for table in DURABLE_TABLES:
             schema, name = table.split(".")
-            if _has_table(con, schema, name):
+            if table_exists(con, table):
                 row = con.execute(f"select count(*) from {_q(schema)}.{_q(name)}").fetchone()
                 counts[table] = int(row[0]) if row else 0
         return counts
@@ -656,14 +657,6 @@ def _with_suffix(path: Path, suffix: str) -> Path:
 
 def _q(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
-
-
-def _has_table(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
-    row = con.execute(
-        "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?",
-        [schema, name],
-    ).fetchone()
-    return bool(row and row[0])
 
 
 def _size(path: Path) -> int:
