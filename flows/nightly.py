@@ -16,7 +16,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.states import State
 
-from winback import warehouse
+from winback import incremental, warehouse
 from winback.assumptions import AssumptionsReport, load_assumptions
 from winback.config import Settings
 from winback.decisions.report import summary_markdown
@@ -97,14 +97,21 @@ def load_merchant_assumptions(settings: Settings) -> AssumptionsReport:
 
 
 @step()
-def build_features(settings: Settings, as_of: dt.date) -> dict[str, float]:
+def build_features(
+    settings: Settings, as_of: dt.date, full_refresh: bool = False
+) -> dict[str, float]:
     """dbt build: staging → intermediate → marts, with dbt's own tests. The models that
     need this run's scores and the reminder models are built later / by their own flow.
+    The point-in-time snapshots are built incrementally: only those that are new or whose
+    inputs changed (``winback.incremental``; ``full_refresh`` computes them all).
     Returns each model's build time (seconds), for the run's figures."""
     logger = get_run_logger()
+    plan = incremental.plan_feature_build(settings, full_refresh=full_refresh)
+    args = [*FEATURE_BUILD, "--full-refresh"] if plan.full_refresh else FEATURE_BUILD
     with Heartbeat("dbt build", logger.info):
-        nodes = run_dbt(FEATURE_BUILD, settings, as_of, progress=logger.info)
+        nodes = run_dbt(args, settings, as_of, progress=logger.info)
     logger.info("dbt built %d nodes", len(nodes))
+    logger.info(incremental.record_feature_build(settings, plan).describe())
     models = {n.name: n.seconds for n in nodes if n.resource_type == "model"}
     create_table_artifact(
         key="dbt-feature-build",
@@ -286,6 +293,7 @@ def nightly(
     as_of: dt.date | None = None,
     horizon_days: int | None = None,
     export: bool | None = None,
+    full_refresh: bool = False,
 ) -> NightlyResult | State:
     """Run the whole nightly chain for one as-of date (default: the latest order date).
 
@@ -294,7 +302,8 @@ def nightly(
     records it as history (the backfill flow turns it off). Every step runs within its
     time limit (setting ``timeouts``). A run turned away by another run's lock ends
     Completed, named Skipped (the next scheduled run tries again); a failure is
-    recorded (``alert_on_failure``).
+    recorded (``alert_on_failure``). ``full_refresh`` rebuilds every feature snapshot
+    instead of only the new and changed ones.
     """
     settings = settings_for_run(data_dir, as_of, horizon_days)
     # A production run (no as-of date) never plans a contact before it started; a replay
@@ -303,10 +312,15 @@ def nightly(
     with lock_or_skip(settings, "nightly") as skipped:
         if skipped is not None:
             return skipped
-        return _chain(settings, send_from, export)
+        return _chain(settings, send_from, export, full_refresh)
 
 
-def _chain(settings: Settings, send_from: dt.datetime | None, export: bool | None) -> NightlyResult:
+def _chain(
+    settings: Settings,
+    send_from: dt.datetime | None,
+    export: bool | None,
+    full_refresh: bool = False,
+) -> NightlyResult:
     """The nightly's steps, under the run lock."""
     run = Steps(settings, "nightly")
     clock = StageClock(progress=get_run_logger().info)
@@ -316,7 +330,7 @@ def _chain(settings: Settings, send_from: dt.datetime | None, export: bool | Non
         run(validate_raw, settings, load)
         run(load_merchant_assumptions, settings)
     with clock.stage("dbt build"):
-        model_seconds = run(build_features, settings, load.as_of)
+        model_seconds = run(build_features, settings, load.as_of, full_refresh)
     with clock.stage("validation"):
         read = run(read_features, settings)
         warnings = run(validate_features, settings, read, load.as_of)

@@ -11,10 +11,15 @@ snapshot (like with like) before it is promoted (:func:`promote`). The registry 
 ``champion`` names the champion of the newest as-of date (what ``models:/…@champion``
 loads); ``challenger`` the newest version not promoted.
 
-Resume: a version is tagged with ``features_digest``, a content hash of the features it
-was trained on, the model parameters, the as-of date and the horizon. A run whose digest
-matches a registered, decided version reuses it instead of training again
-(:func:`train_or_reuse`): same data, same seed, same model.
+Reuse: a version is tagged with ``features_digest``, a content hash of what it learns
+from (the labelled snapshots it read: training, calibration, validation), the model
+parameters and the horizon. A run whose digest matches a registered, decided version
+trained on data up to its as-of date reuses it instead of training again
+(:func:`train_or_reuse`): same data, same seed, same model. Resumed runs and reruns reuse
+their version; so does the next night (issue 19), since the labelled snapshots fall on a
+fixed calendar and stay the same until a new label is observed or old rows are
+corrected: the model is retrained when what it learns from changes, and every night
+scores.
 """
 
 from __future__ import annotations
@@ -99,10 +104,16 @@ def features_digest(features: pd.DataFrame, inputs: dict[str, object]) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-def trained_version_for(model_name: str, digest: str) -> VersionRecord | None:
-    """The newest registered version trained on ``digest`` whose promotion was decided."""
+def trained_version_for(model_name: str, digest: str, as_of: dt.date) -> VersionRecord | None:
+    """The newest registered version trained on ``digest`` with data up to ``as_of`` whose
+    promotion was decided."""
     found = [
-        v for v in tracking.versions(model_name) if v.digest == digest and v.decision is not None
+        v
+        for v in tracking.versions(model_name)
+        if v.digest == digest
+        and v.decision is not None
+        and v.as_of is not None
+        and v.as_of <= as_of
     ]
     return found[-1] if found else None
 
@@ -144,11 +155,14 @@ def train_or_reuse(
     ``plan``, measure the baselines and the point-in-time champion on the same validation
     snapshot, log it all to MLflow (the store :func:`tracking.use_store` set), register
     the version and :func:`promote` it if it is not worse. With ``reuse``, a version
-    already trained on the same features and inputs is returned instead."""
+    already trained on the same labelled snapshots and inputs, on data up to ``as_of``,
+    is returned instead (the scoring snapshot, new every night, is not part of what a
+    model learns from)."""
     digest = features_digest(
-        features, {"params": params.model_dump(), "as_of": as_of, "horizon_days": horizon_days}
+        features[features["is_label_observed"].astype(bool)],
+        {"params": params.model_dump(), "horizon_days": horizon_days},
     )
-    found = trained_version_for(model_name, digest) if reuse else None
+    found = trained_version_for(model_name, digest, as_of) if reuse else None
     if found is not None:
         metrics, reason, warning = tracking.run_record(found.model)
         decision = PromotionDecision(found.promoted, f"reused: {reason}", {})

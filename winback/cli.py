@@ -112,6 +112,14 @@ def nightly(
         Path | None,
         typer.Option(help="Also write the run's per-stage wall time and peak memory to this file."),
     ] = None,
+    full_refresh: Annotated[
+        bool,
+        typer.Option(
+            "--full-refresh",
+            help="Compute every feature snapshot again. By default a night computes only the "
+            "snapshots that are new or whose input rows changed, and keeps the others.",
+        ),
+    ] = False,
 ) -> None:
     """Run the nightly flow: load, dbt build, validate, train, register, score, publish.
 
@@ -129,6 +137,7 @@ def nightly(
                 data_dir=str(data_dir) if data_dir else None,
                 as_of=day,
                 horizon_days=horizon_days,
+                full_refresh=full_refresh,
                 return_state=True,
             ),
             "Nightly run",

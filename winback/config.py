@@ -126,6 +126,13 @@ class FeatureSettings(Section):
         description="Days between point-in-time snapshots.",
         json_schema_extra=dbt_var("snapshot_cadence_days"),
     )
+    snapshot_anchor_date: dt.date = Field(
+        dt.date(2000, 1, 1),
+        description="The snapshots before the scoring one fall on this date plus multiples of "
+        "the cadence (a fixed calendar, so a night reuses the snapshots built before it; "
+        "changing it rebuilds them all).",
+        json_schema_extra=dbt_var("snapshot_anchor_date"),
+    )
     snapshot_count: int = Field(
         12,
         ge=1,

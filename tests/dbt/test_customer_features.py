@@ -352,7 +352,12 @@ def test_features_of_a_snapshot_ignore_everything_after_it(tmp_path: Path) -> No
         ],
     }
     snapshot = dt.date(2026, 5, 1)
-    settings = {"snapshot_count": 3, "snapshot_cadence_days": 60}  # 06-30, 05-01, 03-02
+    # the scoring snapshot 06-30, then the calendar 2026-05-01 + k x 60 days: 05-01, 03-02
+    settings = {
+        "snapshot_count": 3,
+        "snapshot_cadence_days": 60,
+        "snapshot_anchor_date": "2026-05-01",
+    }
 
     before = build(tmp_path / "before", base, **settings)
     merged = {k: base.get(k, []) + later.get(k, []) for k in set(base) | set(later)}

@@ -115,6 +115,11 @@ def duckdb_models(warehouse: Path) -> dict[str, list[tuple[str, str]]]:
     return models
 
 
+# Hashes are the engine's own (DuckDB's hash, Spark's xxhash64): each engine compares its
+# digests only with its own (int_snapshot_inputs_digested, issue 19).
+ENGINE_SPECIFIC_COLUMNS = {"row_digest"}
+
+
 def profile(
     count: Any, table: str, numeric: list[tuple[str, str]], quote: str
 ) -> tuple[int, dict[str, float | None]]:
@@ -181,6 +186,8 @@ def test_project_builds_on_spark_with_the_same_rows(
                 mismatches.append(f"{table}: {on_duckdb[0]} rows on DuckDB, {on_spark[0]} on Spark")
                 continue
             for column, expected in on_duckdb[1].items():
+                if column in ENGINE_SPECIFIC_COLUMNS:
+                    continue
                 actual = on_spark[1][column]
                 same = (expected is None and actual is None) or (
                     expected is not None

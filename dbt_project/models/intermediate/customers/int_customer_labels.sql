@@ -1,10 +1,12 @@
 -- The training label per customer per labelled snapshot: purchases (paid, not refunded)
 -- placed within (as_of, as_of + horizon]. Only snapshots whose horizon lies wholly
 -- before the run's as-of date are labelled; a missing row means no purchase in it.
+-- Incremental by as-of date: builds only the snapshots int_snapshot_rebuild_dates flags.
+-- depends_on: {{ ref('int_snapshot_rebuild_dates') }}
 with
 
 snapshots as (
-    select * from {{ ref('int_snapshot_dates') }}
+    {{ winback.snapshots_to_build('rebuild_labels') }}
 ),
 
 orders as (

@@ -1,9 +1,11 @@
 -- Contact fatigue per customer per snapshot (R13): win-back and reminder contacts
 -- actually made (treatment group) before the end of the as-of day.
+-- Incremental by as-of date: builds only the snapshots int_snapshot_rebuild_dates flags.
+-- depends_on: {{ ref('int_snapshot_rebuild_dates') }}
 with
 
 snapshots as (
-    select * from {{ ref('int_snapshot_dates') }}
+    {{ winback.snapshots_to_build('rebuild_aggregates') }}
 ),
 
 contacts as (

@@ -7,25 +7,24 @@
 -- Scale: joining every event to every snapshot that sees it grows as events × snapshots
 -- (it ran out of memory at 1M customers, and the 90/180-day windows alone were 81M
 -- rows). Instead, days are counted back from the run's as-of date and cut into segments
--- at every day a snapshot starts seeing data (i × cadence) or a window of one starts or
--- ends (i × cadence + 90 / 180): a segment is then either wholly inside or wholly outside
--- each snapshot's lifetime and each of its windows. Events are counted once per customer
--- and segment (each segment a time-range scan of its own, so every aggregation holds at
--- most one row per customer), the segment rows are sorted by customer and joined to the
--- snapshots that see them, and each snapshot sums its segments. Only integer counts,
--- maxima and integer-valued ratings are added up across segments, so the result does not
--- depend on how the events are cut. A referral is converted for the snapshots that see
--- both it and the referred customer's first purchase, i.e. from the segment of the later
--- of the two.
-{%- set cadence = var('snapshot_cadence_days') | int %}
-{%- set snapshot_count = var('snapshot_count') | int %}
+-- at every day a snapshot starts seeing data (its days before the run, d) or a window of
+-- one starts or ends (d + 90 / 180): a segment is then either wholly inside or wholly
+-- outside each snapshot's lifetime and each of its windows. Events are counted once per
+-- customer and segment (each segment a time-range scan of its own, so every aggregation
+-- holds at most one row per customer), the segment rows are sorted by customer and joined
+-- to the snapshots that see them, and each snapshot sums its segments. Only integer
+-- counts, maxima and integer-valued ratings are added up across segments, so the result
+-- does not depend on how the events are cut (nor on which snapshots a build computes).
+-- A referral is converted for the snapshots that see both it and the referred customer's
+-- first purchase, i.e. from the segment of the later of the two.
+-- depends_on: {{ ref('int_snapshot_rebuild_dates') }}
 {%- set run_date = modules.datetime.date.fromisoformat(run_value('as_of_date') | string) %}
 {#- Segment starts, in days before the run's as-of date; the last segment is open-ended. #}
 {%- set starts = [] %}
-{%- for snapshot_index in range(snapshot_count) %}
+{%- for days_before_run in winback.snapshot_days_before_run() %}
     {%- for window_days in [0, 90, 180] %}
-        {%- if snapshot_index * cadence + window_days not in starts %}
-            {%- do starts.append(snapshot_index * cadence + window_days) %}
+        {%- if days_before_run + window_days not in starts %}
+            {%- do starts.append(days_before_run + window_days) %}
         {%- endif %}
     {%- endfor %}
 {%- endfor %}
@@ -33,7 +32,7 @@
 with
 
 snapshots as (
-    select * from {{ ref('int_snapshot_dates') }}
+    {{ winback.snapshots_to_build('rebuild_aggregates') }}
 ),
 
 orders as (
@@ -61,20 +60,20 @@ visibility as (
     select
         snapshots.as_of_date,
         segments.segment_index,
-        case when segments.start_days < snapshots.snapshot_index * {{ cadence }} + 90 then 1 else 0 end
+        case when segments.start_days < snapshots.days_before_run + 90 then 1 else 0 end
             as in_last_90d,
         case
             when
-                segments.start_days >= snapshots.snapshot_index * {{ cadence }} + 90
-                and segments.start_days < snapshots.snapshot_index * {{ cadence }} + 180
+                segments.start_days >= snapshots.days_before_run + 90
+                and segments.start_days < snapshots.days_before_run + 180
                 then 1
             else 0
         end as in_previous_90d,
-        case when segments.start_days < snapshots.snapshot_index * {{ cadence }} + 180 then 1 else 0 end
+        case when segments.start_days < snapshots.days_before_run + 180 then 1 else 0 end
             as in_last_180d
     from snapshots
     inner join segments
-        on segments.start_days >= snapshots.snapshot_index * {{ cadence }}
+        on snapshots.days_before_run <= segments.start_days
 ),
 
 first_purchases as (

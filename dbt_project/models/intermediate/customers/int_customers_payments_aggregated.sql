@@ -1,10 +1,12 @@
 -- Receivables per customer per snapshot (R6, R22): how often and how late invoices due
 -- by the as-of date were paid. An invoice unpaid at the as-of date counts as late by the
 -- days it is overdue then; a payment after the as-of date is not yet visible.
+-- Incremental by as-of date: builds only the snapshots int_snapshot_rebuild_dates flags.
+-- depends_on: {{ ref('int_snapshot_rebuild_dates') }}
 with
 
 snapshots as (
-    select * from {{ ref('int_snapshot_dates') }}
+    {{ winback.snapshots_to_build('rebuild_aggregates') }}
 ),
 
 payments as (

@@ -1,9 +1,11 @@
 -- Service history per customer per snapshot (R7): disputes by kind, and whether they
 -- were resolved by the end of the as-of day (a ticket closed later was still open then).
+-- Incremental by as-of date: builds only the snapshots int_snapshot_rebuild_dates flags.
+-- depends_on: {{ ref('int_snapshot_rebuild_dates') }}
 with
 
 snapshots as (
-    select * from {{ ref('int_snapshot_dates') }}
+    {{ winback.snapshots_to_build('rebuild_aggregates') }}
 ),
 
 tickets as (

@@ -4,10 +4,12 @@
 -- candidates any more (they churned long ago); they are counted in churn_rate_monthly
 -- and left out here on purpose rather than mixed into training as easy negatives.
 -- Every feature uses only data up to the end of the as-of day (see the leakage test).
+-- Incremental by as-of date: builds only the snapshots int_snapshot_rebuild_dates flags.
+-- depends_on: {{ ref('int_snapshot_rebuild_dates') }}
 with
 
 snapshots as (
-    select * from {{ ref('int_snapshot_dates') }}
+    {{ winback.snapshots_to_build('rebuild_features') }}
 ),
 
 orders_aggregated as (

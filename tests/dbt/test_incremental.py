@@ -1,0 +1,265 @@
+"""Issue 19: an incremental feature build equals a full rebuild, bit for bit.
+
+Four nights on one demo shop, each built incrementally in one warehouse and from nothing
+in a copy of it (same raw rows), then every snapshot-grained table compared row for row:
+  1. the first build (everything computed), with some orders held back;
+  2. the next day: the held-back orders arrive late (two months old), an old order's
+     amount is corrected and an open ticket is closed;
+  3. past the next calendar date of the grid: a new training snapshot, a label filled in
+     as its horizon completes, and a customer's profile corrected;
+  4. the same night again with nothing changed: nothing computed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.shops import settings_for
+from winback import incremental
+from winback.demo import ShopSpec, generate_shop
+from winback.ingest import load_data_dir
+from winback.transform import FEATURE_BUILD, run_dbt
+
+SNAPSHOT_TABLES = [
+    "intermediate.int_customers_orders_aggregated",
+    "intermediate.int_customers_engagement_aggregated",
+    "intermediate.int_customers_service_aggregated",
+    "intermediate.int_customers_payments_aggregated",
+    "intermediate.int_customers_contacts_aggregated",
+    "intermediate.int_customer_labels",
+    "marts.customer_features",
+]
+HELD_BACK_DAYS = 60
+
+
+def build(warehouse: Path, as_of: dt.date) -> incremental.SnapshotBuildSummary:
+    """One feature build as the nightly runs it (plan, dbt, record)."""
+    settings = settings_for(warehouse)
+    plan = incremental.plan_feature_build(settings)
+    run_dbt(
+        [*FEATURE_BUILD, "--full-refresh"] if plan.full_refresh else FEATURE_BUILD, settings, as_of
+    )
+    return incremental.record_feature_build(settings, plan)
+
+
+def full_rebuild(warehouse: Path, as_of: dt.date, tmp_path: Path) -> Path:
+    """The same raw rows built from nothing in another warehouse."""
+    copy = tmp_path / f"full_{as_of}" / "winback.duckdb"
+    copy.parent.mkdir(parents=True)
+    shutil.copy(warehouse, copy)
+    with duckdb.connect(str(copy)) as con:
+        for schema in ("staging", "intermediate", "marts", "meta"):
+            con.execute(f"drop schema if exists {schema} cascade")
+    summary = build(copy, as_of)
+    assert summary.full_refresh and summary.computed == summary.snapshots
+    return copy
+
+
+def differences(
+    incremental_warehouse: Path, full_warehouse: Path
+) -> dict[str, tuple[int, int, int]]:
+    """Per table: (rows, rows only in the incremental build, rows only in the full one)."""
+    tables = {}
+    for side, path in (("incremental", incremental_warehouse), ("full", full_warehouse)):
+        # (dbt keeps each warehouse open in this process: read them one at a time)
+        with duckdb.connect(str(path)) as con:
+            for table in SNAPSHOT_TABLES:
+                tables[side, table] = con.sql(f"select * from {table}").to_arrow_table()
+    found = {}
+    with duckdb.connect() as con:
+        for table in SNAPSHOT_TABLES:
+            con.register("here", tables["incremental", table])
+            con.register("there", tables["full", table])
+            [(only_here,)] = con.sql(
+                "select count(*) from (select * from here except all select * from there)"
+            ).fetchall()
+            [(only_there,)] = con.sql(
+                "select count(*) from (select * from there except all select * from here)"
+            ).fetchall()
+            found[table] = (tables["incremental", table].num_rows, only_here, only_there)
+    return found
+
+
+def label_flags(warehouse: Path) -> dict[dt.date, bool]:
+    with duckdb.connect(str(warehouse)) as con:
+        return dict(
+            con.execute(
+                "select as_of_date, bool_or(is_label_observed) from marts.customer_features group by 1"
+            ).fetchall()
+        )
+
+
+@dataclass
+class Night:
+    as_of: dt.date
+    summary: incremental.SnapshotBuildSummary
+    differences: dict[str, tuple[int, int, int]]
+    labels: dict[dt.date, bool]  # snapshot -> label observed
+    changes: dict[str, dt.date]  # late or corrected rows -> the day they are dated by
+    computed: dict[dt.date, tuple[bool, bool, bool]]  # snapshot -> (aggregates, labels, features)
+
+
+@pytest.fixture(scope="module")
+def nights(tmp_path_factory: pytest.TempPathFactory) -> list[Night]:
+    tmp_path = tmp_path_factory.mktemp("incremental")
+    shop = tmp_path / "shop"
+    generate_shop(ShopSpec(n_customers=800, seed=23, fmt="parquet"), shop)
+    warehouse = tmp_path / "inc" / "winback.duckdb"
+    shop_end = load_data_dir(warehouse, shop).as_of
+    settings = settings_for(warehouse).features
+    cadence, anchor = settings.snapshot_cadence_days, settings.snapshot_anchor_date
+
+    first = shop_end - dt.timedelta(days=120)
+    held_back_day = first - dt.timedelta(days=HELD_BACK_DAYS)
+    # the next date of the grid's calendar after the second night, and the day after it
+    next_calendar = anchor + dt.timedelta(
+        days=cadence * (((first + dt.timedelta(days=1)) - anchor).days // cadence + 1)
+    )
+    dates = [first, first + dt.timedelta(days=1), next_calendar + dt.timedelta(days=1)]
+    dates.append(dates[-1])
+
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            "create table held_orders as select * from raw.orders "
+            "where cast(order_ts as date) = ? order by order_id limit 3",
+            [held_back_day],
+        )
+        assert con.execute("select count(*) from held_orders").fetchone() == (3,)
+        con.execute(
+            "create table held_items as select * from raw.order_items where order_id in (select order_id from held_orders)"
+        )
+        con.execute(
+            "delete from raw.order_items where order_id in (select order_id from held_orders)"
+        )
+        con.execute("delete from raw.orders where order_id in (select order_id from held_orders)")
+
+    def newest_before(
+        con: duckdb.DuckDBPyConnection, table: str, key: str, time: str, day: dt.date
+    ) -> tuple[str, dt.date]:
+        [(row_key, row_day)] = con.sql(
+            f"select {key}, cast({time} as date) from raw.{table} "
+            f"where cast({time} as date) < '{day}' order by {time} desc, {key} limit 1"
+        ).fetchall()
+        return row_key, row_day
+
+    def change_before(night: int, con: duckdb.DuckDBPyConnection) -> dict[str, dt.date]:
+        """Tonight's late and corrected rows, and the day each is dated by."""
+        if night == 1:
+            con.execute("insert into raw.orders select * from held_orders")
+            con.execute("insert into raw.order_items select * from held_items")
+            order, order_day = newest_before(
+                con, "orders", "order_id", "order_ts", first - dt.timedelta(days=90)
+            )
+            con.execute("update raw.orders set amount = amount + 7 where order_id = ?", [order])
+            ticket, ticket_day = newest_before(
+                con, "tickets", "ticket_id", "opened_ts", first - dt.timedelta(days=100)
+            )
+            con.execute(
+                "update raw.tickets set closed_ts = coalesce(closed_ts, ?) + interval 1 day where ticket_id = ?",
+                [dt.datetime.combine(first, dt.time()), ticket],
+            )
+            return {
+                "late orders": held_back_day,
+                "corrected order": order_day,
+                "corrected ticket": ticket_day,
+            }
+        if night == 2:
+            customer, _ = newest_before(
+                con, "orders", "customer_id", "order_ts", first - dt.timedelta(days=300)
+            )
+            con.execute(
+                "update raw.customers set birth_year = birth_year - 1 where customer_id = ?",
+                [customer],
+            )
+            [(first_order_day,)] = con.sql(
+                f"select min(cast(order_ts as date)) from raw.orders where customer_id = '{customer}'"
+            ).fetchall()
+            return {"corrected profile": first_order_day}
+        return {}
+
+    out = []
+    for night, as_of in enumerate(dates):
+        with duckdb.connect(str(warehouse)) as con:
+            changes = change_before(night, con)
+        summary = build(warehouse, as_of)
+        with duckdb.connect(str(warehouse)) as con:
+            computed = {
+                row[0]: row[1:]
+                for row in con.sql(
+                    "select as_of_date, rebuild_aggregates, rebuild_labels, rebuild_features "
+                    "from intermediate.int_snapshot_rebuild_dates"
+                ).fetchall()
+            }
+        full = full_rebuild(warehouse, as_of, tmp_path / str(night))
+        out.append(
+            Night(
+                as_of,
+                summary,
+                differences(warehouse, full),
+                label_flags(warehouse),
+                changes,
+                computed,
+            )
+        )
+    return out
+
+
+def test_every_night_equals_a_full_rebuild_bit_for_bit(nights: list[Night]) -> None:
+    for night in nights:
+        for table, (rows, only_incremental, only_full) in night.differences.items():
+            assert rows > 0, (night.as_of, table)
+            assert (only_incremental, only_full) == (0, 0), (night.as_of, table)
+
+
+def test_the_first_night_computes_every_snapshot_and_later_ones_only_the_affected(
+    nights: list[Night],
+) -> None:
+    first, late_rows, next_calendar, again = nights
+    assert first.summary.full_refresh and first.summary.computed == first.summary.snapshots >= 6
+
+    # late and corrected rows: the aggregates of the snapshots that see them (from their
+    # day on) and the new scoring snapshot; labels where an order lies within the horizon
+    assert not late_rows.summary.full_refresh
+    since = min(late_rows.changes.values())
+    order_days = [late_rows.changes["late orders"], late_rows.changes["corrected order"]]
+    horizon = dt.timedelta(days=90)
+    expected_aggregates = {day for day in late_rows.computed if day >= since} | {late_rows.as_of}
+    expected_labels = {
+        day
+        for day, observed in late_rows.labels.items()
+        if observed and any(day < order_day <= day + horizon for order_day in order_days)
+    } | {late_rows.as_of}
+    assert {
+        day for day, (aggregates, _, _) in late_rows.computed.items() if aggregates
+    } == expected_aggregates
+    assert {day for day, (_, labels, _) in late_rows.computed.items() if labels} == expected_labels
+    assert 1 < late_rows.summary.computed < late_rows.summary.snapshots
+
+    # a new calendar date, a label filled in, and a profile corrected: customer_features
+    # computes the snapshots holding that customer (those since the first order)
+    profile_since = next_calendar.changes["corrected profile"]
+    features = {day for day, (_, _, features) in next_calendar.computed.items() if features}
+    assert {day for day in next_calendar.computed if day >= profile_since} <= features
+    aggregates = {day for day, (aggregates, _, _) in next_calendar.computed.items() if aggregates}
+    assert aggregates == set(next_calendar.labels) - set(late_rows.labels)  # only the new dates
+
+    # nothing changed: nothing computed
+    assert again.summary.computed == 0 and again.summary.kept == again.summary.snapshots
+
+
+def test_labels_are_filled_in_as_their_horizon_completes(nights: list[Night]) -> None:
+    before, after = nights[1].labels, nights[2].labels
+    filled = [day for day, observed in after.items() if observed and before.get(day) is False]
+    assert filled, "no snapshot's label was filled in between the second and third night"
+
+
+def test_the_grid_keeps_its_calendar_dates_from_night_to_night(nights: list[Night]) -> None:
+    first, second = (set(n.labels) for n in nights[:2])
+    # only the scoring snapshot moves with the as-of date
+    assert first - {nights[0].as_of} == second - {nights[1].as_of}

@@ -1,0 +1,124 @@
+"""Incremental feature builds (issue 19): which kind of build a night runs, and the record
+of what it built.
+
+The snapshot-grained dbt models are incremental by as-of date (``dbt_project.yml``,
+``macros/snapshots.sql``): dbt computes only the snapshots ``int_snapshot_rebuild_dates``
+flags, by comparing tonight's grid and input digests with the record of the last
+successful feature build (``meta.snapshot_builds``, ``meta.snapshot_input_digests``).
+This module decides when that comparison cannot be trusted and the build must be a full
+refresh (no record yet, or the settings or the dbt project changed since), and writes the
+record once a build has succeeded, so that a failed build is simply computed again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from winback import warehouse
+from winback.config import DBT_PROJECT_DIR, Settings
+
+BUILDS = "meta.snapshot_builds"
+INPUT_DIGESTS = "meta.snapshot_input_digests"
+# What a build's signature covers: the project's models, macros, seeds and configuration.
+_PROJECT_FILES = ("dbt_project.yml", "models", "macros", "seeds")
+
+
+@dataclass(frozen=True)
+class FeatureBuildPlan:
+    """Full refresh or incremental, and why (for the run's log)."""
+
+    full_refresh: bool
+    reason: str
+    signature: str
+
+
+@dataclass(frozen=True)
+class SnapshotBuildSummary:
+    """How many snapshots of tonight's grid the build computed and how many it kept."""
+
+    snapshots: int
+    computed: int
+    full_refresh: bool
+    reason: str
+
+    @property
+    def kept(self) -> int:
+        return self.snapshots - self.computed
+
+    def describe(self) -> str:
+        kind = "full refresh" if self.full_refresh else "incremental"
+        return (
+            f"feature snapshots: {self.computed} of {self.snapshots} computed, {self.kept} kept "
+            f"({kind}: {self.reason})"
+        )
+
+
+def build_signature(settings: Settings) -> str:
+    """A digest of everything besides the data that decides a snapshot's rows: the dbt
+    vars and the files of the dbt project."""
+    digest = hashlib.sha256(json.dumps(settings.dbt_vars(), sort_keys=True, default=str).encode())
+    for top in _PROJECT_FILES:
+        root = DBT_PROJECT_DIR / top
+        paths = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+        for path in paths:
+            digest.update(str(path.relative_to(DBT_PROJECT_DIR)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def plan_feature_build(settings: Settings, *, full_refresh: bool = False) -> FeatureBuildPlan:
+    """Incremental unless asked otherwise, there is no record of an earlier build, or the
+    settings or the dbt project changed since it."""
+    signature = build_signature(settings)
+    if full_refresh:
+        return FeatureBuildPlan(True, "asked for (--full-refresh)", signature)
+    if not settings.warehouse.path.exists():
+        return FeatureBuildPlan(True, "first build (new warehouse)", signature)
+    # (not read-only: dbt may hold the warehouse open in this process already)
+    with warehouse.connect(settings.warehouse) as con:
+        if not (warehouse.table_exists(con, BUILDS) and warehouse.table_exists(con, INPUT_DIGESTS)):
+            return FeatureBuildPlan(True, "first build (no record of an earlier one)", signature)
+        previous = {
+            row[0]
+            for row in con.execute(f"select distinct build_signature from {BUILDS}").fetchall()
+        }
+    if previous != {signature}:
+        return FeatureBuildPlan(
+            True, "the settings or the dbt project changed since the last build", signature
+        )
+    return FeatureBuildPlan(False, "reusing the snapshots of the last build", signature)
+
+
+def record_feature_build(settings: Settings, plan: FeatureBuildPlan) -> SnapshotBuildSummary:
+    """After a successful feature build: record tonight's grid and input digests (what the
+    next build compares against) and count what this one computed."""
+    with warehouse.connect(settings.warehouse) as con:
+        snapshots = int(
+            warehouse.scalar(con, "select count(*) from intermediate.int_snapshot_dates")
+        )
+        computed = (
+            snapshots
+            if plan.full_refresh
+            else int(
+                warehouse.scalar(
+                    con,
+                    "select count(*) from intermediate.int_snapshot_rebuild_dates where rebuild_features",
+                )
+            )
+        )
+        con.execute("begin")
+        con.execute("create schema if not exists meta")
+        con.execute(
+            f"create or replace table {INPUT_DIGESTS} as "
+            "select * from intermediate.int_snapshot_inputs_digested"
+        )
+        con.execute(
+            f"create or replace table {BUILDS} as select as_of_date, is_label_observed, "
+            "is_scoring_snapshot, ? as build_signature, "
+            "current_timestamp at time zone 'UTC' as built_at from intermediate.int_snapshot_dates",
+            [plan.signature],
+        )
+        con.execute("commit")
+    return SnapshotBuildSummary(snapshots, computed, plan.full_refresh, plan.reason)
