@@ -98,14 +98,10 @@ def record_feature_build(settings: Settings, plan: FeatureBuildPlan) -> Snapshot
         snapshots = int(
             warehouse.scalar(con, "select count(*) from intermediate.int_snapshot_dates")
         )
-        computed = (
-            snapshots
-            if plan.full_refresh
-            else int(
-                warehouse.scalar(
-                    con,
-                    "select count(*) from intermediate.int_snapshot_rebuild_dates where rebuild_features",
-                )
+        computed = int(
+            warehouse.scalar(
+                con,
+                "select count(*) from intermediate.int_snapshot_rebuild_dates where rebuild_features",
             )
         )
         con.execute("begin")

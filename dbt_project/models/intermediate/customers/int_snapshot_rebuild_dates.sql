@@ -1,6 +1,6 @@
 -- Which snapshots of tonight's grid this build computes (issue 19), and in which models.
 -- The snapshot-grained models are incremental by as-of date (macros/snapshots.sql); on a
--- first or full build they compute every snapshot and this table is not read.
+-- first or full build they compute every snapshot (and this table says so: is_new).
 --   rebuild_aggregates: the snapshot is new (not in the last build), or an input it sees
 --     changed: a history input (orders, events, tickets, invoices, contacts) has a
 --     changed digest on a day on or before its as-of date;
@@ -67,7 +67,9 @@ label_changes as (
 flagged as (
     select
         snapshots.as_of_date,
-        built.as_of_date is null as is_new,
+        -- a full refresh (winback nightly --full-refresh, or decided by winback.incremental)
+        -- computes every snapshot
+        {{ 'true' if flags.FULL_REFRESH else 'built.as_of_date is null' }} as is_new,
         coalesce(snapshots.as_of_date >= first_changes.first_history_day, false) as is_history_changed,
         coalesce(snapshots.as_of_date >= first_changes.first_profile_day, false) as is_profile_changed,
         coalesce(built.is_label_observed != snapshots.is_label_observed, false)

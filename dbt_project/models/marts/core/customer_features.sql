@@ -14,22 +14,27 @@ snapshots as (
 
 orders_aggregated as (
     select * from {{ ref('int_customers_orders_aggregated') }}
+    where as_of_date in (select as_of_date from snapshots)
 ),
 
 engagement as (
     select * from {{ ref('int_customers_engagement_aggregated') }}
+    where as_of_date in (select as_of_date from snapshots)
 ),
 
 service as (
     select * from {{ ref('int_customers_service_aggregated') }}
+    where as_of_date in (select as_of_date from snapshots)
 ),
 
 payments as (
     select * from {{ ref('int_customers_payments_aggregated') }}
+    where as_of_date in (select as_of_date from snapshots)
 ),
 
 contacts as (
     select * from {{ ref('int_customers_contacts_aggregated') }}
+    where as_of_date in (select as_of_date from snapshots)
 ),
 
 customers as (
@@ -38,6 +43,7 @@ customers as (
 
 labels as (
     select * from {{ ref('int_customer_labels') }}
+    where as_of_date in (select as_of_date from snapshots)
 ),
 
 joined as (
