@@ -96,11 +96,13 @@ class TrainingOutcome:
         return "\n".join(lines)
 
 
-def features_digest(features: pd.DataFrame, inputs: dict[str, object]) -> str:
-    """Content hash of the features read and the run's inputs (params, as-of, horizon)."""
-    payload = tracking.dataset_digest(features, round_floats=DIGEST_DECIMALS) + json.dumps(
-        inputs, sort_keys=True, default=str
-    )
+def features_digest(
+    features: pd.DataFrame, inputs: dict[str, object], rows: np.ndarray | None = None
+) -> str:
+    """Content hash of the features read (``rows`` of them) and the run's inputs."""
+    payload = tracking.dataset_digest(
+        features, round_floats=DIGEST_DECIMALS, rows=rows
+    ) + json.dumps(inputs, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -159,8 +161,9 @@ def train_or_reuse(
     is returned instead (the scoring snapshot, new every night, is not part of what a
     model learns from)."""
     digest = features_digest(
-        features[features["is_label_observed"].astype(bool)],
+        features,
         {"params": params.model_dump(), "horizon_days": horizon_days},
+        rows=features["is_label_observed"].astype(bool).to_numpy(),
     )
     found = trained_version_for(model_name, digest, as_of) if reuse else None
     if found is not None:

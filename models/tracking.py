@@ -124,16 +124,19 @@ def git_commit() -> str:
 DATASET_SCHEMA_ROWS = 1000
 
 
-def dataset_digest(frame: pd.DataFrame, round_floats: int | None = None) -> str:
+def dataset_digest(
+    frame: pd.DataFrame, round_floats: int | None = None, rows: np.ndarray | None = None
+) -> str:
     """Content hash of a snapshot frame (column names, rows and values), for lineage.
 
-    Column by column, so hashing millions of rows never copies the frame;
-    ``round_floats`` rounds float columns first (digits), for hashes that must not move
-    with the last bits of a floating-point sum.
+    Column by column, so hashing millions of rows never copies the frame (``rows``, a
+    boolean mask, hashes only those rows, one column at a time); ``round_floats`` rounds
+    float columns first (digits), for hashes that must not move with the last bits of a
+    floating-point sum.
     """
     digest = hashlib.sha256()
     for name in frame.columns:
-        column = frame[name]
+        column = frame[name] if rows is None else frame[name][rows]
         if round_floats is not None and pd.api.types.is_float_dtype(column):
             column = column.round(round_floats)
         digest.update(str(name).encode())
