@@ -41,30 +41,12 @@ import pandas as pd
 
 from winback.config import Settings
 
+# The contract's event types (a type the shop never sent counts 0).
+from winback.ingest.contract import EVENT_TYPES
+
 PURCHASE_STATUSES = ("paid", "shipped", "delivered")
 PARTICIPATION_TYPES = ("campaign_join", "forum_post", "forum_answer", "survey_response")
 TICKET_KINDS = ("product", "logistics", "attitude", "price")
-# The contract's event types (a type the shop never sent counts 0).
-EVENT_TYPES = (
-    "site_visit",
-    "cart_add",
-    "wishlist_add",
-    "inquiry",
-    "email_sent",
-    "email_open",
-    "email_click",
-    "sms_sent",
-    "call_answered",
-    "call_unanswered",
-    "referral",
-    "review",
-    "forum_post",
-    "forum_answer",
-    "survey_response",
-    "suggestion",
-    "campaign_join",
-    "nps",
-)
 DAY = pd.Timedelta(days=1)
 
 # marts.customer_features, its columns in the product's order.
