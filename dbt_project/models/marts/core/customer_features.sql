@@ -13,28 +13,28 @@ snapshots as (
 ),
 
 orders_aggregated as (
-    select * from {{ ref('int_customers_orders_aggregated') }}
-    where as_of_date in (select as_of_date from snapshots)
+    select computed.* from {{ ref('int_customers_orders_aggregated') }} as computed
+    where computed.as_of_date in (select snapshots.as_of_date from snapshots)
 ),
 
 engagement as (
-    select * from {{ ref('int_customers_engagement_aggregated') }}
-    where as_of_date in (select as_of_date from snapshots)
+    select computed.* from {{ ref('int_customers_engagement_aggregated') }} as computed
+    where computed.as_of_date in (select snapshots.as_of_date from snapshots)
 ),
 
 service as (
-    select * from {{ ref('int_customers_service_aggregated') }}
-    where as_of_date in (select as_of_date from snapshots)
+    select computed.* from {{ ref('int_customers_service_aggregated') }} as computed
+    where computed.as_of_date in (select snapshots.as_of_date from snapshots)
 ),
 
 payments as (
-    select * from {{ ref('int_customers_payments_aggregated') }}
-    where as_of_date in (select as_of_date from snapshots)
+    select computed.* from {{ ref('int_customers_payments_aggregated') }} as computed
+    where computed.as_of_date in (select snapshots.as_of_date from snapshots)
 ),
 
 contacts as (
-    select * from {{ ref('int_customers_contacts_aggregated') }}
-    where as_of_date in (select as_of_date from snapshots)
+    select computed.* from {{ ref('int_customers_contacts_aggregated') }} as computed
+    where computed.as_of_date in (select snapshots.as_of_date from snapshots)
 ),
 
 customers as (
@@ -42,8 +42,8 @@ customers as (
 ),
 
 labels as (
-    select * from {{ ref('int_customer_labels') }}
-    where as_of_date in (select as_of_date from snapshots)
+    select computed.* from {{ ref('int_customer_labels') }} as computed
+    where computed.as_of_date in (select snapshots.as_of_date from snapshots)
 ),
 
 joined as (
