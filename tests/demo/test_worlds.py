@@ -47,12 +47,15 @@ BEFORE_WORLDS_CSV = {
     "products.csv": "985d738403f015b2eeb678ed07d64b568eb8ed85d3d8c6a21e88432c3d717ca9",
     "tickets.csv": "4cae745624cb9c1f5f3a46f171448cab84eec8c6c8610f6fe945104c16a10353",
 }
-# The truth files of the same shop, as sha256 of their content written as CSV (the
-# Parquet bytes also carry the writer's version; these were byte-identical too).
+# The truth files of the same shop, as sha256 of their content written as CSV with float
+# columns rounded to 9 decimals. (First recorded unrounded, byte for byte; on an AMD EPYC
+# with AVX-512, numpy's vectorised exp/log differ from the recording machine's in the last
+# bits, so customers_truth and offer_response_truth no longer hashed the same although the
+# CSV tables above still do. Rounded digests recorded 2026-12-06 on that machine.)
 BEFORE_WORLDS_TRUTH = {
-    "campaign_contacts_truth": "7ab489d9b2f180b3543f2cae4f7c619c26790fb45bd60121e5317aa848e12b79",
-    "customers_truth": "32a332ea8896d629c853f9791965d64f44ecae10c5705795647d4bf1e146884c",
-    "offer_response_truth": "948693c203705320258cf27006d29ae0db9e25c6b4ddfc075311d05ea80aa476",
+    "campaign_contacts_truth": "a0e18be8cbbc56f864842456960f335303e33d15c5be2569e2ef939e5bb8f580",
+    "customers_truth": "f292b25985b2e10a88e1b8edaff310d52d20a2bf39128f6991ba2cff2546b141",
+    "offer_response_truth": "60bd55d15ffe921fc6d8af2861505736e2da6c827e328eadd8b2e07782d58d24",
 }
 CATALOGUE = pd.DataFrame(
     {
@@ -120,6 +123,8 @@ def test_world_0_reproduces_the_shop_from_before_worlds(tmp_path: Path) -> None:
     assert {name: _sha(explicit / name) for name in BEFORE_WORLDS_CSV} == BEFORE_WORLDS_CSV
     for name, digest in BEFORE_WORLDS_TRUTH.items():
         frame = pd.read_parquet(explicit / "truth" / f"{name}.parquet")
+        floats = frame.select_dtypes("float").columns
+        frame[floats] = frame[floats].round(9)
         assert hashlib.sha256(frame.to_csv(index=False).encode()).hexdigest() == digest, name
     shipped = (explicit / "truth" / "world.json").read_text(encoding="utf-8")
     assert shipped == world_json(draw_world(0))
