@@ -141,7 +141,9 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     settings = settings_for(
         warehouse,
         data_dir=root / "data",
-        features={"snapshot_count": 3},
+        # snapshots 06-30, 05-31, 05-01 (the calendar through 2026-05-01): the campaigns of
+        # 05-10 and 05-20 are read at the 05-01 snapshot
+        features={"snapshot_count": 3, "snapshot_anchor_date": "2026-05-01"},
         decisions={"budget": 1000, "control_share": 0.0},
     )
     run_dbt(FEATURE_BUILD, settings, AS_OF)
