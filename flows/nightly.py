@@ -40,7 +40,6 @@ from winback.models.drift import population_stability_index
 from winback.publish import read_previous_probabilities
 from winback.runs import NightlyResult
 from winback.stages import Heartbeat, StageClock
-from winback.transform import FEATURE_BUILD, run_dbt
 from winback.warehouse import FeatureRead
 
 
@@ -106,12 +105,12 @@ def build_features(
     inputs changed (``winback.incremental``; ``full_refresh`` computes them all).
     Returns each model's build time (seconds), for the run's figures."""
     logger = get_run_logger()
-    plan = incremental.plan_feature_build(settings, full_refresh=full_refresh)
-    args = [*FEATURE_BUILD, "--full-refresh"] if plan.full_refresh else FEATURE_BUILD
     with Heartbeat("dbt build", logger.info):
-        nodes = run_dbt(args, settings, as_of, progress=logger.info)
+        nodes, snapshots = incremental.build_features(
+            settings, as_of, full_refresh=full_refresh, progress=logger.info
+        )
     logger.info("dbt built %d nodes", len(nodes))
-    logger.info(incremental.record_feature_build(settings, plan).describe())
+    logger.info(snapshots.describe())
     models = {n.name: n.seconds for n in nodes if n.resource_type == "model"}
     create_table_artifact(
         key="dbt-feature-build",

@@ -12,12 +12,13 @@ record once a build has succeeded, so that a failed build is simply computed aga
 
 from __future__ import annotations
 
-import hashlib
-import json
+import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from winback import warehouse
 from winback.config import DBT_PROJECT_DIR, Settings
+from winback.transform import FEATURE_BUILD, DbtNodeResult, dbt_vars_digest, run_dbt
 
 BUILDS = "meta.snapshot_builds"
 INPUT_DIGESTS = "meta.snapshot_input_digests"
@@ -58,7 +59,7 @@ class SnapshotBuildSummary:
 def build_signature(settings: Settings) -> str:
     """A digest of everything besides the data that decides a snapshot's rows: the dbt
     vars and the files of the dbt project."""
-    digest = hashlib.sha256(json.dumps(settings.dbt_vars(), sort_keys=True, default=str).encode())
+    digest = dbt_vars_digest(settings)
     for top in _PROJECT_FILES:
         root = DBT_PROJECT_DIR / top
         paths = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
@@ -118,3 +119,18 @@ def record_feature_build(settings: Settings, plan: FeatureBuildPlan) -> Snapshot
         )
         con.execute("commit")
     return SnapshotBuildSummary(snapshots, computed, plan.full_refresh, plan.reason)
+
+
+def build_features(
+    settings: Settings,
+    as_of: dt.date,
+    *,
+    full_refresh: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[list[DbtNodeResult], SnapshotBuildSummary]:
+    """The nightly feature build (``transform.FEATURE_BUILD``) as of ``as_of``: plan it
+    (incremental or full refresh), run dbt, and record what it built."""
+    plan = plan_feature_build(settings, full_refresh=full_refresh)
+    args = [*FEATURE_BUILD, "--full-refresh"] if plan.full_refresh else FEATURE_BUILD
+    nodes = run_dbt(args, settings, as_of, progress=progress)
+    return nodes, record_feature_build(settings, plan)

@@ -66,12 +66,16 @@ RUN_VALUE_ENV = {
 }
 
 
+def dbt_vars_digest(settings: Settings) -> hashlib._Hash:
+    """A running sha256 of the dbt vars the settings give (sorted, as JSON)."""
+    return hashlib.sha256(json.dumps(settings.dbt_vars(), sort_keys=True, default=str).encode())
+
+
 def dbt_target_dir(settings: Settings) -> Path:
     """dbt's artifacts (manifest, catalog, run results, partial-parse state) live beside
     the warehouse they describe, one folder per set of vars, so runs keep their parsed
     project while the settings stay the same."""
-    vars_json = json.dumps(settings.dbt_vars(), sort_keys=True, default=str)
-    digest = hashlib.sha256(vars_json.encode()).hexdigest()
+    digest = dbt_vars_digest(settings).hexdigest()
     return settings.warehouse.path.resolve().parent / "dbt_target" / digest[:10]
 
 

@@ -24,7 +24,6 @@ from tests.shops import settings_for
 from winback import incremental
 from winback.demo import ShopSpec, generate_shop
 from winback.ingest import load_data_dir
-from winback.transform import FEATURE_BUILD, run_dbt
 
 SNAPSHOT_TABLES = [
     "intermediate.int_customers_orders_aggregated",
@@ -40,12 +39,7 @@ HELD_BACK_DAYS = 60
 
 def build(warehouse: Path, as_of: dt.date) -> incremental.SnapshotBuildSummary:
     """One feature build as the nightly runs it (plan, dbt, record)."""
-    settings = settings_for(warehouse)
-    plan = incremental.plan_feature_build(settings)
-    run_dbt(
-        [*FEATURE_BUILD, "--full-refresh"] if plan.full_refresh else FEATURE_BUILD, settings, as_of
-    )
-    return incremental.record_feature_build(settings, plan)
+    return incremental.build_features(settings_for(warehouse), as_of)[1]
 
 
 def full_rebuild(warehouse: Path, as_of: dt.date, tmp_path: Path) -> Path:
