@@ -127,6 +127,21 @@ def explain_scores(
     return pd.concat(parts).reindex(features.index)
 
 
+def churn_probability(
+    model: ProbabilisticClassifier, features: pd.DataFrame, columns: list[str]
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The calibrated churn probability of each row of ``features`` (float64), and the
+    rows' leaf indices when they gave it (a tree model with one calibrator: one pass
+    through the trees gives the score and the path reasons alike). The one way a
+    probability is computed: :func:`score` and the Spark engine's UDF
+    (``winback.models.spark_scoring``) both call it."""
+    x = model_input(features, columns)
+    if has_single_calibrator(model):
+        leaves = leaf_indices(model, x)
+        return calibrated_from_log_odds(model, log_odds_from_leaves(model, leaves)), leaves
+    return model.predict_proba(x)[:, 1].astype("float64"), None
+
+
 def score(
     model: ProbabilisticClassifier,
     features: pd.DataFrame,
@@ -138,15 +153,7 @@ def score(
     computed for the customers :func:`needs_explanation` selects (exact ones for the
     most value at stake); the others' are empty."""
     params = params or ModelParams()
-    x = model_input(features, columns)
-    leaves = None
-    if has_single_calibrator(model):
-        # One pass through the trees gives the score and the path reasons alike.
-        leaves = leaf_indices(model, x)
-        probabilities = calibrated_from_log_odds(model, log_odds_from_leaves(model, leaves))
-    else:
-        probabilities = model.predict_proba(x)[:, 1].astype("float64")
-    del x
+    probabilities, leaves = churn_probability(model, features, columns)
     value = future_value(features, params.value_horizon_days, params.bgnbd_penalizer)
     reasons = explain_scores(
         model,

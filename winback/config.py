@@ -874,6 +874,54 @@ class DemoSettings(Section):
     )
 
 
+# --- spark (WINBACK_ENGINE=spark: the nightly on Apache Spark) ---------------------------
+
+
+class SparkSettings(Section):
+    """The Spark engine (``engine = "spark"``): where the session runs and what it may use.
+    A local session by default (``local[2]``, nothing to start); a cluster through
+    ``master`` (e.g. ``spark://host:7077``, ``yarn``) and ``conf``."""
+
+    master: str = Field(
+        "local[2]",
+        description="Spark master URL: local[N] runs Spark inside the flow's process "
+        "(N cores); spark://host:7077, yarn or k8s://... hand the work to a cluster.",
+    )
+    warehouse_dir: str = Field(
+        "warehouse/spark",
+        description="Spark SQL warehouse directory (spark.sql.warehouse.dir): where the "
+        "raw, staging, intermediate and marts tables are kept. On a cluster, a path every "
+        "executor can reach (hdfs://, s3a://).",
+    )
+    driver_memory: str = Field(
+        "2g",
+        pattern=r"^[0-9]+[kmgt]?$",
+        description="spark.driver.memory (for local[N], the memory of all of Spark).",
+    )
+    shuffle_partitions: int = Field(
+        4,
+        ge=1,
+        description="spark.sql.shuffle.partitions: a few per core (Spark's 200 is for clusters).",
+    )
+    conf: dict[str, str] = Field(
+        default_factory=dict,
+        description="Any other Spark configuration, key → value (e.g. spark.executor.memory); "
+        "WINBACK_SPARK__CONF takes JSON.",
+    )
+    training_sample_rows: int = Field(
+        500_000,
+        ge=1_000,
+        description="Most labelled snapshot rows the driver reads from Spark to train on "
+        "(a seeded sample of them when there are more).",
+    )
+
+    def warehouse_location(self) -> str:
+        """The warehouse directory, absolute when it is a local path (no scheme)."""
+        if "://" in self.warehouse_dir:
+            return self.warehouse_dir
+        return str(Path(self.warehouse_dir).resolve())
+
+
 # --- the whole object ---------------------------------------------------------------------------
 
 
@@ -906,7 +954,13 @@ class Settings(BaseSettings):
         "newest order is more than this many days before today (UTC): a stale export must "
         "not become tonight's list. An explicit as-of date is never refused.",
     )
+    engine: Literal["duckdb", "spark"] = Field(
+        "duckdb",
+        description="Where the nightly computes (WINBACK_ENGINE): duckdb, the embedded "
+        "warehouse file; spark, Apache Spark through the spark section (local or a cluster).",
+    )
     warehouse: WarehouseSettings = Field(default_factory=WarehouseSettings)
+    spark: SparkSettings = Field(default_factory=SparkSettings)
     features: FeatureSettings = Field(default_factory=FeatureSettings)
     validation: ValidationSettings = Field(default_factory=ValidationSettings)
     mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
@@ -961,6 +1015,9 @@ class Settings(BaseSettings):
                     update={"report_dir": self.decisions.report_dir.resolve()}
                 ),
                 "export": self.export.model_copy(update={"dir": self.export.dir.resolve()}),
+                "spark": self.spark.model_copy(
+                    update={"warehouse_dir": self.spark.warehouse_location()}
+                ),
             }
         )
 

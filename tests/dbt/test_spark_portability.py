@@ -1,29 +1,39 @@
-"""The dbt project is portable: the same models build on Apache Spark with the same rows.
+"""The Spark engine computes what the DuckDB engine computes (issue 19).
 
 A small demo shop is loaded by the real ingestion into DuckDB and built there with
 ``dbt build``. Its ``raw.*`` tables are then copied (as parquet) into a local Spark
-session (dbt-spark's ``session`` method, no server, nothing downloaded), the same project
-is built with ``--target spark`` and the same vars, and every model is compared with its
-DuckDB twin: row counts, and the sums of its numeric columns.
+session (``winback.spark.session``; dbt-spark's ``session`` method, no server, nothing
+downloaded), the same project is built with ``--target spark`` and the same vars, and:
+
+- every model is compared with its DuckDB twin: row counts, and the sums of its numeric
+  columns;
+- ``marts.customer_features`` row for row, every column (numbers within 1e-9 relative);
+- a churn model trained and registered on the DuckDB engine scores the as-of snapshot on
+  Spark through ``mlflow.pyfunc.spark_udf`` with the same probabilities (within 1e-6)
+  and risk bands as the DuckDB engine's scoring.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
+import pandas as pd
 import pytest
 
 from tests.shops import settings_for
-from winback.config import Settings
+from winback import warehouse
+from winback.config import Settings, SparkSettings
 from winback.demo.generate import generate_shop
 from winback.demo.spec import ShopSpec
 from winback.ingest import load_data_dir
+from winback.models import lifecycle, scoring, snapshots, tracking, training
+from winback.spark import FEATURES, score_snapshot, session, to_pandas
 from winback.transform import DbtNodeResult, run_dbt
 
 pyspark = pytest.importorskip("pyspark", reason="dbt-spark[session] is in the dev extra")
@@ -32,33 +42,6 @@ pytestmark = pytest.mark.spark  # runs under `make test`; `-m "not spark"` leave
 AS_OF = dt.date(2026, 6, 30)
 # Schemas dbt builds into (generate_schema_name keeps them as configured).
 MODEL_SCHEMAS = ("staging", "intermediate", "marts", "reference")
-
-
-def spark_session(root: Path) -> Any:
-    """A local two-core Spark with its warehouse and Derby metastore under ``root``."""
-    from pyspark.sql import SparkSession
-
-    root.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # loopback only, no hostname lookup
-    return (
-        SparkSession.builder.master("local[2]")
-        .appName("winback-portability")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.default.parallelism", "2")
-        .config("spark.driver.memory", "1g")
-        .config("spark.sql.warehouse.dir", str(root / "warehouse"))
-        .config("spark.local.dir", str(root / "local"))
-        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={root}")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.ansi.enabled", "false")  # as the spark target sets it
-        # DuckDB writes timestamps without a time zone; read them as Spark's TIMESTAMP.
-        .config("spark.sql.parquet.inferTimestampNTZ.enabled", "false")
-        # Spark's own in-memory catalogue: the Hive metastore (Derby) made the build ~2x slower.
-        .config("spark.sql.catalogImplementation", "in-memory")
-        .config("spark.ui.showConsoleProgress", "false")
-        .getOrCreate()
-    )
 
 
 def copy_raw_tables(warehouse: Path, spark: Any, export_dir: Path) -> list[str]:
@@ -143,29 +126,30 @@ def duckdb_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, Pa
 @pytest.fixture(scope="module")
 def spark(duckdb_build: tuple[Settings, Path]) -> Iterator[Any]:
     _, root = duckdb_build
-    session = spark_session(root / "spark")
-    try:
-        yield session
-    finally:
-        session.stop()
-        # py4j keeps the JVM for the process; forget the session so nothing reuses it.
-        from pyspark.sql import SparkSession
+    # A local two-core Spark with its warehouse under the test's folder.
+    with session(
+        SparkSettings(warehouse_dir=str(root / "spark" / "warehouse"), driver_memory="1g"),
+        app_name="winback-portability",
+    ) as active:
+        yield active
 
-        SparkSession._instantiatedSession = None  # type: ignore[attr-defined]
-        SparkSession._activeSession = None  # type: ignore[attr-defined]
+
+@pytest.fixture(scope="module")
+def spark_build(duckdb_build: tuple[Settings, Path], spark: Any) -> list[DbtNodeResult]:
+    """The same project built on Spark from the same raw rows, with the same vars (run_dbt
+    derives them from the same settings and as-of date); the target folder sits beside a
+    Spark "warehouse" path of its own so the two runs never mix."""
+    settings, root = duckdb_build
+    copy_raw_tables(settings.warehouse.path, spark, root / "raw_parquet")
+    spark_settings = settings_for(root / "spark" / "wh.duckdb")
+    return run_dbt(["build", "--target", "spark"], spark_settings, AS_OF)
 
 
 def test_project_builds_on_spark_with_the_same_rows(
-    duckdb_build: tuple[Settings, Path], spark: Any, monkeypatch: pytest.MonkeyPatch
+    duckdb_build: tuple[Settings, Path], spark: Any, spark_build: list[DbtNodeResult]
 ) -> None:
-    settings, root = duckdb_build
-    copy_raw_tables(settings.warehouse.path, spark, root / "raw_parquet")
-
-    # Same vars (run_dbt derives them from the same settings and as-of date); the target
-    # folder sits beside a Spark "warehouse" path of its own so the two runs never mix.
-    monkeypatch.setenv("WINBACK_SPARK_SCHEMA", "winback")
-    spark_settings = settings_for(root / "spark" / "wh.duckdb")
-    nodes: list[DbtNodeResult] = run_dbt(["build", "--target", "spark"], spark_settings, AS_OF)
+    settings, _ = duckdb_build
+    nodes = spark_build
 
     built = {
         n.name for n in nodes if n.resource_type in {"model", "seed"} and n.status == "success"
@@ -201,3 +185,79 @@ def test_project_builds_on_spark_with_the_same_rows(
     finally:
         con.close()
     assert not mismatches, "\n".join(mismatches)
+
+
+def same_values(left: pd.Series, right: pd.Series, rel: float) -> np.ndarray:
+    """Row-wise equality of two columns: numbers within ``rel`` relative (and 1e-12
+    absolute, for values that sum to zero in a different order), nulls equal to nulls,
+    anything else exactly."""
+    if pd.api.types.is_numeric_dtype(left) and pd.api.types.is_numeric_dtype(right):
+        a, b = left.to_numpy(dtype="float64"), right.to_numpy(dtype="float64")
+        return np.isclose(a, b, rtol=rel, atol=1e-12) | (np.isnan(a) & np.isnan(b))
+    a_text, b_text = left.astype("string"), right.astype("string")
+    return ((a_text == b_text).fillna(False) | (a_text.isna() & b_text.isna())).to_numpy()
+
+
+def test_every_feature_is_the_same_on_spark_row_for_row(
+    duckdb_build: tuple[Settings, Path], spark: Any, spark_build: list[DbtNodeResult]
+) -> None:
+    settings, _ = duckdb_build
+    order = "order by as_of_date, customer_id"
+    con = duckdb.connect(str(settings.warehouse.path))
+    try:
+        on_duckdb = con.execute(f"select * from {FEATURES} {order}").df()
+    finally:
+        con.close()
+    on_spark = to_pandas(spark.sql(f"select * from {FEATURES} {order}"))
+    assert len(on_duckdb) > 1_000 and on_duckdb["as_of_date"].nunique() > 1
+    # Spark keeps a partition column (as_of_date) last; the model reads columns by name.
+    assert sorted(on_spark.columns) == sorted(on_duckdb.columns)
+    assert len(on_spark) == len(on_duckdb)
+    for frame in (on_duckdb, on_spark):
+        frame["as_of_date"] = pd.to_datetime(frame["as_of_date"])
+    differing = {
+        column: int((~same_values(on_duckdb[column], on_spark[column], 1e-9)).sum())
+        for column in on_duckdb.columns
+    }
+    assert not {c: n for c, n in differing.items() if n}, differing
+
+
+def test_a_registered_model_scores_the_same_on_spark(
+    duckdb_build: tuple[Settings, Path],
+    spark: Any,
+    spark_build: list[DbtNodeResult],
+    tmp_path: Path,
+) -> None:
+    settings, _ = duckdb_build
+    # Trained and registered on the DuckDB engine, as a nightly run does.
+    tracking.use_store(f"sqlite:///{tmp_path}/mlflow.db", "winback-parity", tmp_path / "art")
+    plan = snapshots.plan_snapshots(
+        warehouse.snapshot_summaries(settings.warehouse), settings.model.lightgbm.max_train_rows
+    )
+    read = warehouse.read_features(settings.warehouse, plan, settings.model.lightgbm.seed)
+    outcome = lifecycle.train_or_reuse(
+        read.frame,
+        read.plan,
+        settings.model,
+        model_name="winback-parity",
+        as_of=AS_OF,
+        horizon_days=settings.features.horizon_days,
+        purchases=None,
+        reuse=False,
+    )
+    model = tracking.load_model(outcome.registered)
+    current = read.take_scoring_snapshot()
+    on_duckdb = scoring.score(model, current, training.input_columns(model), settings.model)
+
+    scored = score_snapshot(spark, outcome.registered, AS_OF, settings.model)
+    on_spark = to_pandas(spark.table("scoring.churn_scores"))
+
+    assert scored == len(on_duckdb) > 100
+    joined = on_duckdb.merge(on_spark, on="customer_id", suffixes=("_duckdb", "_spark"))
+    assert len(joined) == len(on_duckdb)
+    gap = (joined["churn_probability_duckdb"] - joined["churn_probability_spark"]).abs()
+    assert gap.max() <= 1e-6, joined.loc[gap.idxmax()]
+    assert joined["churn_probability_spark"].std() > 0.01  # a real spread, not a constant
+    assert (joined["risk_band_duckdb"] == joined["risk_band_spark"]).all()
+    assert (on_spark["model_version"] == outcome.registered.version).all()
+    assert (pd.to_datetime(on_spark["as_of_date"]) == pd.Timestamp(AS_OF)).all()
