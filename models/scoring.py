@@ -63,32 +63,53 @@ def value_at_stake(probabilities: np.ndarray, value: pd.DataFrame) -> np.ndarray
     return np.where(np.isfinite(revenue), probabilities * revenue, probabilities)
 
 
-def explain_scores(
+def explanation_methods(
     model: ProbabilisticClassifier,
     features: pd.DataFrame,
-    columns: list[str],
     probabilities: np.ndarray,
     params: ModelParams,
     priority: np.ndarray | None = None,
+) -> np.ndarray:
+    """How each customer's reasons are computed: ``tree_shap`` (exact TreeSHAP) for the
+    ``params.exact_reason_rows`` customers :func:`needs_explanation` selects with the
+    highest ``priority`` (default: churn probability; ties in row order), ``path`` (path
+    attributions) for the other selected ones, ``occlusion`` for every selected customer
+    of the label-free baseline, and None (no reasons) for everyone else. TreeSHAP costs
+    ~2 ms per customer on 2 cores: 30 minutes at 1M."""
+    priority = probabilities if priority is None else priority
+    wanted = np.flatnonzero(needs_explanation(features, probabilities, params))
+    methods = np.full(len(features), None, dtype=object)
+    if not is_tree_model(model):  # the label-free baseline explains itself (cheap)
+        methods[wanted] = "occlusion"
+        return methods
+    by_priority = wanted[np.argsort(-priority[wanted], kind="stable")]
+    methods[by_priority[params.exact_reason_rows :]] = "path"
+    methods[by_priority[: params.exact_reason_rows]] = "tree_shap"
+    return methods
+
+
+def explain_rows(
+    model: ProbabilisticClassifier,
+    features: pd.DataFrame,
+    columns: list[str],
+    methods: np.ndarray,
+    params: ModelParams,
     *,
     leaves: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Reason codes for the customers :func:`needs_explanation` selects: exact TreeSHAP
-    for the ``params.exact_reason_rows`` with the highest ``priority`` (default: churn
-    probability; :func:`score` passes :func:`value_at_stake`), path attributions for the
-    rest (TreeSHAP costs ~2 ms per customer on 2 cores: 30 minutes at 1M), and empty
-    reasons for everyone else. Column ``reason_method`` says which was used."""
-    priority = probabilities if priority is None else priority
-    wanted = np.flatnonzero(needs_explanation(features, probabilities, params))
-    by_priority = wanted[np.argsort(-priority[wanted], kind="stable")]
-    if is_tree_model(model):
-        exact = np.sort(by_priority[: params.exact_reason_rows])
-        cheap = np.sort(by_priority[params.exact_reason_rows :])
-        plan = [(exact, "tree_shap"), (cheap, "path")]
-    else:  # the label-free baseline explains itself (occlusion, cheap)
-        cheap = np.array([], dtype=np.int64)
-        plan = [(np.sort(wanted), "occlusion")]
-    attribution = path_attribution_matrix(model, columns) if len(cheap) else None
+    """Reason codes of each row by its method (:func:`explanation_methods`); each row's
+    reasons depend on that row alone, so any batch of rows gives the same reasons (the
+    Spark engine explains partition by partition). Column ``reason_method`` says which
+    method was used; rows without one have empty reasons."""
+    plan = [
+        (np.flatnonzero(methods == method), method) for method in ("tree_shap", "path", "occlusion")
+    ]
+    plan = [(rows, method) for rows, method in plan if len(rows)]
+    attribution = (
+        path_attribution_matrix(model, columns)
+        if any(method == "path" for _, method in plan)
+        else None
+    )
     parts = []
     total, done = sum(len(rows) for rows, _ in plan), 0
     for rows, method in plan:
@@ -127,6 +148,24 @@ def explain_scores(
     return pd.concat(parts).reindex(features.index)
 
 
+def explain_scores(
+    model: ProbabilisticClassifier,
+    features: pd.DataFrame,
+    columns: list[str],
+    probabilities: np.ndarray,
+    params: ModelParams,
+    priority: np.ndarray | None = None,
+    *,
+    leaves: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Reason codes for the customers :func:`needs_explanation` selects: exact TreeSHAP
+    for the ``params.exact_reason_rows`` with the highest ``priority`` (:func:`score`
+    passes :func:`value_at_stake`), path attributions for the rest, and empty reasons for
+    everyone else (:func:`explanation_methods`, :func:`explain_rows`)."""
+    methods = explanation_methods(model, features, probabilities, params, priority)
+    return explain_rows(model, features, columns, methods, params, leaves=leaves)
+
+
 def churn_probability(
     model: ProbabilisticClassifier, features: pd.DataFrame, columns: list[str]
 ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -155,15 +194,30 @@ def score(
     params = params or ModelParams()
     probabilities, leaves = churn_probability(model, features, columns)
     value = future_value(features, params.value_horizon_days, params.bgnbd_penalizer)
-    reasons = explain_scores(
-        model,
-        features,
-        columns,
-        probabilities,
-        params,
-        value_at_stake(probabilities, value),
-        leaves=leaves,
+    methods = explanation_methods(
+        model, features, probabilities, params, value_at_stake(probabilities, value)
     )
+    return assemble_scores(
+        model, features, columns, probabilities, value, methods, params, leaves=leaves
+    )
+
+
+def assemble_scores(
+    model: ProbabilisticClassifier,
+    features: pd.DataFrame,
+    columns: list[str],
+    probabilities: np.ndarray,
+    value: pd.DataFrame,
+    methods: np.ndarray,
+    params: ModelParams,
+    *,
+    leaves: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """The scores of some customers (rows of ``features``) from what was decided about the
+    whole snapshot: their probabilities, their value (``value.future_value`` with the
+    snapshot's fitted model) and their explanation methods. Row by row, so the Spark
+    engine assembles partition by partition what :func:`score` assembles at once."""
+    reasons = explain_rows(model, features, columns, methods, params, leaves=leaves)
     scores = pd.DataFrame(
         {
             "customer_id": features["customer_id"].to_numpy(),

@@ -24,9 +24,17 @@ from mlflow.models import ModelSignature
 from mlflow.pyfunc import PythonModel
 from mlflow.types import ColSpec, Schema
 
+from winback.config import ModelParams
 from winback.models import tracking
-from winback.models.scoring import churn_probability
+from winback.models.btyd import BuyTillYouDie
+from winback.models.scoring import (
+    assemble_scores,
+    churn_probability,
+    needs_explanation,
+    value_at_stake,
+)
 from winback.models.training import input_columns
+from winback.models.value import future_value
 
 ARTIFACT = "churn_model"
 
@@ -79,3 +87,57 @@ def save_udf_model(
         for logger, level in zip(quiet, levels, strict=True):
             logger.setLevel(level)
     return columns
+
+
+# --- the rest of a score, partition by partition (``winback.spark.score_snapshot``) ------
+#
+# What ``scoring.score`` decides about the whole snapshot is decided once on Spark too:
+# the BTYD value model is fitted on the driver (the four columns it reads), and the
+# customers explained exactly are the top of the value at stake, found in Spark SQL. What
+# is left is row by row, and runs on the executors with the functions below.
+
+
+def priority_batch(
+    batch: pd.DataFrame, value_model: BuyTillYouDie, params: ModelParams
+) -> pd.DataFrame:
+    """customer_id, the value at stake (the exact-reasons priority) and whether the
+    customer gets reasons at all, for rows carrying ``churn_probability``."""
+    probabilities = batch["churn_probability"].to_numpy(dtype="float64")
+    value = future_value(
+        batch, params.value_horizon_days, params.bgnbd_penalizer, model=value_model
+    )
+    return pd.DataFrame(
+        {
+            "customer_id": batch["customer_id"].to_numpy(),
+            "priority": value_at_stake(probabilities, value),
+            "is_explained": needs_explanation(batch, probabilities, params),
+        }
+    )
+
+
+def scores_batch(
+    batch: pd.DataFrame,
+    model: Any,
+    columns: list[str],
+    value_model: BuyTillYouDie,
+    params: ModelParams,
+) -> pd.DataFrame:
+    """The score rows (``warehouse.SCORE_COLUMNS`` but the model version) of feature rows
+    carrying ``churn_probability`` and ``reason_method`` (the method decided for the
+    snapshot, null for no reasons)."""
+    batch = batch.reset_index(drop=True)
+    value = future_value(
+        batch, params.value_horizon_days, params.bgnbd_penalizer, model=value_model
+    )
+    methods = batch["reason_method"].astype(object).where(batch["reason_method"].notna(), None)
+    scores = assemble_scores(
+        model,
+        batch,
+        columns,
+        batch["churn_probability"].to_numpy(dtype="float64"),
+        value,
+        methods.to_numpy(dtype=object),
+        params,
+    )
+    scores["expected_next_order_date"] = pd.to_datetime(scores["expected_next_order_date"]).dt.date
+    return scores

@@ -16,16 +16,23 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from winback.models.btyd import fit_btyd, purchase_history
+from winback.models.btyd import BuyTillYouDie, fit_btyd, purchase_history
 
 # Next-order waits longer than this (ten years) are reported as no expected date.
 MAX_WAIT_DAYS = 3650
 
 
-def future_value(snapshot: pd.DataFrame, horizon_days: int, penalizer: float) -> pd.DataFrame:
+def future_value(
+    snapshot: pd.DataFrame,
+    horizon_days: int,
+    penalizer: float,
+    model: BuyTillYouDie | None = None,
+) -> pd.DataFrame:
     """Per customer: P(alive), expected purchases and value over ``horizon_days``, and
-    the expected next order date if still active (the median wait)."""
-    model = fit_btyd(snapshot, penalizer)
+    the expected next order date if still active (the median wait). ``model``: the BTYD
+    model fitted on the whole snapshot, when ``snapshot`` holds only some of its customers
+    (default: fitted here, on ``snapshot``)."""
+    model = model or fit_btyd(snapshot, penalizer)
     h = purchase_history(snapshot)
     purchases = model.expected_purchases(h, horizon_days)
     as_of = pd.to_datetime(snapshot["as_of_date"]).dt.normalize()

@@ -14,13 +14,14 @@ and gets the session made here.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from winback.config import ModelParams, SparkSettings
 from winback.models.tracking import RegisteredModel
@@ -29,6 +30,8 @@ from winback.warehouse import SCORE_COLUMNS, SCORED_CUSTOMERS
 if TYPE_CHECKING:  # pyspark is imported only when the Spark engine is used
     import pandas as pd
     from pyspark.sql import DataFrame, SparkSession
+
+    from winback.models.btyd import BuyTillYouDie
 
 # The schemas (Spark databases) of the product's tables: ingestion's, dbt's, scoring's.
 DATABASES = ("raw", "quarantine", "staging", "intermediate", "marts", "reference", "scoring")
@@ -128,45 +131,128 @@ def score_snapshot(
     params: ModelParams,
 ) -> int:
     """Score the as-of snapshot of ``marts.customer_features`` with a registered version
-    through ``mlflow.pyfunc.spark_udf`` (the executors run the model, the driver never holds
-    the rows) into ``scoring.churn_scores`` (the columns of ``warehouse.SCORE_COLUMNS``; the
-    risk band from the same edges as the DuckDB engine). Returns the rows scored.
+    into ``scoring.churn_scores`` (the columns of ``warehouse.SCORE_COLUMNS``), as the
+    DuckDB engine's ``scoring.score`` does, with the rows staying on the executors:
 
-    Reason codes, P(alive) and the 12-month value are not computed on this engine yet:
-    those columns are null (``reason_method`` says ``none``)."""
+    1. the churn probability through ``mlflow.pyfunc.spark_udf`` (``models.spark_scoring``);
+    2. the BTYD value model fitted on the driver, from the four columns it reads;
+    3. each customer's value at stake (executors), and the ``exact_reason_rows`` customers
+       with the most of it explained exactly (Spark SQL: the same order as the DuckDB
+       engine's, ties by customer id);
+    4. reasons, value and risk band, partition by partition (executors).
+
+    Returns the rows scored."""
     import mlflow.pyfunc
     from pyspark.sql import functions as F
 
-    from winback.models import spark_scoring
+    from winback.models import spark_scoring, tracking
+    from winback.models.btyd import fit_btyd
+    from winback.models.training import is_tree_model
 
     features = spark.table(FEATURES).where(F.col("as_of_date") == F.lit(as_of))
     types = feature_table_types(spark)
+    model = tracking.load_model(registered)
     with tempfile.TemporaryDirectory(prefix="winback-udf-") as tmp:
         path = Path(tmp) / "churn_udf"
         columns = spark_scoring.save_udf_model(registered, types, path)
         udf = mlflow.pyfunc.spark_udf(spark, str(path), result_type="double", env_manager="local")
         inputs = [F.col(c).cast(types[c]).alias(c) for c in columns]
-        probability = F.col("churn_probability")
-        band = F.lit(params.risk_band_names[0])
-        # np.searchsorted(edges, p, side="right") as the DuckDB engine's risk_band: the
-        # band after the last edge at or below p.
-        for edge, name in zip(params.risk_band_edges, params.risk_band_names[1:], strict=True):
-            band = F.when(probability >= F.lit(edge), F.lit(name)).otherwise(band)
-        scored = (
-            features.select("customer_id", udf(F.struct(*inputs)).alias("churn_probability"))
-            .withColumn("risk_band", band)
-            .withColumn("model_version", F.lit(registered.version))
-            .withColumn("reason_method", F.lit("none"))
+        scored = features.withColumn("churn_probability", udf(F.struct(*inputs))).persist()
+        try:
+            rows = scored.count()  # the UDF runs once, here
+            history = to_pandas(
+                scored.select(*BTYD_COLUMNS).orderBy("customer_id")  # the DuckDB row order
+            )
+            value_model = fit_btyd(history, params.bgnbd_penalizer)
+            priorities = scored.mapInPandas(
+                functools.partial(_priorities, value_model=value_model, params=params),
+                "customer_id string, priority double, is_explained boolean",
+            )
+            explained = F.col("is_explained")
+            if is_tree_model(model):
+                exact = (
+                    priorities.where(explained)
+                    .orderBy(F.col("priority").desc(), F.col("customer_id"))
+                    .limit(params.exact_reason_rows)
+                    .select("customer_id", F.lit(True).alias("is_exact"))
+                )
+                methods = priorities.join(exact, "customer_id", "left").select(
+                    "customer_id",
+                    F.when(F.col("is_exact"), F.lit("tree_shap"))
+                    .when(explained, F.lit("path"))
+                    .alias("reason_method"),
+                )
+            else:  # the label-free baseline explains itself
+                methods = priorities.select(
+                    "customer_id", F.when(explained, F.lit("occlusion")).alias("reason_method")
+                )
+            names = [name for name in SCORE_COLUMNS if name != "model_version"]
+            schema = ", ".join(f"{name} {SPARK_TYPES[SCORE_COLUMNS[name]]}" for name in names)
+            result = (
+                scored.join(methods, "customer_id")
+                .mapInPandas(
+                    functools.partial(
+                        _scores,
+                        model=model,
+                        columns=columns,
+                        value_model=value_model,
+                        params=params,
+                        names=names,
+                    ),
+                    schema,
+                )
+                .select(
+                    F.lit(as_of).cast("date").alias("as_of_date"),
+                    *[
+                        F.lit(registered.version).alias(name)
+                        if name == "model_version"
+                        else F.col(name)
+                        for name in SCORE_COLUMNS
+                    ],
+                    F.current_timestamp().alias("scored_at"),
+                )
+            )
+            result.write.mode("overwrite").format("parquet").saveAsTable(SCORED_CUSTOMERS)
+        finally:
+            scored.unpersist()
+    written = int(spark.table(SCORED_CUSTOMERS).count())
+    if written != rows:
+        raise RuntimeError(
+            f"scored {rows} customers of {FEATURES} as of {as_of} but wrote {written} to "
+            f"{SCORED_CUSTOMERS}. This is a Winback bug; please report it."
         )
-        nulls = {
-            name: F.lit(None).cast(SPARK_TYPES[sql_type])
-            for name, sql_type in SCORE_COLUMNS.items()
-            if name not in scored.columns
-        }
-        scored = scored.withColumns(nulls).select(
-            F.lit(as_of).cast("date").alias("as_of_date"),
-            *[F.col(name).cast(SPARK_TYPES[t]).alias(name) for name, t in SCORE_COLUMNS.items()],
-            F.current_timestamp().alias("scored_at"),
-        )
-        scored.write.mode("overwrite").format("parquet").saveAsTable(SCORED_CUSTOMERS)
-    return int(spark.table(SCORED_CUSTOMERS).count())
+    return written
+
+
+# The columns the BTYD value model reads (models.btyd.purchase_history), with the keys.
+BTYD_COLUMNS = (
+    "customer_id",
+    "as_of_date",
+    "tenure_days",
+    "recency_days",
+    "purchase_count",
+    "avg_order_value",
+)
+
+
+def _priorities(
+    batches: Iterator[pd.DataFrame], value_model: BuyTillYouDie, params: ModelParams
+) -> Iterator[pd.DataFrame]:
+    from winback.models.spark_scoring import priority_batch
+
+    for batch in batches:
+        yield priority_batch(batch, value_model, params)
+
+
+def _scores(
+    batches: Iterator[pd.DataFrame],
+    model: Any,
+    columns: list[str],
+    value_model: BuyTillYouDie,
+    params: ModelParams,
+    names: list[str],
+) -> Iterator[pd.DataFrame]:
+    from winback.models.spark_scoring import scores_batch
+
+    for batch in batches:
+        yield scores_batch(batch, model, columns, value_model, params).reindex(columns=names)

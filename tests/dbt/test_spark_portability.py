@@ -247,9 +247,11 @@ def test_a_registered_model_scores_the_same_on_spark(
     )
     model = tracking.load_model(outcome.registered)
     current = read.take_scoring_snapshot()
-    on_duckdb = scoring.score(model, current, training.input_columns(model), settings.model)
+    # A few exact (TreeSHAP) reasons, path attributions for the other explained customers.
+    params = settings.model.model_copy(update={"exact_reason_rows": 40})
+    on_duckdb = scoring.score(model, current, training.input_columns(model), params)
 
-    scored = score_snapshot(spark, outcome.registered, AS_OF, settings.model)
+    scored = score_snapshot(spark, outcome.registered, AS_OF, params)
     on_spark = to_pandas(spark.table("scoring.churn_scores"))
 
     assert scored == len(on_duckdb) > 100
@@ -258,6 +260,21 @@ def test_a_registered_model_scores_the_same_on_spark(
     gap = (joined["churn_probability_duckdb"] - joined["churn_probability_spark"]).abs()
     assert gap.max() <= 1e-6, joined.loc[gap.idxmax()]
     assert joined["churn_probability_spark"].std() > 0.01  # a real spread, not a constant
-    assert (joined["risk_band_duckdb"] == joined["risk_band_spark"]).all()
     assert (on_spark["model_version"] == outcome.registered.version).all()
     assert (pd.to_datetime(on_spark["as_of_date"]) == pd.Timestamp(AS_OF)).all()
+    # The rest of a score too: band, reasons and their method, value, next order date.
+    for column in ("p_alive", "expected_value_12m"):
+        a, b = joined[f"{column}_duckdb"], joined[f"{column}_spark"]
+        assert same_values(a, b, 1e-9).all(), column
+    joined["expected_next_order_date_duckdb"] = pd.to_datetime(
+        joined["expected_next_order_date_duckdb"]
+    )
+    joined["expected_next_order_date_spark"] = pd.to_datetime(
+        joined["expected_next_order_date_spark"]
+    )
+    text = [c for c in on_duckdb.columns if c.startswith(("reason", "risk_band"))]
+    for column in [*text, "expected_next_order_date"]:
+        a, b = joined[f"{column}_duckdb"], joined[f"{column}_spark"]
+        assert same_values(a, b, 0).all(), (column, joined.loc[~same_values(a, b, 0)].head())
+    methods = set(on_spark["reason_method"].dropna())
+    assert {"tree_shap", "path"} <= methods, methods  # both ways of explaining were used
