@@ -108,9 +108,56 @@ def session(settings: SparkSettings, *, app_name: str = "winback") -> Iterator[S
 
 
 def to_pandas(frame: DataFrame) -> pd.DataFrame:
-    """A Spark result on the driver as pandas, through Arrow (pyspark's own ``toPandas``
-    warns about pandas 3's copy keyword on every call)."""
-    return frame.toArrow().to_pandas()
+    """A Spark result on the driver as pandas, in the dtypes DuckDB's ``.df()`` gives the
+    same SQL types, so Python reads either engine's tables alike: decimals as float64,
+    dates and timestamps as naive datetime64[us] (UTC wall clock), whole numbers and
+    flags with nulls as pandas' nullable Int64 / boolean. Through Arrow (pyspark's own
+    ``toPandas`` warns about pandas 3's copy keyword on every call)."""
+    import pyarrow as pa
+
+    table = frame.toArrow()
+    schema = []
+    for field in table.schema:
+        kind = field.type
+        if pa.types.is_decimal(kind):
+            kind = pa.float64()
+        elif pa.types.is_date(kind) or pa.types.is_timestamp(kind):
+            kind = pa.timestamp("us")
+        schema.append(pa.field(field.name, kind))
+    table = table.cast(pa.schema(schema))
+    out = table.to_pandas()
+    for field in table.schema:
+        if table.column(field.name).null_count == 0:
+            continue
+        if pa.types.is_integer(field.type):
+            out[field.name] = out[field.name].astype("Int64")
+        elif pa.types.is_boolean(field.type):
+            out[field.name] = out[field.name].astype("boolean")
+    return out
+
+
+class SparkTables:
+    """The :class:`winback.tables.TableStore` of the Spark engine: dbt's tables in the
+    session's catalogue; frames travel through Arrow."""
+
+    def __init__(self, spark: SparkSession) -> None:
+        self.spark = spark
+
+    def _frame(self, frame: pd.DataFrame) -> DataFrame:
+        import pyarrow as pa
+
+        return self.spark.createDataFrame(pa.Table.from_pandas(frame, preserve_index=False))
+
+    def read(self, sql: str, frames: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
+        for name, frame in (frames or {}).items():
+            self._frame(frame).createOrReplaceTempView(name)
+        return to_pandas(self.spark.sql(sql))
+
+    def replace(self, table: str, frame: pd.DataFrame, select: str) -> int:
+        self.spark.sql(f"create database if not exists {table.split('.')[0]}")
+        self._frame(frame).createOrReplaceTempView("frame")
+        self.spark.sql(select).write.mode("overwrite").format("parquet").saveAsTable(table)
+        return int(self.spark.table(table).count())
 
 
 def feature_table_types(spark: SparkSession, table: str = FEATURES) -> dict[str, str]:

@@ -76,7 +76,8 @@ def dbt_target_dir(settings: Settings) -> Path:
     the warehouse they describe, one folder per set of vars, so runs keep their parsed
     project while the settings stay the same."""
     digest = dbt_vars_digest(settings).hexdigest()
-    return settings.warehouse.path.resolve().parent / "dbt_target" / digest[:10]
+    engine = "" if settings.engine == "duckdb" else f"{settings.engine}-"
+    return settings.warehouse.path.resolve().parent / "dbt_target" / f"{engine}{digest[:10]}"
 
 
 def dbt_environment(
@@ -139,8 +140,14 @@ def run_dbt(
         os.environ.pop(name, None)  # no value leaks from an earlier call
     os.environ.update(dbt_environment(settings, as_of, reminder_at, send_from))
     target = dbt_target_dir(settings)
+    # The settings' engine picks the profile's target (profiles.yml: local is DuckDB, spark
+    # is dbt-spark in this process's SparkSession); an explicit --target wins.
+    engine_target = (
+        [] if "--target" in args or settings.engine == "duckdb" else ["--target", "spark"]
+    )
     full = [
         *args,
+        *engine_target,
         "--project-dir",
         str(project_dir),
         "--profiles-dir",

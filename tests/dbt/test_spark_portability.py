@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +30,12 @@ import pytest
 from tests.shops import settings_for
 from winback import warehouse
 from winback.config import Settings, SparkSettings
+from winback.decisions.run import run_decisions
 from winback.demo.generate import generate_shop
 from winback.demo.spec import ShopSpec
 from winback.ingest import load_data_dir
 from winback.models import lifecycle, scoring, snapshots, tracking, training
-from winback.spark import FEATURES, score_snapshot, session, to_pandas
+from winback.spark import FEATURES, SparkTables, score_snapshot, session, to_pandas
 from winback.transform import DbtNodeResult, run_dbt
 
 pyspark = pytest.importorskip("pyspark", reason="dbt-spark[session] is in the dev extra")
@@ -222,13 +224,26 @@ def test_every_feature_is_the_same_on_spark_row_for_row(
     assert not {c: n for c, n in differing.items() if n}, differing
 
 
-def test_a_registered_model_scores_the_same_on_spark(
+@dataclass(frozen=True)
+class Scored:
+    """The as-of snapshot scored by one registered version on both engines."""
+
+    on_duckdb: pd.DataFrame
+    on_spark: pd.DataFrame
+    rows_written_on_spark: int
+    version: str
+
+
+@pytest.fixture(scope="module")
+def scored(
     duckdb_build: tuple[Settings, Path],
     spark: Any,
     spark_build: list[DbtNodeResult],
-    tmp_path: Path,
-) -> None:
-    settings, _ = duckdb_build
+) -> Scored:
+    """A churn model trained and registered on the DuckDB engine, as a nightly run does;
+    its scores on both engines, each written where that engine's decisions read them."""
+    settings, root = duckdb_build
+    tmp_path = root / "mlflow"
     # Trained and registered on the DuckDB engine, as a nightly run does.
     tracking.use_store(f"sqlite:///{tmp_path}/mlflow.db", "winback-parity", tmp_path / "art")
     plan = snapshots.plan_snapshots(
@@ -252,15 +267,25 @@ def test_a_registered_model_scores_the_same_on_spark(
     on_duckdb = scoring.score(model, current, training.input_columns(model), params)
 
     scored = score_snapshot(spark, outcome.registered, AS_OF, params)
-    on_spark = to_pandas(spark.table("scoring.churn_scores"))
+    on_duckdb["model_version"] = outcome.registered.version
+    warehouse.write_scores(settings.warehouse, AS_OF, on_duckdb)
+    return Scored(
+        on_duckdb,
+        to_pandas(spark.table("scoring.churn_scores")),
+        scored,
+        outcome.registered.version,
+    )
 
-    assert scored == len(on_duckdb) > 100
+
+def test_a_registered_model_scores_the_same_on_spark(scored: Scored) -> None:
+    on_duckdb, on_spark = scored.on_duckdb, scored.on_spark
+    assert scored.rows_written_on_spark == len(on_duckdb) > 100
     joined = on_duckdb.merge(on_spark, on="customer_id", suffixes=("_duckdb", "_spark"))
     assert len(joined) == len(on_duckdb)
     gap = (joined["churn_probability_duckdb"] - joined["churn_probability_spark"]).abs()
     assert gap.max() <= 1e-6, joined.loc[gap.idxmax()]
     assert joined["churn_probability_spark"].std() > 0.01  # a real spread, not a constant
-    assert (on_spark["model_version"] == outcome.registered.version).all()
+    assert (on_spark["model_version"] == scored.version).all()
     assert (pd.to_datetime(on_spark["as_of_date"]) == pd.Timestamp(AS_OF)).all()
     # The rest of a score too: band, reasons and their method, value, next order date.
     for column in ("p_alive", "expected_value_12m"):
@@ -278,3 +303,65 @@ def test_a_registered_model_scores_the_same_on_spark(
         assert same_values(a, b, 0).all(), (column, joined.loc[~same_values(a, b, 0)].head())
     methods = set(on_spark["reason_method"].dropna())
     assert {"tree_shap", "path"} <= methods, methods  # both ways of explaining were used
+
+
+# What a contact is: who, what is done, with what, through which channel and when.
+LIST_COLUMNS = [
+    "customer_id",
+    "action",
+    "is_selected",
+    "is_control_group",
+    "is_contacted",
+    "priority_rank",
+    "recommended_offer",
+    "channel",
+    "planned_contacts",
+    "contact_1_offer",
+    "contact_1_at",
+    "contact_2_offer",
+    "contact_2_at",
+    "contact_3_offer",
+    "contact_3_at",
+]
+
+
+def test_the_decisions_on_spark_contact_the_same_customers(
+    duckdb_build: tuple[Settings, Path], spark: Any, scored: Scored
+) -> None:
+    settings, root = duckdb_build
+
+    # Each engine fits its response model in an MLflow store of its own, from its tables.
+    def engine_settings(path: Path, name: str, **more: object) -> Settings:
+        return settings_for(
+            path,
+            mlflow={
+                "tracking_uri": f"sqlite:///{root}/{name}-mlflow.db",
+                "artifact_dir": str(root / f"{name}-artifacts"),
+            },
+            **more,
+        )
+
+    run_decisions(engine_settings(settings.warehouse.path, "duckdb"), AS_OF)
+    run_decisions(
+        engine_settings(root / "spark" / "wh.duckdb", "spark", engine="spark"),
+        AS_OF,
+        store=SparkTables(spark),
+    )
+    order = "order by customer_id"
+    con = duckdb.connect(str(settings.warehouse.path))
+    try:
+        on_duckdb = con.execute(f"select * from marts.winback_list {order}").df()
+    finally:
+        con.close()
+    on_spark = to_pandas(spark.sql(f"select * from marts.winback_list {order}"))
+
+    contacted = on_duckdb["is_contacted"].astype(bool)
+    assert contacted.sum() >= 10 and (~contacted).sum() >= 1  # a real choice was made
+    assert len(on_spark) == len(on_duckdb)
+    for column in LIST_COLUMNS:
+        a, b = on_duckdb[column], on_spark[column]
+        if column.endswith("_at"):
+            a, b = pd.to_datetime(a), pd.to_datetime(b)
+        same = same_values(a, b, 1e-9)
+        assert same.all(), (column, on_duckdb.loc[~same, ["customer_id", column]].head())
+    assert sorted(on_spark.columns) == sorted(on_duckdb.columns)

@@ -25,7 +25,8 @@ from winback.models.response import (
     fit_response,
     validate_on_latest_campaign,
 )
-from winback.warehouse import Warehouse, connect
+from winback.tables import TableStore, date_literal, store_for
+from winback.warehouse import Warehouse
 
 PLAN_CHOICES = "decisions.plan_choices"
 # Each input and its grain: read in that order, so the same warehouse always gives the
@@ -63,17 +64,18 @@ class AllocationOutcome:
     response_decision: str = ""
 
 
-def read_inputs(warehouse: Warehouse) -> dict[str, pd.DataFrame]:
-    """The allocation's inputs as dbt built them, each in the order of its grain.
+def read_inputs(where: Warehouse | TableStore) -> dict[str, pd.DataFrame]:
+    """The allocation's inputs as dbt built them (in the DuckDB warehouse or another
+    engine's store), each in the order of its grain.
 
     ``history`` holds only contacts whose outcome is known (attribution window closed by
     the as-of day); the others, e.g. last night's exported campaign, are ``history_open``
     until then: counted as not converted they would teach that contacts do nothing."""
-    with connect(warehouse) as con:
-        inputs = {
-            name: con.execute(f"select * from {table} order by {grain}").df()
-            for name, (table, grain) in INPUTS.items()
-        }
+    store = store_for(where)
+    inputs = {
+        name: store.read(f"select * from {table} order by {grain}")
+        for name, (table, grain) in INPUTS.items()
+    }
     history = inputs["history"]
     if "is_outcome_complete" in history.columns:
         complete = history["is_outcome_complete"].astype(bool).to_numpy()
@@ -215,16 +217,10 @@ def _main_offer(plans: pd.DataFrame, reminder_offer: str) -> pd.Series:
     return main
 
 
-def write_plan_choices(warehouse: Warehouse, as_of: dt.date, choices: pd.DataFrame) -> int:
+def write_plan_choices(where: Warehouse | TableStore, as_of: dt.date, choices: pd.DataFrame) -> int:
     """Replace ``decisions.plan_choices`` (one as-of date) in one statement."""
-    with connect(warehouse) as con:
-        con.execute("create schema if not exists decisions")
-        con.register("choices_frame", choices)
-        con.execute(
-            f"create or replace table {PLAN_CHOICES} as select cast($as_of as date) as "
-            "as_of_date, * from choices_frame order by customer_id",
-            {"as_of": as_of},
-        )
-        con.unregister("choices_frame")
-        row = con.execute(f"select count(*) from {PLAN_CHOICES}").fetchone()
-    return int(row[0]) if row else 0
+    return store_for(where).replace(
+        PLAN_CHOICES,
+        choices,
+        f"select {date_literal(as_of)} as as_of_date, * from frame order by customer_id",
+    )

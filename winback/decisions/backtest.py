@@ -14,6 +14,7 @@ from winback.config import Settings
 from winback.decisions import allocate
 from winback.models.decision_backtest import POLICY_NAME, BacktestResult, backtest_newest_campaign
 from winback.models.response import HeldOut, hold_out_newest
+from winback.tables import TableStore, store_for
 from winback.warehouse import Warehouse, connect
 
 BACKTEST_TABLE = "decisions.backtest_estimates"
@@ -40,11 +41,15 @@ COLUMNS = [
 
 
 def run_backtest(
-    inputs: dict[str, pd.DataFrame], settings: Settings, held_out: HeldOut | None = None
+    inputs: dict[str, pd.DataFrame],
+    settings: Settings,
+    held_out: HeldOut | None = None,
+    store: TableStore | None = None,
 ) -> BacktestResult | None:
     """Backtest tonight's decision policy on the newest randomized campaign of the history
     (``held_out``: that campaign and the model fitted before it, when the nightly
-    validation already has them)."""
+    validation already has them; ``store``: where the decision tables are, default the
+    DuckDB warehouse)."""
     priors = allocate.priors_from(inputs, settings)
     history = inputs["history"]
     held_out = held_out or hold_out_newest(history, settings.response, priors)
@@ -58,20 +63,21 @@ def run_backtest(
         allocate.channel_costs(inputs),
         seed=settings.response.seed,
         held_out=held_out,
-        reachable=read_reachable(settings.warehouse, history.loc[held_out.mask, "customer_id"]),
+        reachable=read_reachable(
+            store or settings.warehouse, history.loc[held_out.mask, "customer_id"]
+        ),
     )
 
 
-def read_reachable(warehouse: Warehouse, customers: pd.Series) -> pd.DataFrame:
+def read_reachable(where: Warehouse | TableStore, customers: pd.Series) -> pd.DataFrame:
     """The channels each of ``customers`` can be reached on (customer_id, channel)."""
     ids = pd.DataFrame({"customer_id": customers.drop_duplicates().to_numpy()})
-    with connect(warehouse) as con:
-        con.register("campaign_customers", ids)
-        return con.execute(
-            f"select reachable.customer_id, reachable.channel from {REACHABLE} as reachable"
-            " inner join campaign_customers using (customer_id)"
-            " order by reachable.customer_id, reachable.channel"
-        ).df()
+    return store_for(where).read(
+        f"select reachable.customer_id, reachable.channel from {REACHABLE} as reachable"
+        " inner join campaign_customers on campaign_customers.customer_id = reachable.customer_id"
+        " order by reachable.customer_id, reachable.channel",
+        {"campaign_customers": ids},
+    )
 
 
 def estimates_frame(as_of: dt.date, result: BacktestResult | None) -> pd.DataFrame:
@@ -91,28 +97,26 @@ def estimates_frame(as_of: dt.date, result: BacktestResult | None) -> pd.DataFra
     )[COLUMNS]
 
 
-def write_backtest(warehouse: Warehouse, as_of: dt.date, result: BacktestResult | None) -> int:
+def write_backtest(
+    where: Warehouse | TableStore, as_of: dt.date, result: BacktestResult | None
+) -> int:
     """Replace ``decisions.backtest_estimates`` in one statement."""
     frame = estimates_frame(as_of, result)
-    with connect(warehouse) as con:
-        con.execute("create schema if not exists decisions")
-        con.register("backtest_frame", frame)
-        con.execute(
-            f"create or replace table {BACKTEST_TABLE} as select "
-            "cast(as_of_date as date) as as_of_date, cast(campaign_id as varchar) as campaign_id, "
-            "cast(campaign_first_contact as date) as campaign_first_contact, "
-            "cast(policy as varchar) as policy, cast(method as varchar) as method, "
-            "cast(value as double) as value, cast(ci_low as double) as ci_low, "
-            "cast(ci_high as double) as ci_high, cast(total as double) as total, "
-            "cast(n as bigint) as n, cast(matched as bigint) as matched, "
-            "cast(vs_baseline as double) as vs_baseline, "
-            "cast(vs_baseline_ci_low as double) as vs_baseline_ci_low, "
-            "cast(vs_baseline_ci_high as double) as vs_baseline_ci_high, "
-            "cast(customers_contacted as bigint) as customers_contacted, "
-            "cast(reward_value_cap as double) as reward_value_cap from backtest_frame"
-        )
-        con.unregister("backtest_frame")
-    return len(frame)
+    return store_for(where).replace(
+        BACKTEST_TABLE,
+        frame,
+        "select cast(as_of_date as date) as as_of_date, cast(campaign_id as string) as campaign_id, "
+        "cast(campaign_first_contact as date) as campaign_first_contact, "
+        "cast(policy as string) as policy, cast(method as string) as method, "
+        "cast(value as double) as value, cast(ci_low as double) as ci_low, "
+        "cast(ci_high as double) as ci_high, cast(total as double) as total, "
+        "cast(n as bigint) as n, cast(matched as bigint) as matched, "
+        "cast(vs_baseline as double) as vs_baseline, "
+        "cast(vs_baseline_ci_low as double) as vs_baseline_ci_low, "
+        "cast(vs_baseline_ci_high as double) as vs_baseline_ci_high, "
+        "cast(customers_contacted as bigint) as customers_contacted, "
+        "cast(reward_value_cap as double) as reward_value_cap from frame",
+    )
 
 
 def read_backtest(database: Path) -> pd.DataFrame:

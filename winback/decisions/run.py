@@ -15,6 +15,7 @@ from winback.decisions.report import CampaignSummary, read_summary, write_report
 from winback.models import tracking
 from winback.models.response import ResponseModel
 from winback.models.response_lifecycle import ResponseLifecycle, fit_validate_and_gate
+from winback.tables import DuckDBTables, TableStore
 from winback.transform import DECISIONS_PREPARE, DECISIONS_PUBLISH, run_dbt
 
 
@@ -37,23 +38,30 @@ class DecisionsResult:
 
 
 def run_decisions(
-    settings: Settings, as_of: dt.date, *, send_from: dt.datetime | None = None
+    settings: Settings,
+    as_of: dt.date,
+    *,
+    send_from: dt.datetime | None = None,
+    store: TableStore | None = None,
 ) -> tuple[allocate.AllocationOutcome, ResponseModel]:
     """``marts.churn_scores`` from tonight's scores and the decisions' inputs (dbt), the
     response model (MLflow-tracked), the budget allocation and the backtest on the newest
     campaign (Python), then the decided candidates, ``winback_list``,
     ``winback_exclusions``, ``service_recovery_queue``, ``winback_backtest`` and the
     campaign measurement (dbt) for ``as_of``. No contact is planned before ``send_from``
-    (naive UTC; default: the start of ``as_of``, the day before the first contact)."""
+    (naive UTC; default: the start of ``as_of``, the day before the first contact).
+    ``store``: where dbt's tables are (default: the DuckDB warehouse; the Spark engine
+    passes its catalogue, and dbt runs on the settings' engine)."""
+    store = store or DuckDBTables(settings.warehouse)
     run_dbt(DECISIONS_PREPARE, settings, as_of)
-    inputs = allocate.read_inputs(settings.warehouse)
+    inputs = allocate.read_inputs(store)
     response = track_response(inputs, settings, as_of)
     choices, outcome, model = allocate.choose_plans(
         inputs, settings, response.model, response.validation
     )
-    allocate.write_plan_choices(settings.warehouse, as_of, choices)
+    allocate.write_plan_choices(store, as_of, choices)
     backtest.write_backtest(
-        settings.warehouse, as_of, backtest.run_backtest(inputs, settings, response.held_out)
+        store, as_of, backtest.run_backtest(inputs, settings, response.held_out, store)
     )
     run_dbt(DECISIONS_PUBLISH, settings, as_of, send_from=send_from)
     return replace(
