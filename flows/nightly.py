@@ -28,6 +28,7 @@ from winback.exports import ExportAfterPublishError, ExportReport, export_winbac
 from winback.flows.common import (
     Steps,
     alert_on_failure,
+    current_run_id,
     load_raw,
     lock_or_skip,
     publish_for_analysts,
@@ -40,15 +41,19 @@ from winback.models.drift import population_stability_index
 from winback.publish import read_previous_probabilities
 from winback.runs import NightlyResult
 from winback.stages import Heartbeat, StageClock
+from winback.tables import TableStore
 from winback.warehouse import FeatureRead
 
 
 @step()
-def validate_raw(settings: Settings, load: LoadReport) -> None:
-    """Great Expectations gate on the loaded orders (before dbt): raises on failure."""
+def validate_raw(settings: Settings, load: LoadReport, store: TableStore | None = None) -> None:
+    """Great Expectations gate on the loaded orders (before dbt): raises on failure.
+    ``store``: the engine's tables when not the DuckDB warehouse (Spark)."""
     orders = load.tables.get("orders")
     frame = raw_suite.validation_frame(
-        warehouse.read_raw_orders(settings.warehouse),
+        store.read(warehouse.RAW_ORDERS_SQL)
+        if store is not None
+        else warehouse.read_raw_orders(settings.warehouse),
         orders.rows_read if orders else 0,
         orders.rows_quarantined if orders else 0,
     )
@@ -69,13 +74,15 @@ def validate_raw(settings: Settings, load: LoadReport) -> None:
 
 
 @step()
-def load_merchant_assumptions(settings: Settings) -> AssumptionsReport:
+def load_merchant_assumptions(
+    settings: Settings, store: TableStore | None = None
+) -> AssumptionsReport:
     """The merchant's assumptions (offer catalogue, channels, discount caps, priors; R8-R12):
     the files of the assumptions folder are checked and written to the warehouse's
     ``assumptions`` schema for the decisions build (``winback/assumptions.py``); a bad file
     raises before anything is built or published. Logs the campaign history's offer codes
     the catalogue lacks (also ``marts.winback_unknown_offers``)."""
-    report = load_assumptions(settings)
+    report = load_assumptions(settings, store)
     logger = get_run_logger()
     logger.info(report.summary())
     for offer in report.unknown_offers:
@@ -235,12 +242,18 @@ def score_customers(
 
 @step()
 def decide(
-    settings: Settings, as_of: dt.date, send_from: dt.datetime | None = None
+    settings: Settings,
+    as_of: dt.date,
+    send_from: dt.datetime | None = None,
+    store: TableStore | None = None,
 ) -> DecisionsResult:
     """The decision models (``dbt build --select tag:scores tag:decisions``) and the HTML
-    campaign report; no contact planned before ``send_from``."""
+    campaign report; no contact planned before ``send_from``. ``store``: the engine's
+    tables when not the DuckDB warehouse (Spark)."""
     with Heartbeat("decisions", get_run_logger().info):
-        result, summary, outcome, _ = build_decisions(settings, as_of, send_from=send_from)
+        result, summary, outcome, _ = build_decisions(
+            settings, as_of, send_from=send_from, store=store
+        )
     get_run_logger().info(
         "allocation: %s of %s candidates contacted, expected spend %.0f of %.0f, expected "
         "profit %.0f; response %s from %s past contacts, decided by %s (%s)",
@@ -311,6 +324,10 @@ def nightly(
     with lock_or_skip(settings, "nightly") as skipped:
         if skipped is not None:
             return skipped
+        if settings.engine == "spark":
+            from winback.flows.nightly_spark import spark_chain
+
+            return spark_chain(settings, send_from, export, current_run_id())
         return _chain(settings, send_from, export, full_refresh)
 
 

@@ -43,8 +43,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import pandas as pd
+
 from winback.config import DBT_PROJECT_DIR, Settings, env_name
 from winback.ingest.contract import CHANNELS
+from winback.tables import TableStore
 from winback.warehouse import connect, table_exists
 
 SCHEMA = "assumptions"
@@ -763,14 +766,55 @@ def unknown_offers(settings: Settings, offer_codes: Sequence[str]) -> list[Unkno
     return [UnknownOffer(str(code), int(n), int(k), last) for code, n, k, last in rows]
 
 
-def load_assumptions(settings: Settings) -> AssumptionsReport:
+def load_assumptions(settings: Settings, store: TableStore | None = None) -> AssumptionsReport:
     """Validate the merchant's assumption files, write them to the warehouse's
     ``assumptions`` schema (dropping the tables of removed files) and report what is in
     effect and which campaign-history offer codes the catalogue lacks. Raises
-    :class:`AssumptionsError` (nothing written) on any problem."""
+    :class:`AssumptionsError` (nothing written) on any problem. ``store``: another
+    engine's tables (the Spark engine) instead of the DuckDB warehouse."""
     loaded, report = check_assumptions(settings)
-    write_assumptions(settings, loaded)
-    report.unknown_offers = unknown_offers(
-        settings, loaded[OFFER_CATALOGUE.name].values("offer_code")
-    )
+    codes = loaded[OFFER_CATALOGUE.name].values("offer_code")
+    if store is None:
+        write_assumptions(settings, loaded)
+        report.unknown_offers = unknown_offers(settings, codes)
+    else:
+        _write_to_store(store, loaded)
+        report.unknown_offers = _unknown_offers_in_store(store, codes)
     return report
+
+
+def _write_to_store(store: TableStore, loaded: dict[str, LoadedTable]) -> None:
+    """The merchant's tables into ``store`` (one per file), tables of removed files
+    dropped (one at a time: a store may have no transactions across tables, Spark's has
+    none; a failure half-way is repaired by the next run, which writes them all again)."""
+    for entry in loaded.values():
+        table = entry.table
+        if not entry.merchant:
+            store.drop_table(table.qualified_name)
+            continue
+        frame = pd.DataFrame(
+            [[row[c.name] for c in table.columns] for row in entry.rows],
+            columns=[c.name for c in table.columns],
+            dtype=object,
+        )
+        kinds = {"text": "string", "number": "double", "integer": "int"}
+        casts = ", ".join(f"cast({c.name} as {kinds[c.kind]}) as {c.name}" for c in table.columns)
+        store.replace(table.qualified_name, frame, f"select {casts} from frame")
+
+
+def _unknown_offers_in_store(store: TableStore, offer_codes: Sequence[str]) -> list[UnknownOffer]:
+    if not store.has_table("raw.campaign_contacts"):
+        return []
+    known = ", ".join("'" + code.replace("'", "''") + "'" for code in offer_codes) or "null"
+    rows = store.read(
+        "select offer_code, count(*) as contacts, count(distinct campaign_id) as campaigns, "
+        "cast(max(contact_ts) as date) as last_contact_date from raw.campaign_contacts "
+        f"where offer_code is not null and offer_code not in ({known}) "
+        "group by offer_code order by contacts desc, offer_code"
+    )
+    return [
+        UnknownOffer(
+            str(r.offer_code), int(r.contacts), int(r.campaigns), r.last_contact_date.date()
+        )
+        for r in rows.itertuples()
+    ]

@@ -23,9 +23,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from winback.config import ModelParams, SparkSettings
+from winback.config import ModelParams, Settings, SparkSettings
+from winback.models.snapshots import SnapshotPlan, SnapshotSummary
 from winback.models.tracking import RegisteredModel
-from winback.warehouse import SCORE_COLUMNS, SCORED_CUSTOMERS
+from winback.publish import PublishReport
+from winback.stages import drill_point
+from winback.warehouse import SCORE_COLUMNS, SCORED_CUSTOMERS, FeatureRead
 
 if TYPE_CHECKING:  # pyspark is imported only when the Spark engine is used
     import pandas as pd
@@ -152,6 +155,12 @@ class SparkTables:
         for name, frame in (frames or {}).items():
             self._frame(frame).createOrReplaceTempView(name)
         return to_pandas(self.spark.sql(sql))
+
+    def has_table(self, table: str) -> bool:
+        return bool(self.spark.catalog.tableExists(table))
+
+    def drop_table(self, table: str) -> None:
+        self.spark.sql(f"drop table if exists {table}")
 
     def replace(self, table: str, frame: pd.DataFrame, select: str) -> int:
         self.spark.sql(f"create database if not exists {table.split('.')[0]}")
@@ -303,3 +312,101 @@ def _scores(
 
     for batch in batches:
         yield scores_batch(batch, model, columns, value_model, params).reindex(columns=names)
+
+
+# --- the feature reads of the nightly (the DuckDB twins: warehouse.snapshot_summaries,
+# warehouse.read_features) ----------------------------------------------------------------
+
+
+def snapshot_summaries(spark: SparkSession) -> list[SnapshotSummary]:
+    """Every snapshot of the feature table: date, rows, labelled, scoring (one query)."""
+    rows = spark.sql(
+        "select as_of_date, count(*), bool_or(is_label_observed), bool_or(is_scoring_snapshot) "
+        f"from {FEATURES} group by as_of_date order by as_of_date"
+    ).collect()
+    return [SnapshotSummary(r[0], int(r[1]), bool(r[2]), bool(r[3])) for r in rows]
+
+
+def read_features(spark: SparkSession, plan: SnapshotPlan, seed: int) -> FeatureRead:
+    """The rows of the feature table ``plan`` asks for, on the driver: the scoring,
+    calibration and validation snapshots whole, and of each training snapshot its quota
+    (``spark.training_sample_rows`` bounds the plan), the first by a seeded hash of
+    (customer, as-of date): Spark's xxhash64, so the sample is not DuckDB's, but the same
+    table and seed read the same rows. Ordered by (as_of_date, customer_id), as the DuckDB
+    engine's read."""
+    import pandas as pd
+
+    parts = []
+    for as_of_date in plan.read_dates:
+        quota = plan.quota(as_of_date)
+        day = f"date '{as_of_date.isoformat()}'"
+        if quota is None:
+            sql = f"select * from {FEATURES} where as_of_date = {day}"
+        else:
+            sql = (
+                f"select * from (select * from {FEATURES} where as_of_date = {day} order by "
+                f"xxhash64(concat_ws('|', customer_id, cast(as_of_date as string), '{seed}')), "
+                f"customer_id limit {int(quota)})"
+            )
+        parts.append(to_pandas(spark.sql(sql + " order by customer_id")))
+    frame = pd.concat(parts, ignore_index=True)
+    return FeatureRead(frame, plan)
+
+
+# --- publishing (the DuckDB twin: winback.publish) ------------------------------------------
+
+
+def published_dir(settings: Settings) -> Path:
+    """Where the Spark engine publishes (``<warehouse dir>/../published``, local only)."""
+    return Path(settings.spark.warehouse_location()).parent / "published"
+
+
+def publish_parquet(
+    spark: SparkSession, settings: Settings, *, flow: str, run_id: str, as_of: str
+) -> PublishReport:
+    """Publish ``flow``'s tables as Parquet for analysts, all at once or not at all:
+
+    1. each table is written to ``published/runs/<run_id>/<schema.table>/``;
+    2. ``_manifest.json`` beside them holds what DuckDB's published file keeps in
+       ``meta.publish_runs`` and ``meta.published_tables`` (same columns);
+    3. ``published/CURRENT`` (the run id) is replaced in one rename: readers follow it.
+
+    A run that dies before step 3 leaves CURRENT on the previous run; its folder is
+    removed by the next publish, which also keeps only the newest three runs."""
+    import json
+    import shutil
+
+    from winback.publish import FLOW_TABLES
+
+    root = published_dir(settings)
+    runs = root / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    current_file = root / "CURRENT"
+    previous = current_file.read_text().strip() if current_file.exists() else None
+    target = runs / run_id
+    shutil.rmtree(target, ignore_errors=True)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(sep=" ")
+    counts: dict[str, int] = {}
+    for table in FLOW_TABLES[flow]:
+        if not spark.catalog.tableExists(table):
+            continue
+        frame = spark.table(table)
+        frame.write.mode("overwrite").parquet(str(target / table))
+        counts[table] = int(spark.read.parquet(str(target / table)).count())
+    manifest = {
+        "publish_runs": [{"run_id": run_id, "flow": flow, "as_of": as_of, "published_at": now}],
+        "published_tables": [
+            {"table_name": t, "run_id": run_id, "flow": flow, "row_count": n}
+            for t, n in counts.items()
+        ],
+    }
+    (target / "_manifest.json").write_text(json.dumps(manifest, indent=2))
+    drill_point("publish:before-rename")
+    pointer = root / f"CURRENT.tmp-{os.getpid()}"
+    pointer.write_text(run_id + "\n")
+    os.replace(pointer, current_file)
+    keep = {run_id, previous}
+    for old in sorted(runs.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True)[3:]:
+        if old.name not in keep:
+            shutil.rmtree(old, ignore_errors=True)
+    return PublishReport(root, run_id, flow, counts)

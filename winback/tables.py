@@ -14,7 +14,7 @@ from typing import Protocol
 
 import pandas as pd
 
-from winback.warehouse import Warehouse, connect, scalar
+from winback.warehouse import Warehouse, connect, scalar, table_exists
 
 
 class TableStore(Protocol):
@@ -22,6 +22,14 @@ class TableStore(Protocol):
 
     def read(self, sql: str, frames: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
         """The result of ``sql``, which may name each of ``frames`` as a table."""
+        ...
+
+    def has_table(self, table: str) -> bool:
+        """Whether ``schema.table`` exists."""
+        ...
+
+    def drop_table(self, table: str) -> None:
+        """Drop ``schema.table`` if it exists."""
         ...
 
     def replace(self, table: str, frame: pd.DataFrame, select: str) -> int:
@@ -41,6 +49,14 @@ class DuckDBTables:
             for name, frame in (frames or {}).items():
                 con.register(name, frame)
             return con.execute(sql).df()
+
+    def has_table(self, table: str) -> bool:
+        with connect(self.warehouse) as con:
+            return table_exists(con, table)
+
+    def drop_table(self, table: str) -> None:
+        with connect(self.warehouse) as con:
+            con.execute(f"drop table if exists {table}")
 
     def replace(self, table: str, frame: pd.DataFrame, select: str) -> int:
         with connect(self.warehouse) as con:

@@ -257,9 +257,11 @@ def read_purchase_dates(warehouse: Warehouse) -> pd.DataFrame | None:
             return None
 
 
+# The contract columns of the loaded orders (for the raw-data gate), on either engine.
+RAW_ORDERS_SQL = "select order_id, customer_id, order_ts, amount from raw.orders order by order_id"
+
+
 def read_raw_orders(warehouse: Warehouse) -> pd.DataFrame:
     """The contract columns of the loaded orders (for the raw-data gate)."""
     with connect(warehouse) as con:
-        return con.execute(
-            "select order_id, customer_id, order_ts, amount from raw.orders order by order_id"
-        ).df()
+        return con.execute(RAW_ORDERS_SQL).df()

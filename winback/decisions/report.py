@@ -10,11 +10,11 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 from matplotlib.figure import Figure
 
-from winback.warehouse import Warehouse, connect
+from winback.tables import TableStore, date_literal, store_for
+from winback.warehouse import Warehouse
 
 # The exclusion rules (R6, R7, R13: int_winback_candidates_screened) and the contract
 # table each needs: without that table the rule cannot fire and is reported as not
@@ -84,28 +84,26 @@ class CampaignSummary:
         )
 
 
-def read_summary(warehouse: Warehouse, as_of: dt.date, budget: float) -> CampaignSummary:
-    """Read what the decisions models published for ``as_of``."""
-    # Read-write like the flows (dbt may hold the file open in this process).
-    with connect(warehouse) as con:
-
-        def df(sql: str) -> pd.DataFrame:
-            return con.execute(sql, [as_of]).df()
-
-        listed = df("select * from marts.winback_list where as_of_date = ?")
-        excluded = df(
-            "select exclusion_reason, count(*) as customers from marts.winback_exclusions "
-            "where as_of_date = ? group by all order by customers desc, exclusion_reason"
-        )
-        queue = con.execute(
-            "select count(*) from marts.service_recovery_queue where as_of_date = ?", [as_of]
-        ).fetchone()
-        absent = _absent_tables(con)
-        measurement = con.execute(
-            "select campaign_id, offer_code, treated_contacts, control_contacts, uplift, "
-            "uplift_ci_low, uplift_ci_high, is_uplift_significant "
-            "from marts.winback_campaign_measurement order by campaign_id, offer_code"
-        ).df()
+def read_summary(where: Warehouse | TableStore, as_of: dt.date, budget: float) -> CampaignSummary:
+    """Read what the decisions models published for ``as_of`` (in the DuckDB warehouse or
+    another engine's store)."""
+    store = store_for(where)
+    day = date_literal(as_of)
+    listed = store.read(f"select * from marts.winback_list where as_of_date = {day}")
+    excluded = store.read(
+        "select exclusion_reason, count(*) as customers from marts.winback_exclusions "
+        f"where as_of_date = {day} group by exclusion_reason "
+        "order by customers desc, exclusion_reason"
+    )
+    queue = store.read(
+        f"select count(*) as n from marts.service_recovery_queue where as_of_date = {day}"
+    )["n"].tolist()
+    absent = _absent_tables(store)
+    measurement = store.read(
+        "select campaign_id, offer_code, treated_contacts, control_contacts, uplift, "
+        "uplift_ci_low, uplift_ci_high, is_uplift_significant "
+        "from marts.winback_campaign_measurement order by campaign_id, offer_code"
+    )
     contacted = listed[listed["is_contacted"]]
     campaign = str(listed["campaign_id"].iloc[0]) if len(listed) else ""
     tiers_by_reason = (
@@ -163,20 +161,17 @@ def read_summary(warehouse: Warehouse, as_of: dt.date, budget: float) -> Campaig
     )
 
 
-def _absent_tables(con: duckdb.DuckDBPyConnection) -> tuple[str, ...]:
-    """The contract tables the newest load had no file for (``raw._loads``)."""
-    found = con.execute(
-        "select count(*) from information_schema.tables "
-        "where table_schema = 'raw' and table_name = '_loads'"
-    ).fetchone()
-    if not found or not found[0]:
+def _absent_tables(store: TableStore) -> tuple[str, ...]:
+    """The contract tables the newest load had no file for (``raw._loads``; ingestion
+    writes it with every load)."""
+    if not store.has_table("raw._loads"):
         return ()
-    rows = con.execute(
+    rows = store.read(
         "select table_name from raw._loads where source_file is null and load_id = "
         "(select load_id from raw._loads order by loaded_at desc, load_id limit 1) "
         "order by table_name"
-    ).fetchall()
-    return tuple(str(r[0]) for r in rows)
+    )
+    return tuple(str(name) for name in rows["table_name"])
 
 
 def summary_markdown(s: CampaignSummary) -> str:

@@ -89,11 +89,15 @@ def track_response(
 
 
 def build_decisions(
-    settings: Settings, as_of: dt.date, *, send_from: dt.datetime | None = None
+    settings: Settings,
+    as_of: dt.date,
+    *,
+    send_from: dt.datetime | None = None,
+    store: TableStore | None = None,
 ) -> tuple[DecisionsResult, CampaignSummary, allocate.AllocationOutcome, ResponseModel]:
     """:func:`run_decisions` and the HTML campaign report."""
-    outcome, model = run_decisions(settings, as_of, send_from=send_from)
-    summary = read_summary(settings.warehouse, as_of, settings.decisions.budget)
+    outcome, model = run_decisions(settings, as_of, send_from=send_from, store=store)
+    summary = read_summary(store or settings.warehouse, as_of, settings.decisions.budget)
     report = write_report(summary, settings.decisions.report_dir.resolve())
     result = DecisionsResult(
         as_of=as_of,
