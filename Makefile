@@ -33,7 +33,7 @@ $(UV):
 	$(TOOLS)/bin/pip install --quiet "uv==$(UV_VERSION)"
 
 $(STAMP): pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --extra dev --compile-bytecode --python $(PYTHON)
+	$(UV) sync --frozen --extra dev --extra spark --compile-bytecode --python $(PYTHON)
 	@touch $@
 
 setup: $(STAMP) ## Create .venv from uv.lock (idempotent; other targets call it)

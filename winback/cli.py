@@ -153,7 +153,12 @@ def nightly(
         f"{result.metrics.get('roc_auc', float('nan')):.3f}, {trained.verdict}\n"
         f"  quarantined rows: {result.load.rows_quarantined:,}\n"
         f"  published for analysts: {result.published.published_path}"
-        f"  →  select * from marts.churn_scores"
+        + (
+            # The Spark engine publishes Parquet per table (winback.spark.publish_parquet).
+            f"  →  runs/{result.published.run_id}/marts.churn_scores/*.parquet"
+            if result.published.published_path.is_dir()
+            else "  →  select * from marts.churn_scores"
+        )
     )
     for warning in result.warnings:
         typer.secho(f"  ⚠ {warning}", fg=typer.colors.YELLOW, bold=True)

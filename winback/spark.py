@@ -75,6 +75,24 @@ def session_conf(settings: SparkSettings) -> dict[str, str]:
     return conf
 
 
+def _forget_last_night(conf: dict[str, str]) -> None:
+    """With Spark's in-memory catalogue (the default) a session knows no table of an earlier
+    one, and Spark refuses to create a table where last night's files still are: the local
+    warehouse directory's databases (``<name>.db``) are removed before the session starts.
+    Every night rebuilds all of them (the load, dbt with --full-refresh, scoring,
+    decisions); what lasts is published (``publish_parquet``) or kept in MLflow. With a
+    metastore (``spark.sql.catalogImplementation=hive`` in ``spark.conf``) nothing is
+    removed."""
+    import shutil
+
+    location = conf["spark.sql.warehouse.dir"]
+    if conf.get("spark.sql.catalogImplementation") != "in-memory" or "://" in location:
+        return
+    for database in Path(location).glob("*.db"):
+        if database.is_dir():
+            shutil.rmtree(database)
+
+
 @contextmanager
 def session(settings: SparkSettings, *, app_name: str = "winback") -> Iterator[SparkSession]:
     """The run's SparkSession, stopped afterwards. A local master keeps Spark's scratch files
@@ -94,6 +112,8 @@ def session(settings: SparkSettings, *, app_name: str = "winback") -> Iterator[S
             builder = builder.config("spark.local.dir", str(scratch))
     for key, value in session_conf(settings).items():
         builder = builder.config(key, value)
+    conf = session_conf(settings)
+    _forget_last_night(conf)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     try:

@@ -38,7 +38,7 @@ from winback.models import lifecycle, scoring, snapshots, tracking, training
 from winback.spark import FEATURES, SparkTables, score_snapshot, session, to_pandas
 from winback.transform import DbtNodeResult, run_dbt
 
-pyspark = pytest.importorskip("pyspark", reason="dbt-spark[session] is in the dev extra")
+pyspark = pytest.importorskip("pyspark", reason="the spark extra (make setup installs it)")
 pytestmark = pytest.mark.spark  # runs under `make test`; `-m "not spark"` leaves it out
 
 AS_OF = dt.date(2026, 6, 30)
