@@ -36,6 +36,7 @@ from winback.demo.spec import ShopSpec
 from winback.ingest import load_data_dir
 from winback.models import lifecycle, scoring, snapshots, tracking, training
 from winback.spark import FEATURES, SparkTables, score_snapshot, session, to_pandas
+from winback.tables import DuckDBTables
 from winback.transform import DbtNodeResult, run_dbt
 
 pyspark = pytest.importorskip("pyspark", reason="the spark extra (make setup installs it)")
@@ -205,11 +206,7 @@ def test_every_feature_is_the_same_on_spark_row_for_row(
 ) -> None:
     settings, _ = duckdb_build
     order = "order by as_of_date, customer_id"
-    con = duckdb.connect(str(settings.warehouse.path))
-    try:
-        on_duckdb = con.execute(f"select * from {FEATURES} {order}").df()
-    finally:
-        con.close()
+    on_duckdb = DuckDBTables(settings.warehouse).read(f"select * from {FEATURES} {order}")
     on_spark = to_pandas(spark.sql(f"select * from {FEATURES} {order}"))
     assert len(on_duckdb) > 1_000 and on_duckdb["as_of_date"].nunique() > 1
     # Spark keeps a partition column (as_of_date) last; the model reads columns by name.
@@ -348,11 +345,7 @@ def test_the_decisions_on_spark_contact_the_same_customers(
         store=SparkTables(spark),
     )
     order = "order by customer_id"
-    con = duckdb.connect(str(settings.warehouse.path))
-    try:
-        on_duckdb = con.execute(f"select * from marts.winback_list {order}").df()
-    finally:
-        con.close()
+    on_duckdb = DuckDBTables(settings.warehouse).read(f"select * from marts.winback_list {order}")
     on_spark = to_pandas(spark.sql(f"select * from marts.winback_list {order}"))
 
     contacted = on_duckdb["is_contacted"].astype(bool)
