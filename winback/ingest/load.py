@@ -8,6 +8,11 @@ with a :class:`ContractError` naming the file, before the warehouse is touched.
 
 Row numbers count data rows after the header, starting at 1 (blank lines are skipped by
 the reader and not counted; Parquet row numbers are the file's own, from 1).
+
+The Spark engine's loader (:mod:`winback.ingest.spark_load`) must behave exactly like this
+one, so what does not depend on the SQL dialect is kept here once and both use it: file
+discovery, the file-level checks and their messages, the load id, the stale-data check, and
+the row checks the contract implies (:func:`row_checks`) with their reason texts.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import duckdb
 
@@ -151,11 +157,16 @@ class Source:
     native: dict[str, str] = field(default_factory=dict)
 
 
+def check_not_empty(path: Path) -> None:
+    """A zero-byte file has not even a header row: nothing in it can be checked."""
+    if path.stat().st_size == 0:
+        raise ContractError(path, "file is empty (not even a header row)")
+
+
 def _read_source(con: duckdb.DuckDBPyConnection, table: Table, path: Path) -> Source:
     """Stage a file as temp table ``src_<table>`` with a ``_row_number``: CSV as text,
     Parquet as text except columns whose type already is the contract's kind."""
-    if path.stat().st_size == 0:
-        raise ContractError(path, "file is empty (not even a header row)")
+    check_not_empty(path)
     target = f"src_{table.name}"
     native: dict[str, str] = {}
     try:
@@ -186,22 +197,28 @@ def _read_source(con: duckdb.DuckDBPyConnection, table: Table, path: Path) -> So
                 f"from read_parquet({lit(str(path))}, file_row_number = true)"
             )
     except duckdb.Error as exc:
-        raise ContractError(path, _explain_read_error(str(exc))) from exc
+        raise ContractError(path, explain_read_error(str(exc))) from exc
     columns = [r[0] for r in con.execute(f"describe {target}").fetchall()][1:]
-    _check_header(table, path, columns)
+    check_header(table, path, columns)
     return Source(columns, native)
 
 
-def _explain_read_error(message: str) -> str:
+NOT_UTF8 = "file is not valid UTF-8 text (save it as UTF-8)"
+
+
+def explain_read_error(message: str) -> str:
+    """A reader's error message as the problem a :class:`ContractError` reports."""
     first = message.splitlines()[0]
     if "unicode" in message.lower() or "utf-8" in message.lower():
-        return "file is not valid UTF-8 text (save it as UTF-8). Reader said: " + first
+        return f"{NOT_UTF8}. Reader said: " + first
     if "No files found" in message:
         return "file not found"
     return "cannot be read as the contract requires. Reader said: " + first
 
 
-def _check_header(table: Table, path: Path, columns: list[str]) -> None:
+def check_header(table: Table, path: Path, columns: list[str]) -> None:
+    """Refuse a header that lacks a required column (with a hint when it seems separated
+    by something other than commas) or names a column twice."""
     lowered = [c.strip().lower() for c in columns]
     if len(set(lowered)) != len(lowered):
         raise ContractError(path, f"duplicate column names in header: {columns}")
@@ -236,80 +253,163 @@ def _typed_expr(col: Column, raw: str, native: str | None = None) -> str:
     return f"try_cast({text} as {SQL_TYPES[col.kind]})"
 
 
+# What a value of each kind must look like, in the reason of a ``bad_<kind>`` problem.
+KIND_TEXT = {
+    "timestamp": "an ISO 8601 timestamp",
+    "decimal": "a number",
+    "integer": "a whole number",
+    "boolean": "true or false",
+}
+RowTest = Literal["missing", "bad_type", "not_allowed", "below", "above", "future"]
+# A reason template's placeholder for the value as the file holds it (as text, at most
+# VALUE_SHOWN characters): "amount '{value}' is below 0".
+VALUE_SHOWN = 60
+
+
+@dataclass(frozen=True)
+class RowCheck:
+    """One rule the contract sets for one column of every row, free of SQL: each engine
+    renders ``test`` in its own dialect, so both find the same problems, list them in the
+    same order and word them the same (``reason``: a template, see :func:`template_parts`).
+
+    Tests: ``missing`` (required but empty), ``bad_type`` (text that is not of the kind),
+    ``not_allowed`` (not one of the allowed values), ``below``/``above`` (the typed value
+    outside ``min_value``/``max_value``), ``future`` (at or after the end of the as-of day).
+    """
+
+    column: Column
+    code: str
+    test: RowTest
+    reason: str
+
+
+def row_checks(col: Column, *, native: bool = False) -> list[RowCheck]:
+    """The checks of one column, in the order its problems are listed. A ``native`` (typed
+    Parquet) column cannot hold a value of the wrong type, only a missing or out-of-range one."""
+    name, shown = col.name, f"{col.name} '{{value}}'"
+    out = []
+    if col.required:
+        out.append(RowCheck(col, "missing_value", "missing", f"{name} is required but empty"))
+    if col.kind != "string" and not native:
+        reason = f"{shown} is not {KIND_TEXT[col.kind]}"
+        out.append(RowCheck(col, f"bad_{col.kind}", "bad_type", reason))
+    if col.allowed:
+        reason = f"{shown} is not one of: {', '.join(col.allowed)}"
+        out.append(RowCheck(col, "unknown_value", "not_allowed", reason))
+    if col.min_value is not None:
+        code = "negative_amount" if col.kind == "decimal" and col.min_value == 0 else "out_of_range"
+        out.append(RowCheck(col, code, "below", f"{shown} is below {col.min_value:g}"))
+    if col.max_value is not None:
+        out.append(RowCheck(col, "out_of_range", "above", f"{shown} is above {col.max_value:g}"))
+    if col.not_after_as_of:
+        reason = f"{shown} is after the run's as-of time"
+        out.append(RowCheck(col, "future_timestamp", "future", reason))
+    return out
+
+
+# Problems found across rows, after the row checks: (reason code, reason template). A
+# repeated header row is looked for first, before any column's checks.
+REPEATED_HEADER = ("repeated_header", "row repeats the header line")
+DUPLICATE_KEY = ("duplicate_key", "{key} '{value}' already appeared at row {first_row}")
+UNKNOWN_REFERENCE = (
+    "unknown_reference",
+    "{column} '{value}' is not in {parent} (unknown, or quarantined itself)",
+)
+UNKNOWN_CONTACT_KEY = (
+    "unknown_contact_key",
+    "contact_key '{value}' was never exported by Winback "
+    "(not in history.winback_exported_contacts or the reminder ledger)",
+)
+
+
+def template_parts(template: str, **fixed: str) -> list[tuple[str, str | None]]:
+    """A reason template as (text, placeholder) pieces, once the ``fixed`` placeholders
+    are filled in: each engine concatenates the texts with its own SQL for the others."""
+    for key, value in fixed.items():
+        template = template.replace("{" + key + "}", value)
+    parts: list[tuple[str, str | None]] = []
+    while "{" in template:
+        head, _, rest = template.partition("{")
+        placeholder, _, template = rest.partition("}")
+        parts.append((head, placeholder))
+    parts.append((template, None))
+    return parts
+
+
+def _sql_text(template: str, values: dict[str, str], **fixed: str) -> str:
+    """A reason template as DuckDB SQL: its texts and the ``values`` expressions joined by
+    ``||`` (so null when a value is null)."""
+    pieces: list[str] = []
+    for text, placeholder in template_parts(template, **fixed):
+        if text:
+            pieces.append(lit(text))
+        if placeholder is not None:
+            pieces.append(values[placeholder])
+    return " || ".join(pieces)
+
+
 def _problem_exprs(
     col: Column, raw: str, typed: str, as_of_end: str, *, native: bool = False
 ) -> list[tuple[str, str]]:
-    """(condition, problem struct) SQL pairs for one column of one row: the struct
-    describes the problem when the condition is true. A ``native`` (typed Parquet)
-    column cannot hold a value of the wrong type, only a missing or out-of-range one."""
-    name = lit(col.name)
-
-    def problem(cond: str, code: str, message_sql: str) -> tuple[str, str]:
-        return (
-            cond,
-            f"{{'column_name': {name}, 'reason_code': '{code}', 'reason': {message_sql}}}",
-        )
-
+    """(condition, problem struct) SQL pairs for one column of one row, one per
+    :func:`row_checks`: the struct describes the problem when the condition is true."""
     text = f"cast({raw} as varchar)" if native else raw
-    shown = f"'''' || left({text}, 60) || ''''"
-    out = []
-    if col.required:
-        out.append(
-            problem(
-                f"{raw} is null" if native else f"nullif(trim({raw}), '') is null",
-                "missing_value",
-                f"'{col.name} is required but empty'",
-            )
+    shown = f"left({text}, {VALUE_SHOWN})"
+    allowed = ", ".join(lit(a) for a in col.allowed or ())
+    conditions: dict[RowTest, str] = {
+        "missing": f"{raw} is null" if native else f"nullif(trim({raw}), '') is null",
+        "bad_type": f"nullif(trim({raw}), '') is not null and {typed} is null",
+        "not_allowed": f"{typed} is not null and {typed} not in ({allowed})",
+        "below": f"{typed} < {col.min_value}",
+        "above": f"{typed} > {col.max_value}",
+        "future": f"{typed} >= {as_of_end}",
+    }
+    return [
+        (
+            conditions[check.test],
+            f"{{'column_name': {lit(col.name)}, 'reason_code': '{check.code}', "
+            f"'reason': {_sql_text(check.reason, {'value': shown})}}}",
         )
-    if col.kind != "string" and not native:
-        kind_text = {
-            "timestamp": "an ISO 8601 timestamp",
-            "decimal": "a number",
-            "integer": "a whole number",
-            "boolean": "true or false",
-        }[col.kind]
-        out.append(
-            problem(
-                f"nullif(trim({raw}), '') is not null and {typed} is null",
-                f"bad_{col.kind}",
-                f"'{col.name} ' || {shown} || ' is not {kind_text}'",
-            )
-        )
-    if col.allowed:
-        allowed = ", ".join(lit(a) for a in col.allowed)
-        out.append(
-            problem(
-                f"{typed} is not null and {typed} not in ({allowed})",
-                "unknown_value",
-                f"'{col.name} ' || {shown} || ' is not one of: {', '.join(col.allowed)}'",
-            )
-        )
-    if col.min_value is not None:
-        code = "negative_amount" if col.kind == "decimal" and col.min_value == 0 else "out_of_range"
-        out.append(
-            problem(
-                f"{typed} < {col.min_value}",
-                code,
-                f"'{col.name} ' || {shown} || ' is below {col.min_value:g}'",
-            )
-        )
-    if col.max_value is not None:
-        out.append(
-            problem(
-                f"{typed} > {col.max_value}",
-                "out_of_range",
-                f"'{col.name} ' || {shown} || ' is above {col.max_value:g}'",
-            )
-        )
-    if col.not_after_as_of:
-        out.append(
-            problem(
-                f"{typed} >= {as_of_end}",
-                "future_timestamp",
-                f"'{col.name} ' || {shown} || ' is after the run''s as-of time'",
-            )
-        )
-    return out
+        for check in row_checks(col, native=native)
+    ]
+
+
+def utc_now() -> dt.datetime:
+    """The clock as the warehouse keeps time: UTC wall-clock, without a zone."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def no_valid_order_error() -> ContractError:
+    """No order has a parseable order_ts, so there is no newest order to date the run by."""
+    return ContractError("orders", "no order has a valid order_ts; cannot pick an as-of date")
+
+
+def check_data_age(
+    orders_file: Path, as_of: dt.date, now: dt.datetime | None, max_data_age_days: int | None
+) -> None:
+    """Refuse a default as-of date (the newest order's) more than ``max_data_age_days``
+    before ``now``: the export has not been refreshed (:class:`StaleDataError`)."""
+    today = (now or utc_now()).date()
+    if max_data_age_days is not None and (today - as_of).days > max_data_age_days:
+        raise StaleDataError(orders_file, as_of, today, max_data_age_days)
+
+
+def conservation_error(path: Path, read: int, loaded: int, quarantined: int) -> RuntimeError:
+    """Rows read != rows loaded + rows quarantined: a row went missing, a bug of ours."""
+    return RuntimeError(
+        f"conservation broken for {path}: read {read} rows, loaded {loaded}, "
+        f"quarantined {quarantined}. This is a Winback bug; please report it."
+    )
+
+
+def nothing_loaded_error(orders_file: Path, rows_read: int) -> ContractError:
+    """Every order was quarantined: nothing downstream can run (raised after publishing,
+    so that quarantine.rejected_rows shows why)."""
+    return ContractError(
+        orders_file,
+        f"none of its {rows_read:,} rows passed validation; "
+        "see quarantine.rejected_rows for the reasons",
+    )
 
 
 def default_as_of(
@@ -319,7 +419,7 @@ def default_as_of(
     native: dict[str, str] | None = None,
 ) -> dt.date:
     """The date of the latest parseable order that is not in the future of ``now``."""
-    now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    now = now or utc_now()
     orders_ts = _typed_expr(
         Column("order_ts", "timestamp"), q("order_ts"), (native or {}).get("order_ts")
     )
@@ -328,7 +428,7 @@ def default_as_of(
     ).fetchone()
     latest = row[0] if row else None
     if latest is None:
-        raise ContractError("orders", "no order has a valid order_ts; cannot pick an as-of date")
+        raise no_valid_order_error()
     return latest.date()
 
 
@@ -379,12 +479,12 @@ class _TableLoader:
             else f"lower(cast(s.{q(c)} as varchar)) = {lit(low)}"
             for low, c in sorted(self.by_lower.items(), key=lambda item: item[1] in self.native)
         )
+        code, reason = REPEATED_HEADER
         problems.insert(
             0,
             (
                 header_echo,
-                "{'column_name': null, 'reason_code': 'repeated_header', "
-                "'reason': 'row repeats the header line'}",
+                f"{{'column_name': null, 'reason_code': '{code}', 'reason': {lit(reason)}}}",
             ),
         )
         # Rows are checked with plain conditions; the problem list (structs, text) is
@@ -436,10 +536,11 @@ class _TableLoader:
             f"from chk_{t.name} group by {key} having count(*) > 1) f using ({key}) "
             "where c._row_number <> f.first_row"
         )
+        code, reason = DUPLICATE_KEY
+        reason_sql = _sql_text(reason, {"value": key, "first_row": "d.first_row"}, key=t.key or "")
         problem = (
-            f"[{{'column_name': {lit(t.key or '')}, 'reason_code': 'duplicate_key', "
-            f"'reason': {lit(t.key or '')} || ' ''' || {key} || ''' already appeared at row ' "
-            "|| d.first_row}]"
+            f"[{{'column_name': {lit(t.key or '')}, 'reason_code': '{code}', "
+            f"'reason': {reason_sql}}}]"
         )
         self.con.execute(
             f"insert into {QUARANTINE_TABLE} select {lit(load_id)}, {lit(t.name)}, "
@@ -457,10 +558,10 @@ class _TableLoader:
         export history or the reminder ledger); any other goes to quarantine."""
         t = self.table
         cond = f"contact_key not in ({_exported_keys_sql(self.con)})"
+        code, reason = UNKNOWN_CONTACT_KEY
         problem = (
-            "[{'column_name': 'contact_key', 'reason_code': 'unknown_contact_key', "
-            "'reason': 'contact_key ''' || contact_key || ''' was never exported by Winback "
-            "(not in history.winback_exported_contacts or the reminder ledger)'}]"
+            f"[{{'column_name': 'contact_key', 'reason_code': '{code}', "
+            f"'reason': {_sql_text(reason, {'value': 'contact_key'})}}}]"
         )
         self._quarantine(load_id, cond, problem)
         self.con.execute(f"delete from chk_{t.name} where {cond}")
@@ -471,10 +572,10 @@ class _TableLoader:
         cond = (
             f"{q(column)} is not null and {q(column)} not in (select {parent_key} from ok_{parent})"
         )
+        code, reason = UNKNOWN_REFERENCE
+        reason_sql = _sql_text(reason, {"value": q(column)}, column=column, parent=parent)
         problem = (
-            f"[{{'column_name': {lit(column)}, 'reason_code': 'unknown_reference', "
-            f"'reason': {lit(column)} || ' ''' || {q(column)} || ''' is not in {parent} "
-            "(unknown, or quarantined itself)'}]"
+            f"[{{'column_name': {lit(column)}, 'reason_code': '{code}', 'reason': {reason_sql}}}]"
         )
         self._quarantine(load_id, cond, problem)
         self.con.execute(f"delete from chk_{t.name} where {cond}")
@@ -506,7 +607,9 @@ def _exported_keys_sql(con: duckdb.DuckDBPyConnection) -> str:
     return " union all ".join(parts) or "select cast(null as varchar) where false"
 
 
-def _make_load_id(files: dict[str, Path], as_of: dt.date) -> str:
+def make_load_id(files: dict[str, Path], as_of: dt.date) -> str:
+    """The load's id: the as-of date and a digest of the files (name, size, mtime), so a
+    re-load of the same files for the same date has the same id."""
     digest = hashlib.sha256(str(as_of).encode())
     for name, path in sorted(files.items()):
         stat = path.stat()
@@ -557,11 +660,9 @@ def load_data_dir(
                 sources[table.name] = _read_source(con, table, files[table.name])
         if as_of is None:
             as_of = default_as_of(con, now=now, native=sources["orders"].native)
-            today = (now or dt.datetime.now(dt.UTC).replace(tzinfo=None)).date()
-            if max_data_age_days is not None and (today - as_of).days > max_data_age_days:
-                raise StaleDataError(files["orders"], as_of, today, max_data_age_days)
+            check_data_age(files["orders"], as_of, now, max_data_age_days)
         as_of_end = f"timestamp '{as_of + dt.timedelta(days=1):%Y-%m-%d} 00:00:00'"
-        load_id = _make_load_id(files, as_of)
+        load_id = make_load_id(files, as_of)
         report = LoadReport(load_id=load_id, as_of=as_of, notes=notes)
         con.execute(
             "create or replace temp table quarantine_stage (load_id varchar, table_name varchar, "
@@ -594,11 +695,7 @@ def load_data_dir(
         con.close()
     orders = report.tables["orders"]
     if orders.rows_loaded == 0:
-        raise ContractError(
-            files["orders"],
-            f"none of its {orders.rows_read:,} rows passed validation; "
-            "see quarantine.rejected_rows for the reasons",
-        )
+        raise nothing_loaded_error(files["orders"], orders.rows_read)
     return report
 
 
@@ -607,10 +704,7 @@ def _count(con: duckdb.DuckDBPyConnection, table: str, path: Path) -> TableLoad:
     loaded = scalar(con, f"select count(*) from ok_{table}")
     quarantined = scalar(con, "select count(*) from quarantine_stage where table_name = ?", [table])
     if read != loaded + quarantined:
-        raise RuntimeError(
-            f"conservation broken for {path}: read {read} rows, loaded {loaded}, "
-            f"quarantined {quarantined}. This is a Winback bug; please report it."
-        )
+        raise conservation_error(path, read, loaded, quarantined)
     return TableLoad(table, str(path), read, loaded, quarantined)
 
 
