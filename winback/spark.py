@@ -1,5 +1,7 @@
-"""The Spark engine's session (``WINBACK_ENGINE=spark``): one SparkSession per process,
-built from the ``spark`` settings section.
+"""The Spark engine (``WINBACK_ENGINE=spark``): its session (one per run, built from the
+``spark`` settings section), and what the nightly reads from and writes to Spark: the
+feature reads, the scoring, the table store the decisions use and the Parquet publish
+(the DuckDB twins: ``winback.warehouse``, ``winback.tables``, ``winback.publish``).
 
 ``local[N]`` runs Spark inside the flow's own process (a JVM started by pyspark: Java 17,
 nothing to install or start by hand); any other master (``spark://``, ``yarn``,
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import logging
 import os
 import sys
 import tempfile
@@ -110,9 +113,9 @@ def session(settings: SparkSettings, *, app_name: str = "winback") -> Iterator[S
             scratch = Path(location).parent / "spark-local"
             scratch.mkdir(parents=True, exist_ok=True)
             builder = builder.config("spark.local.dir", str(scratch))
-    for key, value in session_conf(settings).items():
-        builder = builder.config(key, value)
     conf = session_conf(settings)
+    for key, value in conf.items():
+        builder = builder.config(key, value)
     _forget_last_night(conf)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
@@ -231,7 +234,17 @@ def score_snapshot(
     with tempfile.TemporaryDirectory(prefix="winback-udf-") as tmp:
         path = Path(tmp) / "churn_udf"
         columns = spark_scoring.save_udf_model(registered, types, path)
-        udf = mlflow.pyfunc.spark_udf(spark, str(path), result_type="double", env_manager="local")
+        # env_manager="local": the executors use the environment the project ships (README:
+        # pointing it at a cluster), so MLflow's advice to rebuild one with conda is noise.
+        pyfunc_log = logging.getLogger("mlflow.pyfunc")
+        level = pyfunc_log.level
+        pyfunc_log.setLevel(logging.ERROR)
+        try:
+            udf = mlflow.pyfunc.spark_udf(
+                spark, str(path), result_type="double", env_manager="local"
+            )
+        finally:
+            pyfunc_log.setLevel(level)
         inputs = [F.col(c).cast(types[c]).alias(c) for c in columns]
         scored = features.withColumn("churn_probability", udf(F.struct(*inputs))).persist()
         try:
