@@ -38,7 +38,7 @@ from winback.flows.common import (
 from winback.ingest import LoadReport
 from winback.models import lifecycle, scoring, snapshots, tracking, training
 from winback.models.drift import population_stability_index
-from winback.publish import read_previous_probabilities
+from winback.publish import PublishReport, read_previous_probabilities
 from winback.runs import NightlyResult
 from winback.stages import Heartbeat, StageClock
 from winback.tables import TableStore
@@ -364,6 +364,40 @@ def _chain(
         exported = None
         if settings.export.after_nightly if export is None else export:
             exported = run(export_list, settings, load.as_of, settings.as_of is not None, send_from)
+    return finish(
+        settings,
+        clock,
+        load=load,
+        scored=scored,
+        chosen=chosen,
+        outcome=outcome,
+        model_seconds=model_seconds,
+        warnings=warnings,
+        decisions=decisions,
+        published=published,
+        psi=None
+        if previous is None or probabilities.empty
+        else population_stability_index(previous.to_numpy(), probabilities.to_numpy()),
+        exported=exported,
+    )
+
+
+def finish(
+    settings: Settings,
+    clock: StageClock,
+    *,
+    load: LoadReport,
+    scored: int,
+    chosen: tracking.VersionRecord,
+    outcome: lifecycle.TrainingOutcome,
+    model_seconds: dict[str, float],
+    warnings: list[str],
+    decisions: DecisionsResult,
+    published: PublishReport,
+    psi: float | None,
+    exported: ExportReport | None,
+) -> NightlyResult:
+    """The run's result and its ``nightly-summary`` artifact (either engine's chain)."""
     result = NightlyResult(
         as_of=load.as_of,
         load=load,
@@ -376,9 +410,7 @@ def _chain(
         feature_model_seconds=model_seconds,
         decisions=decisions,
         published=published,
-        psi=None
-        if previous is None or probabilities.empty
-        else population_stability_index(previous.to_numpy(), probabilities.to_numpy()),
+        psi=psi,
         psi_threshold=settings.validation.psi_threshold,
         warnings=[*warnings, *filter(None, [outcome.label_warning])],
         export=exported,
@@ -386,6 +418,6 @@ def _chain(
     create_markdown_artifact(
         key="nightly-summary",
         markdown=result.to_markdown(clock.to_markdown()),
-        description="Nightly run",
+        description=f"Nightly run ({settings.engine})",
     )
     return result

@@ -130,6 +130,7 @@ def spark_chain(
     """The nightly's steps on Spark, under the run lock (``flows/nightly.py``)."""
     from winback.flows.nightly import (
         decide,
+        finish,
         load_merchant_assumptions,
         train_model,
         validate_features,
@@ -166,26 +167,17 @@ def spark_chain(
             "Parquet table marts.winback_list (%s)",
             published.published_path,
         )
-    result = NightlyResult(
-        as_of=load.as_of,
+    return finish(
+        settings,
+        clock,
         load=load,
-        scored_customers=scored,
-        model_version=chosen.model.version,
-        model_as_of=chosen.as_of or load.as_of,
-        training=outcome,
-        warehouse_path=settings.warehouse.path,
-        stages=clock.figures,
-        feature_model_seconds=model_seconds,
+        scored=scored,
+        chosen=chosen,
+        outcome=outcome,
+        model_seconds=model_seconds,
+        warnings=warnings,
         decisions=decisions,
         published=published,
         psi=None,
-        psi_threshold=settings.validation.psi_threshold,
-        warnings=[*warnings, *filter(None, [outcome.label_warning])],
-        export=None,
+        exported=None,
     )
-    create_markdown_artifact(
-        key="nightly-summary",
-        markdown=result.to_markdown(clock.to_markdown()),
-        description="Nightly run (Spark)",
-    )
-    return result

@@ -336,16 +336,28 @@ def template_parts(template: str, **fixed: str) -> list[tuple[str, str | None]]:
     return parts
 
 
-def _sql_text(template: str, values: dict[str, str], **fixed: str) -> str:
-    """A reason template as DuckDB SQL: its texts and the ``values`` expressions joined by
-    ``||`` (so null when a value is null)."""
+def reason_pieces(
+    template: str,
+    values: dict[str, str],
+    literal: Callable[[str], str] = lit,
+    **fixed: str,
+) -> list[str]:
+    """A reason template as SQL pieces in order: its texts as ``literal`` strings (the
+    engine's quoting; DuckDB's by default) and the ``values`` expressions at its
+    placeholders (each engine joins them its own way)."""
     pieces: list[str] = []
     for text, placeholder in template_parts(template, **fixed):
         if text:
-            pieces.append(lit(text))
+            pieces.append(literal(text))
         if placeholder is not None:
             pieces.append(values[placeholder])
-    return " || ".join(pieces)
+    return pieces
+
+
+def _sql_text(template: str, values: dict[str, str], **fixed: str) -> str:
+    """A reason template as DuckDB SQL: its pieces joined by ``||`` (so null when a value
+    is null)."""
+    return " || ".join(reason_pieces(template, values, lit, **fixed))
 
 
 def _problem_exprs(

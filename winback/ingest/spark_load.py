@@ -74,8 +74,8 @@ from winback.ingest.load import (
     make_load_id,
     no_valid_order_error,
     nothing_loaded_error,
+    reason_pieces,
     row_checks,
-    template_parts,
     utc_now,
 )
 
@@ -688,13 +688,7 @@ def _by_lower(source: _Source) -> dict[str, str]:
 
 def _reason(template: str, values: dict[str, str], **fixed: str) -> str:
     """A reason template as Spark SQL (null when a value is null, as in DuckDB)."""
-    pieces: list[str] = []
-    for text, placeholder in template_parts(template, **fixed):
-        if text:
-            pieces.append(lit(text))
-        if placeholder is not None:
-            pieces.append(values[placeholder])
-    return f"concat({', '.join(pieces)})"
+    return f"concat({', '.join(reason_pieces(template, values, lit, **fixed))})"
 
 
 def _problem(column: str | None, code: str, reason: str) -> str:
