@@ -210,8 +210,12 @@ def is_transient(task: object, task_run: object, state: State) -> bool:
 
 
 @step(retries=2, retry_delay_seconds=5, retry_condition_fn=is_transient)
-def load_raw(settings: Settings, as_of: dt.date | None, artifact_key: str) -> LoadReport:
-    """Validate the data directory into raw + quarantine (file I/O: retried)."""
+def load_raw(
+    settings: Settings, as_of: dt.date | None, artifact_key: str, reuse: bool = True
+) -> LoadReport:
+    """Validate the data directory into raw + quarantine (file I/O: retried). Files
+    unchanged since the last load are kept as it validated them, unless ``reuse`` is off
+    (``winback.ingest.load.load_data_dir``)."""
     logger = get_run_logger()
     report = load_data_dir(
         settings.warehouse.path,
@@ -220,6 +224,7 @@ def load_raw(settings: Settings, as_of: dt.date | None, artifact_key: str) -> Lo
         progress=logger.info,
         memory_limit=settings.warehouse.duckdb_memory_limit,
         max_data_age_days=settings.max_data_age_days,
+        reuse=reuse,
     )
     logger.info(
         "loaded %s rows, quarantined %s, as of %s",

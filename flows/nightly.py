@@ -314,8 +314,9 @@ def nightly(
     records it as history (the backfill flow turns it off). Every step runs within its
     time limit (setting ``timeouts``). A run turned away by another run's lock ends
     Completed, named Skipped (the next scheduled run tries again); a failure is
-    recorded (``alert_on_failure``). ``full_refresh`` rebuilds every feature snapshot
-    instead of only the new and changed ones.
+    recorded (``alert_on_failure``). ``full_refresh`` reads every file again and
+    rebuilds every feature snapshot, instead of keeping the unchanged files' loads and
+    building only the new and changed snapshots.
     """
     settings = settings_for_run(data_dir, as_of, horizon_days)
     # A production run (no as-of date) never plans a contact before it started; a replay
@@ -341,7 +342,7 @@ def _chain(
     run = Steps(settings, "nightly")
     clock = StageClock(progress=get_run_logger().info)
     with clock.stage("ingest"):
-        load = run(load_raw, settings, settings.as_of, "nightly-load")
+        load = run(load_raw, settings, settings.as_of, "nightly-load", not full_refresh)
         run.rows = sum(t.rows_loaded for t in load.tables.values())
         run(validate_raw, settings, load)
         run(load_merchant_assumptions, settings)

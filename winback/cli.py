@@ -116,8 +116,9 @@ def nightly(
         bool,
         typer.Option(
             "--full-refresh",
-            help="Compute every feature snapshot again. By default a night computes only the "
-            "snapshots that are new or whose input rows changed, and keeps the others.",
+            help="Read every file and compute every feature snapshot again. By default a "
+            "night keeps the load of each file unchanged since the last one, computes only "
+            "the snapshots that are new or whose input rows changed, and keeps the others.",
         ),
     ] = False,
 ) -> None:

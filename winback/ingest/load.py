@@ -17,7 +17,9 @@ the row checks the contract implies (:func:`row_checks`) with their reason texts
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import functools
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,7 +28,8 @@ from typing import Literal
 
 import duckdb
 
-from winback.ingest.contract import SQL_TYPES, TABLES, TABLES_BY_NAME, Column, Table
+from winback.ingest import contract as contract_module
+from winback.ingest.contract import CONTACT_LOG, SQL_TYPES, TABLES, TABLES_BY_NAME, Column, Table
 from winback.warehouse import scalar
 
 SUFFIXES = (".csv", ".parquet")
@@ -76,6 +79,9 @@ class LoadReport:
     tables: dict[str, TableLoad] = field(default_factory=dict)
     quarantine_counts: dict[tuple[str, str], int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # Tables whose file was unchanged since an earlier load, kept as it wrote them
+    # (table → that load's id).
+    kept: dict[str, str] = field(default_factory=dict)
 
     @property
     def rows_quarantined(self) -> int:
@@ -90,6 +96,8 @@ class LoadReport:
         ]
         for t in self.tables.values():
             src = Path(t.source_file).name if t.source_file else "(absent)"
+            if t.table in self.kept:
+                src += f" (unchanged: kept from load `{self.kept[t.table]}`)"
             lines.append(
                 f"| {t.table} | {src} | {t.rows_read:,} | {t.rows_loaded:,} "
                 f"| {t.rows_quarantined:,} |"
@@ -302,9 +310,14 @@ def row_checks(col: Column, *, native: bool = False) -> list[RowCheck]:
     if col.max_value is not None:
         out.append(RowCheck(col, "out_of_range", "above", f"{shown} is above {col.max_value:g}"))
     if col.not_after_as_of:
-        reason = f"{shown} is after the run's as-of time"
-        out.append(RowCheck(col, "future_timestamp", "future", reason))
+        reason = f"{shown} {FUTURE_REASON}"
+        out.append(RowCheck(col, FUTURE_CODE, "future", reason))
     return out
+
+
+# The end of a future timestamp's reason (a reused table must have none: _reusable).
+FUTURE_REASON = "is after the run's as-of time"
+FUTURE_CODE = "future_timestamp"
 
 
 # Problems found across rows, after the row checks: (reason code, reason template). A
@@ -629,6 +642,116 @@ def make_load_id(files: dict[str, Path], as_of: dt.date) -> str:
     return f"{as_of:%Y%m%d}-{digest.hexdigest()[:10]}"
 
 
+# What each load validated, file by file: a file that is unchanged since (same path, size
+# and content, validated by the same contract and loader code) is not read again.
+FILES_DDL = (
+    "create table if not exists raw._files (table_name varchar, source_file varchar, "
+    "size_bytes bigint, content_digest varchar, loader_digest varchar, as_of date, "
+    "load_id varchar, rows_read bigint, rows_loaded bigint, rows_quarantined bigint)"
+)
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """One contract file as a load validated it (a row of ``raw._files``): ``as_of`` is
+    the date its validated rows hold for, ``load_id`` the load that read it."""
+
+    table: str
+    source_file: str
+    size_bytes: int
+    content_digest: str
+    loader_digest: str
+    as_of: dt.date | None = None
+    load_id: str = ""
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+
+    def same_file(self, other: FileRecord) -> bool:
+        return (self.source_file, self.size_bytes, self.content_digest, self.loader_digest) == (
+            other.source_file,
+            other.size_bytes,
+            other.content_digest,
+            other.loader_digest,
+        )
+
+
+@functools.cache
+def loader_digest() -> str:
+    """A digest of the contract and of this loader's code: a file validated by other
+    rules is validated again."""
+    digest = hashlib.sha256()
+    for module in (contract_module.__file__, __file__):
+        digest.update(Path(str(module)).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def fingerprint(table: str, path: Path) -> FileRecord:
+    """The file as it is now: size and a BLAKE2b digest of its bytes (about 1 GB/s)."""
+    with path.open("rb") as handle:
+        content = hashlib.file_digest(handle, "blake2b").hexdigest()[:32]
+    return FileRecord(table, str(path), path.stat().st_size, content, loader_digest())
+
+
+def _previous_files(con: duckdb.DuckDBPyConnection) -> dict[str, FileRecord]:
+    """The files the last load validated (none before the first load with a record)."""
+    present = {
+        r[0]
+        for r in con.execute(
+            "select schema_name || '.' || table_name from duckdb_tables() "
+            "where schema_name in ('raw', 'quarantine')"
+        ).fetchall()
+    }
+    if "raw._files" not in present or "quarantine.rejected_rows" not in present:
+        return {}
+    rows = con.execute(
+        "select table_name, source_file, size_bytes, content_digest, loader_digest, as_of, "
+        "load_id, rows_read, rows_loaded, rows_quarantined from raw._files"
+    ).fetchall()
+    return {r[0]: FileRecord(*r) for r in rows if f"raw.{r[0]}" in present}
+
+
+def _reusable(
+    con: duckdb.DuckDBPyConnection,
+    now: dict[str, FileRecord],
+    previous: dict[str, FileRecord],
+    as_of: dt.date,
+) -> dict[str, FileRecord]:
+    """The tables whose last load stands as it is tonight, so their files are not read
+    again: the same file (path, size, content) under the same contract and loader code;
+    every table it references kept too, or absent then and now; an as-of date not
+    earlier than the one its rows were validated for, and if later, no row of it was
+    quarantined as after that as-of time (a later date could admit it); its raw rows and
+    quarantine rows still as the load counted them. The contact log is always read
+    again: its check against the exported contact keys changes with every export."""
+    kept: dict[str, FileRecord] = {}
+    for table in TABLES:  # parents before children
+        name = table.name
+        before = previous.get(name)
+        if name not in now or name == CONTACT_LOG.name or before is None:
+            continue
+        if not before.same_file(now[name]) or before.as_of is None or as_of < before.as_of:
+            continue
+        if not all(
+            ref.table in kept or (ref.table not in now and ref.table not in previous)
+            for ref in table.references
+        ):
+            continue
+        loaded = scalar(con, f"select count(*) from raw.{name}")
+        quarantined, future = con.execute(
+            "select count(*), count(*) filter (where reason_code = $code "
+            "or other_problems like $reason) from quarantine.rejected_rows "
+            "where table_name = $table",
+            {"code": FUTURE_CODE, "reason": f"%{FUTURE_REASON}%", "table": name},
+        ).fetchone() or (0, 0)
+        if (loaded, quarantined) != (before.rows_loaded, before.rows_quarantined):
+            continue
+        if as_of > before.as_of and future:
+            continue
+        kept[name] = before
+    return kept
+
+
 def _empty_select(table: Table) -> str:
     cols = ", ".join(f"cast(null as {SQL_TYPES[c.kind]}) as {q(c.name)}" for c in table.columns)
     meta = (
@@ -647,6 +770,7 @@ def load_data_dir(
     memory_limit: str | None = None,
     max_data_age_days: int | None = None,
     now: dt.datetime | None = None,
+    reuse: bool = True,
 ) -> LoadReport:
     """Validate every contract file in ``data_dir`` and replace the ``raw`` schema.
 
@@ -656,23 +780,39 @@ def load_data_dir(
     date, and with ``max_data_age_days`` an order file whose newest order is older than
     that before ``now`` (UTC, default: the clock) is refused (:class:`StaleDataError`)
     before anything is replaced.
+
+    With ``reuse``, a file unchanged since the last load (:func:`_reusable` says when
+    that gives exactly the rows a fresh validation would) is not read again: its raw
+    table and quarantine rows are kept as that load wrote them (``raw._files`` records
+    what each load validated). ``reuse=False`` reads and validates every file.
     """
     say = progress or (lambda _msg: None)
     files, notes = find_files(data_dir)
+    current = {name: fingerprint(name, path) for name, path in files.items()}
     warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(warehouse_path))
     try:
         con.execute("set TimeZone = 'UTC'")
         if memory_limit:
             con.execute(f"set memory_limit = {lit(memory_limit)}")
+        previous = _previous_files(con) if reuse else {}
+        # Unchanged files can be kept only once the as-of date is known: until then only
+        # the files that cannot be are read (and orders, which date a run without one).
+        maybe_kept = _reusable(con, current, previous, as_of or dt.date.max) if previous else {}
         sources: dict[str, Source] = {}
         for table in TABLES:
-            if table.name in files:
+            wanted = table.name not in maybe_kept or (as_of is None and table.name == "orders")
+            if table.name in files and wanted:
                 say(f"reading {files[table.name].name}")
                 sources[table.name] = _read_source(con, table, files[table.name])
         if as_of is None:
             as_of = default_as_of(con, now=now, native=sources["orders"].native)
             check_data_age(files["orders"], as_of, now, max_data_age_days)
+        kept = _reusable(con, current, previous, as_of) if previous else {}
+        for table in TABLES:
+            if table.name in files and table.name not in kept and table.name not in sources:
+                say(f"reading {files[table.name].name}")
+                sources[table.name] = _read_source(con, table, files[table.name])
         as_of_end = f"timestamp '{as_of + dt.timedelta(days=1):%Y-%m-%d} 00:00:00'"
         load_id = make_load_id(files, as_of)
         report = LoadReport(load_id=load_id, as_of=as_of, notes=notes)
@@ -688,6 +828,24 @@ def load_data_dir(
                 )
                 report.tables[table.name] = TableLoad(table.name, None)
                 continue
+            if table.name in kept:
+                before = kept[table.name]
+                con.execute(
+                    f"create or replace temp view ok_{table.name} as select * from raw.{table.name}"
+                )
+                con.execute(
+                    f"insert into {QUARANTINE_TABLE} select * from quarantine.rejected_rows "
+                    "where table_name = ?",
+                    [table.name],
+                )
+                report.tables[table.name] = _count(con, table.name, files[table.name], before)
+                report.kept[table.name] = before.load_id
+                say(
+                    f"{files[table.name].name} unchanged since load {before.load_id}: "
+                    f"its {before.rows_loaded:,} rows and {before.rows_quarantined:,} "
+                    "quarantined kept"
+                )
+                continue
             say(f"validating {table.name}")
             loader = _TableLoader(
                 con, table, sources[table.name], files[table.name], as_of_end, set(files)
@@ -702,7 +860,18 @@ def load_data_dir(
                 f"from chk_{table.name}"
             )
             report.tables[table.name] = _count(con, table.name, files[table.name])
-        _publish_raw(con, report)
+        records = [
+            dataclasses.replace(
+                record,
+                as_of=as_of,
+                load_id=report.kept.get(name, load_id),
+                rows_read=report.tables[name].rows_read,
+                rows_loaded=report.tables[name].rows_loaded,
+                rows_quarantined=report.tables[name].rows_quarantined,
+            )
+            for name, record in current.items()
+        ]
+        _publish_raw(con, report, records)
     finally:
         con.close()
     orders = report.tables["orders"]
@@ -711,8 +880,12 @@ def load_data_dir(
     return report
 
 
-def _count(con: duckdb.DuckDBPyConnection, table: str, path: Path) -> TableLoad:
-    read = scalar(con, f"select count(*) from src_{table}")
+def _count(
+    con: duckdb.DuckDBPyConnection, table: str, path: Path, kept: FileRecord | None = None
+) -> TableLoad:
+    """The table's counts, checked: rows read = loaded + quarantined (for a ``kept``
+    table, the counts its load recorded)."""
+    read = kept.rows_read if kept else scalar(con, f"select count(*) from src_{table}")
     loaded = scalar(con, f"select count(*) from ok_{table}")
     quarantined = scalar(con, "select count(*) from quarantine_stage where table_name = ?", [table])
     if read != loaded + quarantined:
@@ -720,16 +893,27 @@ def _count(con: duckdb.DuckDBPyConnection, table: str, path: Path) -> TableLoad:
     return TableLoad(table, str(path), read, loaded, quarantined)
 
 
-def _publish_raw(con: duckdb.DuckDBPyConnection, report: LoadReport) -> None:
-    """Swap the validated tables into ``raw`` and the rejects into ``quarantine`` at once."""
+def _publish_raw(
+    con: duckdb.DuckDBPyConnection, report: LoadReport, records: list[FileRecord]
+) -> None:
+    """Swap the validated tables into ``raw`` and the rejects into ``quarantine`` at once
+    (a kept table stays as it is), with the record of the files validated."""
     con.execute("begin transaction")
     try:
         con.execute("create schema if not exists raw")
         con.execute("create schema if not exists quarantine")
         for table in TABLES:
+            if table.name in report.kept:
+                continue
             con.execute(
                 f"create or replace table raw.{table.name} as select * from ok_{table.name}"
             )
+        con.execute(FILES_DDL)
+        con.execute("delete from raw._files")
+        con.executemany(
+            "insert into raw._files values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [list(dataclasses.astuple(r)) for r in records],
+        )
         con.execute(
             "create or replace table quarantine.rejected_rows as "
             "select * from quarantine_stage order by table_name, row_number"
