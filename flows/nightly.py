@@ -136,13 +136,28 @@ def build_features(
 
 
 @step()
-def read_features(settings: Settings) -> FeatureRead:
+def read_features(settings: Settings, as_of: dt.date) -> FeatureRead:
     """What the run needs of the feature mart, by the snapshot plan (training snapshots
-    sampled in SQL to the model's ``max_train_rows``)."""
+    sampled in SQL to the model's ``max_train_rows``). The labelled rows the plan reads
+    are digested in SQL first: when a registered version was trained on exactly those
+    rows and inputs (and ``mlflow.reuse_trained_model`` is on), tonight reuses it, so
+    only the scoring snapshot is read (``models/lifecycle.py``)."""
+    seed = settings.model.lightgbm.seed
     plan = snapshots.plan_snapshots(
         warehouse.snapshot_summaries(settings.warehouse), settings.model.lightgbm.max_train_rows
     )
-    read = warehouse.read_features(settings.warehouse, plan, settings.model.lightgbm.seed)
+    digest = lifecycle.run_digest(
+        warehouse.labelled_rows_digest(settings.warehouse, plan, seed, lifecycle.DIGEST_DECIMALS),
+        lifecycle.training_inputs(settings.model, settings.features.horizon_days),
+    )
+    tracking.use_store(
+        settings.mlflow.tracking_uri, settings.mlflow.experiment, settings.mlflow.artifact_dir
+    )
+    reusable = settings.mlflow.reuse_trained_model and (
+        lifecycle.trained_version_for(settings.mlflow.model_name, digest, as_of) is not None
+    )
+    read = warehouse.read_features(settings.warehouse, plan, seed, scoring_only=reusable)
+    read.digest = digest
     get_run_logger().info(read.summary())
     return read
 
@@ -153,7 +168,8 @@ def validate_features(settings: Settings, read: FeatureRead, as_of: dt.date) -> 
     Returns the expectations of severity "warning" that failed (degenerate but valid
     data, e.g. a churn rate above 99.5%), each logged as a warning."""
     suite = features_suite.build_suite(
-        warehouse.previous_scored_customers(settings.warehouse, as_of)
+        warehouse.previous_scored_customers(settings.warehouse, as_of),
+        labelled=bool(read.frame["is_label_observed"].astype(bool).any()),
     )
     frame = features_suite.validation_frame(read.frame)
     report = run_gate(
@@ -190,8 +206,9 @@ def train_model(settings: Settings, read: FeatureRead, as_of: dt.date) -> lifecy
             model_name=settings.mlflow.model_name,
             as_of=as_of,
             horizon_days=settings.features.horizon_days,
-            purchases=warehouse.read_purchase_dates(settings.warehouse),
+            purchases=lambda: warehouse.read_purchase_dates(settings.warehouse),
             reuse=settings.mlflow.reuse_trained_model,
+            digest=read.digest,
         )
     get_run_logger().info(
         "model version %s: %s (%s)",
@@ -349,7 +366,7 @@ def _chain(
     with clock.stage("dbt build"):
         model_seconds = run(build_features, settings, load.as_of, full_refresh)
     with clock.stage("validation"):
-        read = run(read_features, settings)
+        read = run(read_features, settings, load.as_of)
         warnings = run(validate_features, settings, read, load.as_of)
     with clock.stage("training"):
         outcome = run(train_model, settings, read, load.as_of)

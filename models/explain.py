@@ -100,12 +100,11 @@ def log_odds_from_leaves(model: object, leaves: np.ndarray) -> np.ndarray:
     in LightGBM's order, so the result is bit for bit ``predict(raw_score=True)``."""
     booster = booster_of(model).booster_
     total = np.zeros(len(leaves), dtype="float64")
+    # Each tree's highest leaf reached, in one pass over the rows (not one per tree).
+    highest = leaves.max(axis=0, initial=0)
     for tree in range(leaves.shape[1]):
         outputs = np.array(
-            [
-                booster.get_leaf_output(tree, leaf)
-                for leaf in range(int(leaves[:, tree].max(initial=0)) + 1)
-            ],
+            [booster.get_leaf_output(tree, leaf) for leaf in range(int(highest[tree]) + 1)],
             dtype="float64",
         )
         total += outputs[leaves[:, tree]]

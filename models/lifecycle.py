@@ -19,7 +19,9 @@ trained on data up to its as-of date reuses it instead of training again
 their version; so does the next night (issue 19), since the labelled snapshots fall on a
 fixed calendar and stay the same until a new label is observed or old rows are
 corrected: the model is retrained when what it learns from changes, and every night
-scores.
+scores. The DuckDB engine digests the labelled rows in SQL before reading anything
+(``warehouse.labelled_rows_digest``), so a night that reuses a version reads the
+scoring snapshot alone; the Spark engine hashes the rows it read (:func:`features_digest`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -100,10 +103,31 @@ def features_digest(
     features: pd.DataFrame, inputs: dict[str, object], rows: np.ndarray | None = None
 ) -> str:
     """Content hash of the features read (``rows`` of them) and the run's inputs."""
-    payload = tracking.dataset_digest(
-        features, round_floats=DIGEST_DECIMALS, rows=rows
-    ) + json.dumps(inputs, sort_keys=True, default=str)
+    return run_digest(
+        tracking.dataset_digest(features, round_floats=DIGEST_DECIMALS, rows=rows), inputs
+    )
+
+
+def run_digest(data_digest: str, inputs: dict[str, object]) -> str:
+    """What a version is trained on: a digest of its labelled rows (``features_digest``
+    in memory, ``warehouse.labelled_rows_digest`` in SQL) and of the run's inputs."""
+    payload = data_digest + json.dumps(inputs, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def training_inputs(params: ModelParams, horizon_days: int) -> dict[str, object]:
+    """The run's inputs besides the rows that decide what a version learns."""
+    return {"params": params.model_dump(), "horizon_days": horizon_days}
+
+
+def reused_outcome(found: VersionRecord, as_of: dt.date) -> TrainingOutcome:
+    """The outcome of a run that reuses ``found`` (trained earlier on the same rows and
+    inputs): its metrics, promotion and label warning as that run recorded them."""
+    metrics, reason, warning = tracking.run_record(found.model)
+    decision = PromotionDecision(found.promoted, f"reused: {reason}", {})
+    return TrainingOutcome(
+        found.model, as_of, metrics, decision, reused=True, label_warning=warning
+    )
 
 
 def trained_version_for(model_name: str, digest: str, as_of: dt.date) -> VersionRecord | None:
@@ -150,8 +174,9 @@ def train_or_reuse(
     model_name: str,
     as_of: dt.date,
     horizon_days: int,
-    purchases: pd.DataFrame | None,
+    purchases: pd.DataFrame | Callable[[], pd.DataFrame] | None,
     reuse: bool = True,
+    digest: str | None = None,
 ) -> TrainingOutcome:
     """Train, calibrate and evaluate a version for ``as_of`` on the features read by
     ``plan``, measure the baselines and the point-in-time champion on the same validation
@@ -159,19 +184,20 @@ def train_or_reuse(
     the version and :func:`promote` it if it is not worse. With ``reuse``, a version
     already trained on the same labelled snapshots and inputs, on data up to ``as_of``,
     is returned instead (the scoring snapshot, new every night, is not part of what a
-    model learns from)."""
-    digest = features_digest(
+    model learns from). ``digest``: what the version is trained on (:func:`run_digest`),
+    when the caller computed it without the rows in memory; by default the labelled rows
+    of ``features`` are hashed. ``purchases`` (for the value model's check) may be given
+    as a function, called only when a version is trained."""
+    digest = digest or features_digest(
         features,
-        {"params": params.model_dump(), "horizon_days": horizon_days},
+        training_inputs(params, horizon_days),
         rows=features["is_label_observed"].astype(bool).to_numpy(),
     )
     found = trained_version_for(model_name, digest, as_of) if reuse else None
     if found is not None:
-        metrics, reason, warning = tracking.run_record(found.model)
-        decision = PromotionDecision(found.promoted, f"reused: {reason}", {})
-        return TrainingOutcome(
-            found.model, as_of, metrics, decision, reused=True, label_warning=warning
-        )
+        return reused_outcome(found, as_of)
+    if callable(purchases):
+        purchases = purchases()
     frame = training.split_by_snapshot(features, plan)
     trained, label_warning = fit_best_model(frame, params, horizon_days)
     baseline_probabilities = baselines.baseline_probabilities(
