@@ -58,6 +58,14 @@ WHAT_TO_DO = {
         "or timeouts.seconds_per_million_rows)."
     ),
 }
+# DuckDB's message when a query needs more than its cap and cannot spill to disk.
+OUT_OF_MEMORY = "Out of Memory Error"
+OUT_OF_MEMORY_WHAT_TO_DO = (
+    "DuckDB reached its memory cap (setting warehouse.duckdb_memory_limit, "
+    "WINBACK_WAREHOUSE__DUCKDB_MEMORY_LIMIT; `winback config show` gives its value): raise "
+    "it if the machine has the memory, or run on a bigger machine, and run again. Nothing "
+    "was published; analysts still read the last published file."
+)
 DEFAULT_WHAT_TO_DO = (
     "Nothing was published by this run: analysts still read the last published file. "
     "Fix the cause and run again; finished steps are not redone needlessly."
@@ -131,7 +139,9 @@ def describe(
         step=step or failed_step(exc),
         error_type=name,
         error=str(exc) or repr(exc),
-        what_to_do=WHAT_TO_DO.get(name, DEFAULT_WHAT_TO_DO),
+        what_to_do=OUT_OF_MEMORY_WHAT_TO_DO
+        if OUT_OF_MEMORY in str(exc)
+        else WHAT_TO_DO.get(name, DEFAULT_WHAT_TO_DO),
         log_file=str(log_file_path()),
     )
 

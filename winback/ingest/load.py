@@ -678,9 +678,9 @@ class FileRecord:
 
 @functools.cache
 def loader_digest() -> str:
-    """A digest of the contract and of this loader's code: a file validated by other
-    rules is validated again."""
-    digest = hashlib.sha256()
+    """A digest of the contract, of this loader's code and of the DuckDB version that
+    parses the files: a file validated by other rules is validated again."""
+    digest = hashlib.sha256(duckdb.__version__.encode())
     for module in (contract_module.__file__, __file__):
         digest.update(Path(str(module)).read_bytes())
     return digest.hexdigest()[:16]
