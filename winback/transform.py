@@ -58,6 +58,8 @@ class DbtNodeResult:
 PROFILE_ENV = {
     "warehouse_path": "WINBACK_DBT_WAREHOUSE_PATH",
     "memory_limit": "WINBACK_DBT_MEMORY_LIMIT",
+    # Read by the snapshot models' hooks (macros/snapshots.sql: feature_build_memory).
+    "feature_build_memory_limit": "WINBACK_DBT_FEATURE_BUILD_MEMORY_LIMIT",
 }
 RUN_VALUE_ENV = {
     "as_of_date": "WINBACK_DBT_AS_OF_DATE",
@@ -90,6 +92,9 @@ def dbt_environment(
     env = {
         PROFILE_ENV["warehouse_path"]: str(settings.warehouse.path.resolve()),
         PROFILE_ENV["memory_limit"]: settings.warehouse.duckdb_memory_limit,
+        PROFILE_ENV["feature_build_memory_limit"]: (
+            settings.warehouse.duckdb_feature_build_memory_limit
+        ),
         RUN_VALUE_ENV["as_of_date"]: as_of.isoformat(),
     }
     if reminder_at is not None:

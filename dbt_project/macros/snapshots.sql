@@ -45,6 +45,19 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- DuckDB's memory cap around a snapshot model's build (pre-hook: 'raise', post-hook:
+    'restore'): the snapshot models run the feature build's largest queries (a full build
+    of a 1M-customer shop's 12 snapshots ran out of memory at 3 and 4 GB), every other node
+    keeps the profile's cap (setting warehouse.duckdb_memory_limit). Nothing without the
+    product's environment (e.g. the SQL linter) or on Spark. -#}
+{% macro feature_build_memory(step) -%}
+    {%- set name = 'WINBACK_DBT_FEATURE_BUILD_MEMORY_LIMIT' if step == 'raise' else 'WINBACK_DBT_MEMORY_LIMIT' -%}
+    {%- set limit = env_var(name, '') -%}
+    {%- if target.type == 'duckdb' and limit != '' -%}
+        set memory_limit = '{{ limit }}'
+    {%- endif -%}
+{%- endmacro %}
+
 {#- One digest of a set of rows: the sum of a hash of every column of each row (exact, in
     decimal, so the order rows are added in does not matter). The columns are read from
     the built relation when dbt runs the model. -#}
