@@ -144,3 +144,18 @@ def test_other_loader_rules_or_touched_raw_rows_read_the_file_again(
     assert_same_as_fresh(tmp_path, warehouse, touched, shop, AS_OF)
     monkeypatch.setattr(load_module, "loader_digest", lambda: "other rules")
     assert load_data_dir(warehouse, shop, AS_OF).kept == {}
+
+
+def test_a_run_without_as_of_dates_itself_from_orders_and_keeps_the_rest(
+    shop: Path, tmp_path: Path
+) -> None:
+    """A production night (no --as-of): the orders file is read to find the newest order's
+    date, the unchanged tables are kept, and the result equals a fresh load."""
+    warehouse = tmp_path / "wh.duckdb"
+    first = load_data_dir(warehouse, shop)
+    second = load_data_dir(warehouse, shop)
+    assert second.as_of == first.as_of <= AS_OF  # the newest order's day
+    # The same date again: even events (rows after that day quarantined) is kept.
+    assert ("events", "future_timestamp") in second.quarantine_counts
+    assert set(second.kept) == {t.name for t in TABLES} - {"contact_log"}
+    assert_same_as_fresh(tmp_path, warehouse, second, shop, first.as_of)
