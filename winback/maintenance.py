@@ -64,7 +64,7 @@ from winback.config import CONFIG_FILE_ENV, DBT_PROJECT_DIR, DEFAULT_CONFIG_FILE
 from winback.ingest.contract import SHOP_TABLES
 from winback.locking import lock_path_for, run_lock
 from winback.publish import fsync_path
-from winback.warehouse import table_exists
+from winback.warehouse import q, table_exists
 
 # Tables of the working warehouse that hold records no run can rebuild; the default
 # clean keeps them (with their rows and DDL), ``everything=True`` deletes them.
@@ -496,7 +496,7 @@ def durable_table_counts(warehouse: Path) -> dict[str, int]:
         for table in DURABLE_TABLES:
             schema, name = table.split(".")
             if table_exists(con, table):
-                row = con.execute(f"select count(*) from {_q(schema)}.{_q(name)}").fetchone()
+                row = con.execute(f"select count(*) from {q(schema)}.{q(name)}").fetchone()
                 counts[table] = int(row[0]) if row else 0
         return counts
     finally:
@@ -589,17 +589,17 @@ def _copy_table(con: duckdb.DuckDBPyConnection, table: str) -> int:
     ).fetchone()
     if row is None:
         raise CleanError(f"{table} vanished from the warehouse during clean")
-    con.execute(f"create schema if not exists {_q(schema)}")
+    con.execute(f"create schema if not exists {q(schema)}")
     con.execute(row[0])  # CREATE TABLE schema.table(...) as the warehouse has it
     columns = ", ".join(
-        _q(c)
+        q(c)
         for (c,) in con.execute(
             "select column_name from duckdb_columns() where database_name = 'old' "
             "and schema_name = ? and table_name = ? order by column_index",
             [schema, name],
         ).fetchall()
     )
-    target = f"{_q(schema)}.{_q(name)}"
+    target = f"{q(schema)}.{q(name)}"
     con.execute(f"insert into {target} ({columns}) select {columns} from old.{target}")
     for (index_sql,) in con.execute(
         "select sql from duckdb_indexes() where database_name = 'old' and schema_name = ? "
@@ -653,10 +653,6 @@ def _inside(path: Path, folder: Path) -> bool:
 
 def _with_suffix(path: Path, suffix: str) -> Path:
     return path.with_name(path.name + suffix)
-
-
-def _q(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 def _size(path: Path) -> int:

@@ -253,7 +253,7 @@ def labelled_rows_digest(warehouse: Warehouse, plan: SnapshotPlan, seed: int, de
 
 
 def q(name: str) -> str:
-    """Quote an identifier."""
+    """Quote an identifier (names can be SQL keywords, e.g. the contract's ``group``)."""
     return '"' + name.replace('"', '""') + '"'
 
 

@@ -30,7 +30,7 @@ import duckdb
 
 from winback.ingest import contract as contract_module
 from winback.ingest.contract import CONTACT_LOG, SQL_TYPES, TABLES, TABLES_BY_NAME, Column, Table
-from winback.warehouse import scalar
+from winback.warehouse import q, scalar
 
 SUFFIXES = (".csv", ".parquet")
 # Rejected rows are staged here and published with the raw tables in one transaction.
@@ -108,11 +108,6 @@ class LoadReport:
                 lines.append(f"| {table} | {reason} | {n:,} |")
         lines += [f"- {n}" for n in self.notes]
         return "\n".join(lines)
-
-
-def q(name: str) -> str:
-    """Quote an identifier (contract names include SQL keywords such as ``group``)."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 def lit(value: str) -> str:
@@ -795,19 +790,13 @@ def load_data_dir(
         con.execute("set TimeZone = 'UTC'")
         if memory_limit:
             con.execute(f"set memory_limit = {lit(memory_limit)}")
-        previous = _previous_files(con) if reuse else {}
-        # Unchanged files can be kept only once the as-of date is known: until then only
-        # the files that cannot be are read (and orders, which date a run without one).
-        maybe_kept = _reusable(con, current, previous, as_of or dt.date.max) if previous else {}
         sources: dict[str, Source] = {}
-        for table in TABLES:
-            wanted = table.name not in maybe_kept or (as_of is None and table.name == "orders")
-            if table.name in files and wanted:
-                say(f"reading {files[table.name].name}")
-                sources[table.name] = _read_source(con, table, files[table.name])
-        if as_of is None:
+        if as_of is None:  # dated by the orders file's newest order: read it first
+            say(f"reading {files['orders'].name}")
+            sources["orders"] = _read_source(con, TABLES_BY_NAME["orders"], files["orders"])
             as_of = default_as_of(con, now=now, native=sources["orders"].native)
             check_data_age(files["orders"], as_of, now, max_data_age_days)
+        previous = _previous_files(con) if reuse else {}
         kept = _reusable(con, current, previous, as_of) if previous else {}
         for table in TABLES:
             if table.name in files and table.name not in kept and table.name not in sources:
