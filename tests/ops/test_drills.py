@@ -217,6 +217,10 @@ def test_corrupt_feature_data_publishes_nothing_and_says_which_expectation_faile
     assert file_digest(drill.published) == before
 
 
+# Sorted: DISTINCT alone returns the load ids in no set order (a flaky compare in CI).
+LOAD_IDS = "select distinct load_id from raw._loads order by load_id"
+
+
 def test_a_run_without_as_of_on_a_stale_export_is_refused_before_loading(
     drill: Workspace,
 ) -> None:
@@ -224,7 +228,7 @@ def test_a_run_without_as_of_on_a_stale_export_is_refused_before_loading(
     # a scheduled-style run (no --as-of) must not build tonight's list on it.
     before = file_digest(drill.published)
     with duckdb.connect(str(drill.warehouse), read_only=True) as con:
-        loads_before = con.execute("select distinct load_id from raw._loads").fetchall()
+        loads_before = con.execute(LOAD_IDS).fetchall()
 
     refused = drill.run("nightly", "--data-dir", "shop")
 
@@ -236,7 +240,7 @@ def test_a_run_without_as_of_on_a_stale_export_is_refused_before_loading(
     assert noise_lines(refused.stdout + refused.stderr) == []
     assert file_digest(drill.published) == before
     with duckdb.connect(str(drill.warehouse), read_only=True) as con:
-        assert con.execute("select distinct load_id from raw._loads").fetchall() == loads_before
+        assert con.execute(LOAD_IDS).fetchall() == loads_before
 
 
 def test_a_normal_run_prints_progress_per_stage_and_no_noise(drill: Workspace) -> None:
