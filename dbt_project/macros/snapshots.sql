@@ -21,6 +21,29 @@
     {{- return(days) -}}
 {%- endmacro %}
 
+{#- snapshot_days_before_run() restricted to the snapshots this build computes (see
+    snapshots_to_build): all of them when parsing and on a first or full build; on an
+    incremental one, those int_snapshot_rebuild_dates flags with `flag`, read when dbt runs
+    the model ([0] when none is: the model then computes no snapshot). -#}
+{% macro snapshot_days_before_run_to_build(flag) -%}
+    {%- set days = winback.snapshot_days_before_run() -%}
+    {%- if execute and is_incremental() -%}
+        {%- set rebuilt = run_query(
+            'select distinct days_before_run from ' ~ ref('int_snapshot_dates')
+            ~ ' where as_of_date in (select as_of_date from ' ~ ref('int_snapshot_rebuild_dates')
+            ~ ' where ' ~ flag ~ ') order by days_before_run'
+        ) -%}
+        {%- set days = [] -%}
+        {%- for row in rebuilt.rows -%}
+            {%- do days.append(row[0] | int) -%}
+        {%- endfor -%}
+        {%- if days | length == 0 -%}
+            {%- do days.append(0) -%}
+        {%- endif -%}
+    {%- endif -%}
+    {{- return(days) -}}
+{%- endmacro %}
+
 {#- The snapshot grid restricted to the dates this build computes: all of them on a first
     or full build; on an incremental one, those int_snapshot_rebuild_dates flags with
     `flag` (rebuild_aggregates, rebuild_labels or rebuild_features). A model calling it

@@ -14,14 +14,18 @@
 -- holds at most one row per customer), the segment rows are sorted by customer and joined
 -- to the snapshots that see them, and each snapshot sums its segments. Only integer
 -- counts, maxima and integer-valued ratings are added up across segments, so the result
--- does not depend on how the events are cut (nor on which snapshots a build computes).
+-- does not depend on how the events are cut (so a build cuts only at the snapshots it
+-- computes).
 -- A referral is converted for the snapshots that see both it and the referred customer's
 -- first purchase, i.e. from the segment of the later of the two.
 -- depends_on: {{ ref('int_snapshot_rebuild_dates') }}
 {%- set run_date = modules.datetime.date.fromisoformat(run_value('as_of_date') | string) %}
-{#- Segment starts, in days before the run's as-of date; the last segment is open-ended. #}
+{#- Segment starts, in days before the run's as-of date; the last segment is open-ended.
+    Cut only at the snapshots this build computes: an incremental night computes the
+    newest one (three cuts, not one per snapshot and window), and the sums do not depend
+    on the cuts. #}
 {%- set starts = [] %}
-{%- for days_before_run in winback.snapshot_days_before_run() %}
+{%- for days_before_run in winback.snapshot_days_before_run_to_build('rebuild_aggregates') %}
     {%- for window_days in [0, 90, 180] %}
         {%- if days_before_run + window_days not in starts %}
             {%- do starts.append(days_before_run + window_days) %}
