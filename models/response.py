@@ -204,14 +204,23 @@ def _effective(n_treated: float, n_control: float) -> float:
     return n_treated * n_control / (n_treated + n_control) if n_treated and n_control else 0.0
 
 
-def sample_history(history: pd.DataFrame, params: ResponseParams) -> pd.DataFrame:
+def sample_history(
+    history: pd.DataFrame, params: ResponseParams, rows: np.ndarray | None = None
+) -> pd.DataFrame:
     """At most ``params.max_history_rows`` contacts of ``history`` (a seeded sample, in
-    the history's order) for the learners."""
-    if len(history) <= params.max_history_rows:
-        return history
+    the history's order) for the learners. ``rows``: a boolean mask of the contacts to
+    sample from (default all): the same sample as from ``history[rows]``."""
+    if rows is None:
+        if len(history) <= params.max_history_rows:
+            return history
+        positions = np.arange(len(history))
+    else:
+        positions = np.flatnonzero(rows)
+        if len(positions) <= params.max_history_rows:
+            return history.iloc[positions]
     rng = np.random.default_rng(params.seed)
-    keep = np.sort(rng.choice(len(history), size=params.max_history_rows, replace=False))
-    return history.iloc[keep]
+    keep = np.sort(rng.choice(len(positions), size=params.max_history_rows, replace=False))
+    return history.iloc[positions[keep]]
 
 
 def _fit_learners(model: ResponseModel, sample: pd.DataFrame, params: ResponseParams) -> None:
@@ -227,26 +236,32 @@ def _fit_learners(model: ResponseModel, sample: pd.DataFrame, params: ResponsePa
 
 
 def fit_response(
-    history: pd.DataFrame, params: ResponseParams, priors: Priors | None = None
+    history: pd.DataFrame,
+    params: ResponseParams,
+    priors: Priors | None = None,
+    *,
+    rows: np.ndarray | None = None,
 ) -> ResponseModel:
     """Fit the treated and control models on the campaign history; with too little of
     it (``params.min_treated`` / ``min_control`` contacts) return the priors-only model.
     Given the merchant's ``priors`` (and ``params.prior_update_sigma`` > 0), they are
     also updated by the history (``response_priors``), and the learned uplift is pooled
-    toward the updated priors."""
+    toward the updated priors. ``rows``: a boolean mask of the contacts to fit on
+    (default all): the model of ``history[rows]``, without copying every column of it."""
     features = feature_columns(history)
+    fitted = np.ones(len(history), dtype=bool) if rows is None else np.asarray(rows, dtype=bool)
     # The cells' columns only: the learners see a sample, the evidence counts every row.
     is_control = history["is_control"].astype(bool).to_numpy()
-    treated = history.loc[~is_control, ["offer_code", "channel"]]
-    control = history.loc[is_control, ["offer_code"]]
+    treated = history.loc[~is_control & fitted, ["offer_code", "channel"]]
+    control = history.loc[is_control & fitted, ["offer_code"]]
     offers = sorted(treated["offer_code"].dropna().unique().tolist())
     channels = sorted(treated["channel"].dropna().unique().tolist())
     model = ResponseModel(
-        None, None, features, offers, channels, {}, len(history), params.prior_strength
+        None, None, features, offers, channels, {}, int(fitted.sum()), params.prior_strength
     )
     if len(treated) < params.min_treated or len(control) < params.min_control:
         return model
-    sample = sample_history(history, params)
+    sample = sample_history(history, params, rows)
     _fit_learners(model, sample, params)
     if priors is not None and params.prior_update_sigma > 0:
         assert model.control is not None
@@ -519,7 +534,8 @@ def hold_out_newest(
         rng = np.random.default_rng(params.seed)
         kept = rng.choice(np.sort(customers), size=params.max_holdout_customers, replace=False)
         mask = mask & history["customer_id"].isin(kept)
-    model = fit_response(history[history["contact_date"] < first_contact], params, priors)
+    before = (history["contact_date"] < first_contact).to_numpy()
+    model = fit_response(history, params, priors, rows=before)
     return HeldOut(campaign_id, first_contact, mask, model)
 
 

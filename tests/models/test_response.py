@@ -228,6 +228,42 @@ def test_the_learners_see_a_seeded_sample_and_the_evidence_counts_every_contact(
                            baseline_response(whole, rows, 1, 14.0))  # fmt: skip
 
 
+@pytest.mark.parametrize("cap", [4_000, 100_000])
+def test_fitting_on_a_row_mask_is_fitting_on_those_rows(cap: int) -> None:
+    """The held-out fit names its rows by a mask instead of copying them (every column of
+    ~2M contacts at 1M customers): the same sample, evidence and predictions, capped
+    (a sample drawn among the masked rows) or not (all of them)."""
+    full = history(seed=6, n=6_000)
+    params = PARAMS.model_copy(update={"max_history_rows": cap})
+    mask = (full.index % 4 != 0) & (full["contact_date"] < full["contact_date"].max()).to_numpy()
+    copied = full[mask]
+    assert sample_history(full, params, mask).index.equals(sample_history(copied, params).index)
+    by_mask, by_copy = (
+        fit_response(full, params, PRIORS, rows=mask),
+        fit_response(copied, params, PRIORS),
+    )
+    assert by_mask.contacts == len(copied) < len(full)
+    assert by_mask.cell_evidence == by_copy.cell_evidence
+    rows = full.head(500)
+    assert np.array_equal(
+        baseline_response(by_mask, rows, 1, 14.0), baseline_response(by_copy, rows, 1, 14.0)
+    )
+    for offer, channel in (("REMIND", "phone"), ("DISC20", "email")):
+        got, expected = (
+            contact_response(
+                model,
+                PRIORS,
+                rows,
+                offer=offer,
+                channel=channel,
+                step=1,
+                baseline=np.zeros(len(rows)),
+            )
+            for model in (by_mask, by_copy)
+        )
+        assert np.array_equal(got.treated, expected.treated)
+
+
 def test_the_customer_matrix_predicts_what_the_learners_predict_from_a_frame() -> None:
     """The plan valuation's float matrix encodes text as LightGBM encodes a frame: the
     same predictions, also for a category unseen in training or missing."""

@@ -75,15 +75,19 @@ def read_inputs(where: Warehouse | TableStore) -> dict[str, pd.DataFrame]:
     inputs = {
         name: store.read(f"select * from {table} order by {grain}")
         for name, (table, grain) in INPUTS.items()
+        if name != "history"
     }
-    history = inputs["history"]
-    if "is_outcome_complete" in history.columns:
-        complete = history["is_outcome_complete"].astype(bool).to_numpy()
-        inputs["history_open"] = history[~complete].reset_index(drop=True)
-        # The flag is constant on what is kept: not a column the models should see.
-        inputs["history"] = (
-            history[complete].drop(columns="is_outcome_complete").reset_index(drop=True)
-        )
+    # Split by the engine, not in pandas: a boolean index copies every column of ~2M
+    # contacts (8 s at 1M customers). A missing flag counts as open (not_null-tested).
+    table, grain = INPUTS["history"]
+    for name, where_clause in (
+        ("history", "coalesce(is_outcome_complete, false)"),
+        ("history_open", "not coalesce(is_outcome_complete, false)"),
+    ):
+        part = store.read(f"select * from {table} where {where_clause} order by {grain}")
+        # The flag is constant on each part: not a column the models should see.
+        del part["is_outcome_complete"]
+        inputs[name] = part
     return inputs
 
 
