@@ -13,6 +13,7 @@ record once a build has succeeded, so that a failed build is simply computed aga
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -105,20 +106,56 @@ def record_feature_build(settings: Settings, plan: FeatureBuildPlan) -> Snapshot
                 "select count(*) from intermediate.int_snapshot_rebuild_dates where rebuild_features",
             )
         )
+        has_ids = "build_id" in dict(warehouse.column_types(con, BUILDS))
         con.execute("begin")
         con.execute("create schema if not exists meta")
         con.execute(
             f"create or replace table {INPUT_DIGESTS} as "
             "select * from intermediate.int_snapshot_inputs_digested"
         )
+        # Which build computed each snapshot's rows: tonight's for the ones it computed, the
+        # earlier one's for those it kept (the publish copies only snapshots whose build
+        # changed: winback.publish).
         con.execute(
-            f"create or replace table {BUILDS} as select as_of_date, is_label_observed, "
-            "is_scoring_snapshot, ? as build_signature, "
-            "current_timestamp at time zone 'UTC' as built_at from intermediate.int_snapshot_dates",
-            [plan.signature],
+            "create or replace temp table previous_builds as "
+            + (
+                f"select as_of_date, build_id from {BUILDS}"
+                if has_ids
+                else "select cast(null as date) as as_of_date, cast(null as varchar) as build_id "
+                "where false"
+            )
         )
+        con.execute(
+            f"""
+            create or replace table {BUILDS} as
+            select
+                dates.as_of_date,
+                dates.is_label_observed,
+                dates.is_scoring_snapshot,
+                $signature as build_signature,
+                case
+                    when coalesce(rebuilt.rebuild_features, true) or previous.build_id is null
+                        then $build_id
+                    else previous.build_id
+                end as build_id,
+                current_timestamp at time zone 'UTC' as built_at
+            from intermediate.int_snapshot_dates as dates
+            left join intermediate.int_snapshot_rebuild_dates as rebuilt
+                on dates.as_of_date = rebuilt.as_of_date
+            left join previous_builds as previous
+                on dates.as_of_date = previous.as_of_date
+            """,
+            {"signature": plan.signature, "build_id": new_build_id()},
+        )
+        con.execute("drop table previous_builds")
         con.execute("commit")
     return SnapshotBuildSummary(snapshots, computed, plan.full_refresh, plan.reason)
+
+
+def new_build_id() -> str:
+    """An id for one feature build (UTC time and a random suffix): it only has to differ
+    from every earlier build's."""
+    return f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
 
 
 def build_features(

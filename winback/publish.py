@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +31,7 @@ import duckdb
 import pandas as pd
 
 from winback.stages import drill_point
-from winback.warehouse import Warehouse, connect, scalar
+from winback.warehouse import Warehouse, column_types, connect, scalar
 
 # What the nightly flow publishes (analyst-facing tables; see README "Tables analysts query").
 NIGHTLY_TABLES: tuple[str, ...] = (
@@ -73,6 +74,23 @@ create table pub.meta.published_tables (
     row_count bigint not null
 )
 """
+
+PUBLISHED_SNAPSHOTS_DDL = """
+create table pub.meta.published_snapshots (
+    table_name varchar not null,     -- schema.table in this file
+    as_of_date date not null,        -- a snapshot of it
+    build_id varchar not null        -- the feature build that computed its rows
+)
+"""
+META_TABLES = ("meta.publish_runs", "meta.published_tables", "meta.published_snapshots")
+# The nightly's snapshot tables → the working warehouse's record of which feature build
+# computed each snapshot (winback.incremental): a publish copies only the snapshots whose
+# build changed since the previous publish; the rest stay as the previous file has them.
+SNAPSHOT_TABLES = {"marts.customer_features": "meta.snapshot_builds"}
+# A publish starting from the previous file writes the file from nothing instead when this
+# share of its blocks is free (space left by replaced tables), so the file cannot grow
+# without bound.
+COMPACT_FREE_SHARE = 1 / 3
 
 
 @dataclass(frozen=True)
@@ -120,80 +138,40 @@ def publish(
 ) -> PublishReport:
     """Write a new published file with ``flow``'s tables fresh from the working warehouse
     and every other table carried over from the previous published file, then swap it in
-    atomically."""
-    own = FLOW_TABLES[flow]
-    others = [t for tables in FLOW_TABLES.values() for t in tables if t not in own]
+    atomically. The new file starts as a copy of the previous one when there is one (the
+    other flow's tables and the unchanged feature snapshots are already in it,
+    :data:`SNAPSHOT_TABLES`), and is written from nothing otherwise, e.g. when a third of
+    the copy would be free space (:func:`_starts_from_previous`)."""
     published_path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temp_files(published_path)
     tmp = published_path.with_name(f"{published_path.name}.tmp-{os.getpid()}")
-    counts: dict[str, int] = {}
-    with connect(warehouse) as con:
-        work = scalar(con, "select current_database()")
-        work_objects = _objects(con, work)
-        con.execute(f"attach '{tmp}' as pub")
-        has_prev = published_path.exists()
-        if has_prev:
-            con.execute(f"attach '{published_path}' as prev (read_only)")
-        prev_objects = _objects(con, "prev") if has_prev else set()
-        try:
-            con.execute("begin transaction")
-            for schema in {t.split(".")[0] for t in (*own, *others)} | {"meta"}:
-                con.execute(f"create schema if not exists pub.{schema}")
-            con.execute(PUBLISH_RUNS_DDL)
-            con.execute(PUBLISHED_TABLES_DDL)
-            now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-            if "meta.publish_runs" in prev_objects:
-                con.execute(
-                    "insert into pub.meta.publish_runs select * from prev.meta.publish_runs"
-                )
-            con.execute(
-                "insert into pub.meta.publish_runs values (?, ?, ?, ?)", [run_id, flow, as_of, now]
-            )
-            if "meta.run_failures" in work_objects:
-                # The failed runs so far (winback.failures), for analysts and dashboards.
-                con.execute(
-                    f'create table pub.meta.run_failures as select * from "{work}".meta.run_failures'
-                )
-            for table in own:
-                if table not in work_objects:
-                    continue
-                con.execute(f'create table pub.{table} as select * from "{work}".{table}')
-                rows = scalar(con, f"select count(*) from pub.{table}")
-                counts[table] = int(rows)
-                con.execute(
-                    "insert into pub.meta.published_tables values (?, ?, ?, ?)",
-                    [table, run_id, flow, rows],
-                )
-            for table in others:
-                if table in prev_objects:
-                    con.execute(f"create table pub.{table} as select * from prev.{table}")
-                    if "meta.published_tables" in prev_objects:
-                        con.execute(
-                            "insert into pub.meta.published_tables select * from "
-                            "prev.meta.published_tables where table_name = ?",
-                            [table],
-                        )
-                elif table in work_objects and not has_prev:
-                    # First publish ever: take the other flow's last result from the
-                    # working warehouse (each of its publishes is one transaction).
-                    con.execute(f'create table pub.{table} as select * from "{work}".{table}')
-                    rows = scalar(con, f"select count(*) from pub.{table}")
-                    con.execute(
-                        "insert into pub.meta.published_tables values (?, ?, ?, ?)",
-                        [table, "carried-over", "unknown", rows],
-                    )
-            con.execute("commit")
-        except BaseException:
-            con.execute("rollback")
-            con.execute("detach pub")
-            tmp.unlink(missing_ok=True)
-            raise
-        finally:
-            if has_prev:
-                con.execute("detach prev")
-        con.execute("checkpoint pub")
-        con.execute("detach pub")
+    has_prev = published_path.exists()
+    from_previous = has_prev and _starts_from_previous(published_path, flow)
     try:
+        if from_previous:
+            shutil.copyfile(published_path, tmp)
+        with connect(warehouse) as con:
+            # (attached databases belong to the process's DuckDB instance, which outlives
+            # this connection: detached again on every path, so a retry can attach them)
+            con.execute(f"attach '{tmp}' as pub")
+            try:
+                if has_prev and not from_previous:
+                    con.execute(f"attach '{published_path}' as prev (read_only)")
+                try:
+                    con.execute("begin transaction")
+                    if from_previous:
+                        counts = _fill_from_previous(con, flow, run_id, as_of)
+                    else:
+                        counts = _fill_fresh(con, has_prev, flow, run_id, as_of)
+                    con.execute("commit")
+                except BaseException:
+                    con.execute("rollback")
+                    raise
+                finally:
+                    con.execute("detach database if exists prev")
+                con.execute("checkpoint pub")
+            finally:
+                con.execute("detach database if exists pub")
         fsync_path(tmp)
         drill_point("publish:before-rename")
         os.replace(tmp, published_path)
@@ -202,6 +180,195 @@ def publish(
         tmp.unlink(missing_ok=True)
         raise
     return PublishReport(published_path, run_id, flow, counts)
+
+
+def _starts_from_previous(path: Path, flow: str) -> bool:
+    """Whether the new file starts as a copy of the previous one: not when
+    :data:`COMPACT_FREE_SHARE` or more of its blocks are free (left by the tables earlier
+    publishes replaced), nor when it holds one of this flow's snapshot tables without a
+    record of its snapshots' builds (the table would be copied whole, leaving the old
+    one's space free)."""
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        total, free = con.execute(
+            "select total_blocks, free_blocks from pragma_database_size()"
+        ).fetchall()[0]
+        if total and free / total >= COMPACT_FREE_SHARE:
+            return False
+        objects = _objects(con, scalar(con, "select current_database()"))
+        held = [t for t in FLOW_TABLES[flow] if t in SNAPSHOT_TABLES and t in objects]
+        if not held:
+            return True
+        if "meta.published_snapshots" not in objects:
+            return False
+        recorded = {
+            r[0]
+            for r in con.execute(
+                "select distinct table_name from meta.published_snapshots"
+            ).fetchall()
+        }
+        return set(held) <= recorded
+    finally:
+        con.close()
+
+
+def _start_manifest(con: duckdb.DuckDBPyConnection, flow: str, run_id: str, as_of: str) -> None:
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    con.execute("insert into pub.meta.publish_runs values (?, ?, ?, ?)", [run_id, flow, as_of, now])
+
+
+def _copy_run_failures(con: duckdb.DuckDBPyConnection, work: str, work_objects: set[str]) -> None:
+    con.execute("drop table if exists pub.meta.run_failures")
+    if "meta.run_failures" in work_objects:
+        # The failed runs so far (winback.failures), for analysts and dashboards.
+        con.execute(
+            f'create table pub.meta.run_failures as select * from "{work}".meta.run_failures'
+        )
+
+
+def _record_table(con: duckdb.DuckDBPyConnection, table: str, run_id: str, flow: str) -> int:
+    rows = int(scalar(con, f"select count(*) from pub.{table}"))
+    con.execute(
+        "insert into pub.meta.published_tables values (?, ?, ?, ?)", [table, run_id, flow, rows]
+    )
+    return rows
+
+
+def _fill_fresh(
+    con: duckdb.DuckDBPyConnection, has_prev: bool, flow: str, run_id: str, as_of: str
+) -> dict[str, int]:
+    """The new file from nothing: this flow's tables from the working warehouse, the
+    others from the previous file (attached as ``prev``) or, at the first publish ever,
+    from the warehouse."""
+    own = FLOW_TABLES[flow]
+    others = [t for tables in FLOW_TABLES.values() for t in tables if t not in own]
+    work = scalar(con, "select current_database()")
+    work_objects = _objects(con, work)
+    prev_objects = _objects(con, "prev") if has_prev else set()
+    for schema in {t.split(".")[0] for t in (*own, *others)} | {"meta"}:
+        con.execute(f"create schema if not exists pub.{schema}")
+    for ddl in (PUBLISH_RUNS_DDL, PUBLISHED_TABLES_DDL, PUBLISHED_SNAPSHOTS_DDL):
+        con.execute(ddl)
+    if "meta.publish_runs" in prev_objects:
+        con.execute("insert into pub.meta.publish_runs select * from prev.meta.publish_runs")
+    if "meta.published_snapshots" in prev_objects:  # the other flow's tables' records
+        con.execute(
+            "insert into pub.meta.published_snapshots select * from "
+            f"prev.meta.published_snapshots where table_name not in ({', '.join('?' for _ in own)})",
+            list(own),
+        )
+    _start_manifest(con, flow, run_id, as_of)
+    _copy_run_failures(con, work, work_objects)
+    counts: dict[str, int] = {}
+    for table in own:
+        if table not in work_objects:
+            continue
+        con.execute(f'create table pub.{table} as select * from "{work}".{table}')
+        counts[table] = _record_table(con, table, run_id, flow)
+        _record_snapshots(con, table, work, work_objects)
+    for table in others:
+        if table in prev_objects:
+            con.execute(f"create table pub.{table} as select * from prev.{table}")
+            if "meta.published_tables" in prev_objects:
+                con.execute(
+                    "insert into pub.meta.published_tables select * from "
+                    "prev.meta.published_tables where table_name = ?",
+                    [table],
+                )
+        elif table in work_objects and not has_prev:
+            # First publish ever: take the other flow's last result from the
+            # working warehouse (each of its publishes is one transaction).
+            con.execute(f'create table pub.{table} as select * from "{work}".{table}')
+            _record_table(con, table, "carried-over", "unknown")
+    return counts
+
+
+def _fill_from_previous(
+    con: duckdb.DuckDBPyConnection, flow: str, run_id: str, as_of: str
+) -> dict[str, int]:
+    """The new file as a copy of the previous one (``pub``): the other flow's tables stay
+    as they are, this flow's are replaced — a snapshot table only in the snapshots whose
+    build changed (:func:`_replace_snapshots`) — and the manifest updated."""
+    own = FLOW_TABLES[flow]
+    work = scalar(con, "select current_database()")
+    work_objects = _objects(con, work)
+    kept = {t for tables in FLOW_TABLES.values() for t in tables} | set(META_TABLES)
+    for stale in sorted(_objects(con, "pub") - kept):  # nothing but the flows' tables
+        con.execute(f"drop table if exists pub.{stale}")
+    for schema in {t.split(".")[0] for t in own} | {"meta"}:
+        con.execute(f"create schema if not exists pub.{schema}")
+    for name, ddl in zip(
+        META_TABLES, (PUBLISH_RUNS_DDL, PUBLISHED_TABLES_DDL, PUBLISHED_SNAPSHOTS_DDL), strict=True
+    ):
+        if name not in _objects(con, "pub"):
+            con.execute(ddl)
+    _start_manifest(con, flow, run_id, as_of)
+    _copy_run_failures(con, work, work_objects)
+    con.execute(
+        "delete from pub.meta.published_tables where table_name in "
+        f"({', '.join('?' for _ in own)})",
+        list(own),
+    )
+    counts: dict[str, int] = {}
+    for table in own:
+        if table not in work_objects:
+            con.execute(f"drop table if exists pub.{table}")
+            con.execute("delete from pub.meta.published_snapshots where table_name = ?", [table])
+            continue
+        if not _replace_snapshots(con, table, work, work_objects):
+            con.execute(f"drop table if exists pub.{table}")
+            con.execute(f'create table pub.{table} as select * from "{work}".{table}')
+        counts[table] = _record_table(con, table, run_id, flow)
+        _record_snapshots(con, table, work, work_objects)
+    return counts
+
+
+def _record_snapshots(
+    con: duckdb.DuckDBPyConnection, table: str, work: str, work_objects: set[str]
+) -> None:
+    """``pub.meta.published_snapshots``: which feature build computed each snapshot of a
+    :data:`SNAPSHOT_TABLES` table just published."""
+    con.execute("delete from pub.meta.published_snapshots where table_name = ?", [table])
+    builds = SNAPSHOT_TABLES.get(table)
+    if builds is None or builds not in work_objects:
+        return
+    if "build_id" not in dict(column_types(con, builds, work)):
+        return
+    con.execute(
+        "insert into pub.meta.published_snapshots "
+        f'select ?, as_of_date, build_id from "{work}".{builds}',
+        [table],
+    )
+
+
+def _replace_snapshots(
+    con: duckdb.DuckDBPyConnection, table: str, work: str, work_objects: set[str]
+) -> bool:
+    """Bring ``pub.<table>`` (a :data:`SNAPSHOT_TABLES` table, as the previous publish
+    left it) to the working warehouse's rows by replacing only the snapshots (as-of dates)
+    whose build is not the one published; False (nothing done) when that cannot be
+    known: not a snapshot table, no record of either side's builds, different columns."""
+    builds = SNAPSHOT_TABLES.get(table)
+    if builds is None or builds not in work_objects:
+        return False
+    if "build_id" not in dict(column_types(con, builds, work)):
+        return False
+    columns = column_types(con, table, work)
+    if not columns or column_types(con, table, "pub") != columns:
+        return False
+    same = (
+        "select published.as_of_date from pub.meta.published_snapshots as published "
+        f'inner join "{work}".{builds} as built on published.as_of_date = built.as_of_date '
+        "and published.build_id = built.build_id where published.table_name = ?"
+    )
+    if not scalar(con, f"select count(*) from ({same})", [table]):
+        return False  # nothing to keep: copied whole
+    con.execute(f"delete from pub.{table} where as_of_date not in ({same})", [table])
+    con.execute(
+        f'insert into pub.{table} select * from "{work}".{table} where as_of_date not in ({same})',
+        [table],
+    )
+    return True
 
 
 def read_previous_probabilities(published_path: Path) -> pd.Series | None:

@@ -84,6 +84,23 @@ def table_exists(con: duckdb.DuckDBPyConnection, qualified_name: str) -> bool:
     return bool(found and found[0])
 
 
+def column_types(
+    con: duckdb.DuckDBPyConnection, qualified_name: str, database: str | None = None
+) -> list[tuple[str, str]]:
+    """``schema.table``'s columns and their types, in order (empty if it does not exist),
+    in ``database`` (default: the connection's own)."""
+    schema, table = qualified_name.split(".")
+    return [
+        (str(name), str(kind))
+        for name, kind in con.execute(
+            "select column_name, data_type from duckdb_columns() where database_name = "
+            "coalesce(?, current_database()) and schema_name = ? and table_name = ? "
+            "order by column_index",
+            [database, schema, table],
+        ).fetchall()
+    ]
+
+
 def read_customer_features(warehouse: Warehouse) -> pd.DataFrame:
     """The whole feature mart (every snapshot), ordered for determinism."""
     with connect(warehouse) as con:

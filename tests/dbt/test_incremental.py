@@ -13,6 +13,7 @@ in a copy of it (same raw rows), then every snapshot-grained table compared row 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,6 +98,7 @@ class Night:
     labels: dict[dt.date, bool]  # snapshot -> label observed
     changes: dict[str, dt.date]  # late or corrected rows -> the day they are dated by
     computed: dict[dt.date, tuple[bool, bool, bool]]  # snapshot -> (aggregates, labels, features)
+    builds: dict[dt.date, str]  # snapshot -> the build that computed its features
 
 
 @pytest.fixture(scope="module")
@@ -190,6 +192,9 @@ def nights(tmp_path_factory: pytest.TempPathFactory) -> list[Night]:
                     "from intermediate.int_snapshot_rebuild_dates"
                 ).fetchall()
             }
+            builds = dict(
+                con.execute("select as_of_date, build_id from meta.snapshot_builds").fetchall()
+            )
         full = full_rebuild(warehouse, as_of, tmp_path / str(night))
         out.append(
             Night(
@@ -199,6 +204,7 @@ def nights(tmp_path_factory: pytest.TempPathFactory) -> list[Night]:
                 label_flags(warehouse),
                 changes,
                 computed,
+                builds,
             )
         )
     return out
@@ -245,6 +251,20 @@ def test_the_first_night_computes_every_snapshot_and_later_ones_only_the_affecte
 
     # nothing changed: nothing computed
     assert again.summary.computed == 0 and again.summary.kept == again.summary.snapshots
+
+
+def test_each_snapshot_records_the_build_that_computed_its_features(
+    nights: list[Night],
+) -> None:
+    """What the publish compares to copy only the changed snapshots (winback.publish)."""
+    assert len(set(nights[0].builds.values())) == 1  # the first build computed all
+    for before, night in itertools.pairwise(nights):
+        computed = {day for day, (_, _, features) in night.computed.items() if features}
+        new_ids = {night.builds[day] for day in computed}
+        assert len(new_ids) <= 1 and not new_ids & set(before.builds.values())
+        assert {day: night.builds[day] for day in night.builds if day not in computed} == {
+            day: before.builds[day] for day in night.builds if day not in computed
+        }
 
 
 def test_labels_are_filled_in_as_their_horizon_completes(nights: list[Night]) -> None:

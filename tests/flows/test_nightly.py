@@ -47,6 +47,33 @@ def customers_with_purchase_before(data: Path, as_of: dt.date) -> set[str]:
     return set(last.index[recency <= 730])
 
 
+def assert_published_mart_is_the_warehouses(workspace: Path) -> None:
+    """A publish that starts from the previous file copies only the feature snapshots
+    whose build changed: the analysts' mart must still be the warehouse's, row for row,
+    and its record of builds the warehouse's."""
+    with duckdb.connect(str(workspace / "warehouse" / "winback.duckdb")) as con:
+        # (attached to this process's DuckDB instance, which the flows share: detached below)
+        con.execute(f"attach '{workspace / 'warehouse' / 'published.duckdb'}' as pub (read_only)")
+        try:
+            assert con.execute(
+                "select count(*) from (select * from marts.customer_features except all "
+                "select * from pub.marts.customer_features union all (select * from "
+                "pub.marts.customer_features except all select * from marts.customer_features))"
+            ).fetchall() == [(0,)]
+            recorded = con.execute(
+                "select as_of_date, build_id from pub.meta.published_snapshots order by 1"
+            ).fetchall()
+            assert (
+                recorded
+                == con.execute(
+                    "select as_of_date, build_id from meta.snapshot_builds order by 1"
+                ).fetchall()
+            )
+            assert len({build for _, build in recorded}) > 1  # snapshots of different builds
+        finally:
+            con.execute("detach pub")
+
+
 def test_nightly_scores_every_customer_and_registers_a_champion(workspace: Path) -> None:
     data = workspace / "shop"
     write_orders_only_shop(data, n_customers=500)
@@ -256,6 +283,8 @@ def test_an_earlier_date_run_after_a_later_one_uses_a_model_trained_up_to_it(
 
     later = nightly(data_dir=str(data), as_of=later_date)
     earlier = nightly(data_dir=str(data), as_of=earlier_date)
+    # (this publish started from the previous file and replaced the recomputed snapshots)
+    assert_published_mart_is_the_warehouses(workspace)
 
     scored_by = client.get_model_version("winback_churn", earlier.model_version)
     assert dt.date.fromisoformat(scored_by.tags["as_of_date"]) <= earlier_date
@@ -276,3 +305,4 @@ def test_an_earlier_date_run_after_a_later_one_uses_a_model_trained_up_to_it(
     # The newer date run again afterwards: its own version scores it again (reused).
     again = nightly(data_dir=str(data), as_of=later_date)
     assert again.model_reused and again.model_version == later.model_version
+    assert_published_mart_is_the_warehouses(workspace)

@@ -96,6 +96,170 @@ def test_publish_swaps_the_file_atomically_and_carries_the_other_flows_tables(
         assert consistency_problems(con) == []
 
 
+def _feature_snapshots(
+    path: Path, builds: dict[str, tuple[str, float]], extra: bool = False
+) -> None:
+    """A working warehouse's feature mart: per as-of date, three customers whose value is
+    the given number, and the record of which build computed each date."""
+    con = duckdb.connect(str(path))
+    try:
+        con.execute("create schema if not exists marts")
+        con.execute("create schema if not exists meta")
+        rows = [(date, f"C{i}", value + i) for date, (_, value) in builds.items() for i in range(3)]
+        con.execute(
+            "create or replace table marts.customer_features (as_of_date date, "
+            "customer_id varchar, recency double)"
+        )
+        con.executemany("insert into marts.customer_features values (?, ?, ?)", rows)
+        if extra:  # a new feature column
+            con.execute("alter table marts.customer_features add column tenure double default 1")
+        con.execute(
+            "create or replace table meta.snapshot_builds (as_of_date date, build_id varchar)"
+        )
+        con.executemany(
+            "insert into meta.snapshot_builds values (?, ?)",
+            [(date, build) for date, (build, _) in builds.items()],
+        )
+    finally:
+        con.close()
+
+
+def _published_tables(path: Path) -> dict[str, list[tuple[object, ...]]]:
+    """Every table of a published file, rows sorted (the manifest's run times left out)."""
+    with duckdb.connect(str(path), read_only=True) as con:
+        names = [
+            r[0]
+            for r in con.execute(
+                "select schema_name || '.' || table_name from duckdb_tables() order by 1"
+            ).fetchall()
+        ]
+        return {
+            name: sorted(
+                con.execute(
+                    "select * exclude (published_at) from meta.publish_runs"
+                    if name == "meta.publish_runs"
+                    else f"select * from {name}"
+                ).fetchall(),
+                key=repr,
+            )
+            for name in names
+        }
+
+
+def test_a_publish_copies_only_the_feature_snapshots_whose_build_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    warehouse = tmp_path / "winback.duckdb"
+    incremental_file, fresh_file = tmp_path / "published.duckdb", tmp_path / "fresh.duckdb"
+    _working_warehouse(warehouse, "2026-06-01", 10)
+    _feature_snapshots(warehouse, {"2026-05-01": ("b1", 10.0), "2026-06-01": ("b1", 20.0)})
+    for target in (incremental_file, fresh_file):
+        publish(warehouse, target, flow="nightly", run_id="r1", as_of="2026-06-01")
+        publish(warehouse, target, flow="payment_reminders", run_id="r2", as_of="t")
+    # The next night: 06-01 recomputed (new build), 07-01 new, 05-01 kept (same build; its
+    # rows changed behind the record's back, which shows where the published rows come from).
+    _working_warehouse(warehouse, "2026-07-01", 20)
+    night = {"2026-05-01": ("b1", 99.0), "2026-06-01": ("b2", 21.0), "2026-07-01": ("b2", 30.0)}
+    _feature_snapshots(warehouse, night)
+    publish(warehouse, incremental_file, flow="nightly", run_id="r3", as_of="2026-07-01")
+    monkeypatch.setattr("winback.publish.COMPACT_FREE_SHARE", 0.0)  # always from nothing
+    publish(warehouse, fresh_file, flow="nightly", run_id="r3", as_of="2026-07-01")
+
+    incremental, fresh = _published_tables(incremental_file), _published_tables(fresh_file)
+    features = "marts.customer_features"
+    assert [row[2] for row in incremental[features]] == [10, 11, 12, 21, 22, 23, 30, 31, 32]
+    assert [row[2] for row in fresh[features]] == [99, 100, 101, 21, 22, 23, 30, 31, 32]
+    assert incremental["meta.published_snapshots"] == [
+        (features, dt.date.fromisoformat(date), build) for date, (build, _) in night.items()
+    ]
+    # Everything else is what a publish from nothing writes.
+    for table in set(incremental) | set(fresh):
+        if table != features:
+            assert incremental.get(table) == fresh.get(table), table
+    for target in (incremental_file, fresh_file):
+        with duckdb.connect(str(target), read_only=True) as con:
+            assert consistency_problems(con) == []
+
+    # A changed column list cannot be patched: the table is copied whole.
+    _feature_snapshots(warehouse, night, extra=True)
+    publish(warehouse, incremental_file, flow="nightly", run_id="r4", as_of="2026-07-01")
+    again = _published_tables(incremental_file)[features]
+    assert [row[2:] for row in again] == [(99, 1), (100, 1), (101, 1), (21, 1), (22, 1),
+                                          (23, 1), (30, 1), (31, 1), (32, 1)]  # fmt: skip
+    # A reminders publish keeps the nightly's tables and their snapshot record as they are.
+    publish(warehouse, incremental_file, flow="payment_reminders", run_id="r5", as_of="t2")
+    after = _published_tables(incremental_file)
+    assert after[features] == again
+    assert after["meta.published_snapshots"] == incremental["meta.published_snapshots"]
+    # A file from before the snapshot record is written from nothing (a copy would leave
+    # the whole old table's space free), and records the snapshots again.
+    with duckdb.connect(str(incremental_file)) as con:
+        con.execute("drop table meta.published_snapshots")
+    _feature_snapshots(warehouse, night)
+    publish(warehouse, incremental_file, flow="nightly", run_id="r6", as_of="2026-07-01")
+    with duckdb.connect(str(incremental_file), read_only=True) as con:
+        assert con.execute("select free_blocks from pragma_database_size()").fetchall() == [(0,)]
+    rewritten = _published_tables(incremental_file)
+    assert [row[2] for row in rewritten[features]] == [99, 100, 101, 21, 22, 23, 30, 31, 32]
+    assert rewritten["meta.published_snapshots"] == incremental["meta.published_snapshots"]
+
+
+def test_a_published_file_mostly_free_space_is_written_from_nothing(tmp_path: Path) -> None:
+    """Starting from the previous file leaves the space of the tables it replaced free;
+    once a third of the file is free, the next publish writes it from nothing."""
+    warehouse, published = tmp_path / "winback.duckdb", tmp_path / "published.duckdb"
+
+    def free_share() -> float:
+        with duckdb.connect(str(published), read_only=True) as con:
+            total, free = con.execute(
+                "select total_blocks, free_blocks from pragma_database_size()"
+            ).fetchall()[0]
+        return free / total
+
+    _working_warehouse(warehouse, "2026-06-01", 1_000_000)
+    publish(warehouse, published, flow="nightly", run_id="r1", as_of="2026-06-01")
+    big = published.stat().st_size
+    _working_warehouse(warehouse, "2026-06-02", 10)
+    publish(warehouse, published, flow="nightly", run_id="r2", as_of="2026-06-02")
+    assert free_share() >= 1 / 3 and published.stat().st_size >= big  # copied, then replaced
+    publish(warehouse, published, flow="nightly", run_id="r3", as_of="2026-06-02")
+    assert free_share() < 1 / 3 and published.stat().st_size < big / 2
+    with duckdb.connect(str(published), read_only=True) as con:
+        assert con.execute("select count(*) from marts.churn_scores").fetchall() == [(10,)]
+        assert consistency_problems(con) == []
+
+
+@pytest.mark.parametrize("previous", [False, True])
+def test_a_failed_publish_leaves_nothing_behind_and_a_retry_succeeds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, previous: bool
+) -> None:
+    """The flow retries a failed publish in the same process, where the warehouse's DuckDB
+    instance (held open, as dbt holds it) keeps what was attached to it."""
+    warehouse, published = tmp_path / "winback.duckdb", tmp_path / "published.duckdb"
+    _working_warehouse(warehouse, "2026-06-01", 10)
+    if previous:
+        publish(warehouse, published, flow="nightly", run_id="r1", as_of="2026-06-01")
+    before = published.read_bytes() if previous else None
+    holder = duckdb.connect(str(warehouse))  # the process keeps the instance alive
+    try:
+
+        def fail(*args: object) -> None:
+            raise OSError("disk full")
+
+        monkeypatch.setattr("winback.publish._record_table", fail)
+        with pytest.raises(OSError, match="disk full"):
+            publish(warehouse, published, flow="nightly", run_id="r2", as_of="2026-06-02")
+        assert (published.read_bytes() if previous else None) == before
+        assert not list(tmp_path.glob("published.duckdb.tmp-*"))
+        assert holder.execute("select database_name from duckdb_databases() where "
+                              "database_name in ('pub', 'prev')").fetchall() == []  # fmt: skip
+        monkeypatch.undo()
+        report = publish(warehouse, published, flow="nightly", run_id="r2", as_of="2026-06-02")
+        assert report.tables == {"marts.churn_scores": 10}
+    finally:
+        holder.close()
+
+
 def test_psi_is_zero_for_the_same_scores_and_flags_a_shift() -> None:
     rng = np.random.default_rng(1)
     before = rng.beta(2, 5, 5000)
