@@ -25,6 +25,7 @@ from tests.shops import settings_for
 from winback import incremental
 from winback.demo import ShopSpec, generate_shop
 from winback.ingest import load_data_dir
+from winback.transform import DbtBuildError, run_dbt
 
 SNAPSHOT_TABLES = [
     "intermediate.int_customers_orders_aggregated",
@@ -99,6 +100,7 @@ class Night:
     changes: dict[str, dt.date]  # late or corrected rows -> the day they are dated by
     computed: dict[dt.date, tuple[bool, bool, bool]]  # snapshot -> (aggregates, labels, features)
     builds: dict[dt.date, str]  # snapshot -> the build that computed its features
+    warehouse: Path  # the incremental warehouse (as the last night left it)
 
 
 @pytest.fixture(scope="module")
@@ -205,6 +207,7 @@ def nights(tmp_path_factory: pytest.TempPathFactory) -> list[Night]:
                 changes,
                 computed,
                 builds,
+                warehouse,
             )
         )
     return out
@@ -265,6 +268,42 @@ def test_each_snapshot_records_the_build_that_computed_its_features(
         assert {day: night.builds[day] for day in night.builds if day not in computed} == {
             day: before.builds[day] for day in night.builds if day not in computed
         }
+
+
+def test_grain_tests_check_the_snapshots_the_build_computed(
+    nights: list[Night], tmp_path: Path
+) -> None:
+    """A snapshot model's grain test checks the snapshots its build computed (every one on
+    a full build): a duplicate key there fails the build; the kept snapshots are those
+    their own builds tested, and are not grouped again (time, at 1M customers)."""
+    last = nights[-1]
+    copy = tmp_path / "winback.duckdb"
+    shutil.copy(last.warehouse, copy)
+    newest, kept = max(last.builds), min(last.builds)
+    with duckdb.connect(str(copy)) as con:
+        con.execute(
+            "update intermediate.int_snapshot_rebuild_dates set rebuild_aggregates = "
+            "(as_of_date = ?), rebuild_features = (as_of_date = ?)",
+            [newest, newest],
+        )
+        for day in (newest, kept):
+            con.execute(
+                "insert into intermediate.int_customers_orders_aggregated select * from "
+                "intermediate.int_customers_orders_aggregated where as_of_date = ? limit 1",
+                [day],
+            )
+    settings = settings_for(copy)
+    test = ["test", "--select", "int_customers_orders_aggregated,test_name:grain"]
+    with pytest.raises(DbtBuildError, match="grain_int_customers_orders_aggregated"):
+        run_dbt(test, settings, last.as_of)
+    with duckdb.connect(str(copy)) as con:  # only the kept snapshot's duplicate left
+        con.execute(
+            "delete from intermediate.int_customers_orders_aggregated where rowid = (select "
+            "max(rowid) from intermediate.int_customers_orders_aggregated where as_of_date = ?)",
+            [newest],
+        )
+    results = run_dbt(test, settings, last.as_of)
+    assert [r.status for r in results] == ["pass"]
 
 
 def test_labels_are_filled_in_as_their_horizon_completes(nights: list[Night]) -> None:
