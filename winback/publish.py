@@ -5,11 +5,13 @@ one process write a file, and a run that dies half-way leaves it half-updated. W
 analysts query is a separate file (setting ``warehouse.published_path``, default
 ``published.duckdb`` beside the warehouse), written only at the end of a successful run:
 
-1. a new file ``<published>.tmp-<pid>`` is filled with ``create table … as select`` from
-   the working warehouse (this flow's tables) and from the previous published file (the
-   other flow's tables, so a half-finished nightly run never leaks into a reminders
-   publish and vice versa), plus ``meta.publish_runs``, ``meta.published_tables`` and
-   the failed runs so far, ``meta.run_failures``;
+1. a new file ``<published>.tmp-<pid>`` gets this flow's tables from the working
+   warehouse and keeps the other flow's from the previous published file (so a
+   half-finished nightly run never leaks into a reminders publish and vice versa), plus
+   ``meta.publish_runs``, ``meta.published_tables``, ``meta.published_snapshots`` and the
+   failed runs so far, ``meta.run_failures``. It starts as a copy of the previous file,
+   in which only this flow's tables are replaced (of a snapshot table, only the snapshots
+   whose feature build changed), or is written from nothing (``_starts_from_previous``);
 2. it is checkpointed, closed and fsynced;
 3. ``os.replace`` renames it over the published file (atomic on POSIX).
 
