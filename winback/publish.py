@@ -84,7 +84,11 @@ create table pub.meta.published_snapshots (
     build_id varchar not null        -- the feature build that computed its rows
 )
 """
-META_TABLES = ("meta.publish_runs", "meta.published_tables", "meta.published_snapshots")
+META_DDL = {
+    "meta.publish_runs": PUBLISH_RUNS_DDL,
+    "meta.published_tables": PUBLISHED_TABLES_DDL,
+    "meta.published_snapshots": PUBLISHED_SNAPSHOTS_DDL,
+}
 # The nightly's snapshot tables → the working warehouse's record of which feature build
 # computed each snapshot (winback.incremental): a publish copies only the snapshots whose
 # build changed since the previous publish; the rest stay as the previous file has them.
@@ -249,7 +253,7 @@ def _fill_fresh(
     prev_objects = _objects(con, "prev") if has_prev else set()
     for schema in {t.split(".")[0] for t in (*own, *others)} | {"meta"}:
         con.execute(f"create schema if not exists pub.{schema}")
-    for ddl in (PUBLISH_RUNS_DDL, PUBLISHED_TABLES_DDL, PUBLISHED_SNAPSHOTS_DDL):
+    for ddl in META_DDL.values():
         con.execute(ddl)
     if "meta.publish_runs" in prev_objects:
         con.execute("insert into pub.meta.publish_runs select * from prev.meta.publish_runs")
@@ -294,15 +298,14 @@ def _fill_from_previous(
     own = FLOW_TABLES[flow]
     work = scalar(con, "select current_database()")
     work_objects = _objects(con, work)
-    kept = {t for tables in FLOW_TABLES.values() for t in tables} | set(META_TABLES)
-    for stale in sorted(_objects(con, "pub") - kept):  # nothing but the flows' tables
+    pub_objects = _objects(con, "pub")
+    kept = {t for tables in FLOW_TABLES.values() for t in tables} | set(META_DDL)
+    for stale in sorted(pub_objects - kept):  # nothing but the flows' tables
         con.execute(f"drop table if exists pub.{stale}")
     for schema in {t.split(".")[0] for t in own} | {"meta"}:
         con.execute(f"create schema if not exists pub.{schema}")
-    for name, ddl in zip(
-        META_TABLES, (PUBLISH_RUNS_DDL, PUBLISHED_TABLES_DDL, PUBLISHED_SNAPSHOTS_DDL), strict=True
-    ):
-        if name not in _objects(con, "pub"):
+    for name, ddl in META_DDL.items():
+        if name not in pub_objects:
             con.execute(ddl)
     _start_manifest(con, flow, run_id, as_of)
     _copy_run_failures(con, work, work_objects)
@@ -331,16 +334,25 @@ def _record_snapshots(
     """``pub.meta.published_snapshots``: which feature build computed each snapshot of a
     :data:`SNAPSHOT_TABLES` table just published."""
     con.execute("delete from pub.meta.published_snapshots where table_name = ?", [table])
-    builds = SNAPSHOT_TABLES.get(table)
-    if builds is None or builds not in work_objects:
-        return
-    if "build_id" not in dict(column_types(con, builds, work)):
+    builds = _build_record(con, table, work, work_objects)
+    if builds is None:
         return
     con.execute(
         "insert into pub.meta.published_snapshots "
         f'select ?, as_of_date, build_id from "{work}".{builds}',
         [table],
     )
+
+
+def _build_record(
+    con: duckdb.DuckDBPyConnection, table: str, work: str, work_objects: set[str]
+) -> str | None:
+    """The working warehouse's record of which build computed each snapshot of ``table``
+    (:data:`SNAPSHOT_TABLES`), or None: not a snapshot table, or no such record."""
+    builds = SNAPSHOT_TABLES.get(table)
+    if builds is None or builds not in work_objects:
+        return None
+    return builds if "build_id" in dict(column_types(con, builds, work)) else None
 
 
 def _replace_snapshots(
@@ -350,10 +362,8 @@ def _replace_snapshots(
     left it) to the working warehouse's rows by replacing only the snapshots (as-of dates)
     whose build is not the one published; False (nothing done) when that cannot be
     known: not a snapshot table, no record of either side's builds, different columns."""
-    builds = SNAPSHOT_TABLES.get(table)
-    if builds is None or builds not in work_objects:
-        return False
-    if "build_id" not in dict(column_types(con, builds, work)):
+    builds = _build_record(con, table, work, work_objects)
+    if builds is None:
         return False
     columns = column_types(con, table, work)
     if not columns or column_types(con, table, "pub") != columns:
