@@ -281,6 +281,9 @@ def main() -> None:
         for key, label in NIGHTS:
             as_of = AS_OF if label == "first" else NEXT_DAY
             print(f"   running the nightly flow: {label} night, as of {as_of}", flush=True)
+            # The night before's writes reach the disk first: a merchant's second night
+            # runs a day after the first, not while the first one's pages are flushed.
+            os.sync()
             night = run_nightly(customers, args.seed, workspace, as_of, fresh=label == "first")
             if night.get("failed"):
                 print(f"   nightly FAILED: {night['error']}", flush=True)

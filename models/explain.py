@@ -78,12 +78,23 @@ def _path_attribution_matrix(booster: lgb.Booster, width: int) -> tuple[sp.csr_m
     return matrix, offsets
 
 
-def leaf_indices(model: object, x: pd.DataFrame, *, chunk_rows: int = 100_000) -> np.ndarray:
+# LightGBM hands leaf numbers back as rows x trees doubles and then converts them to
+# int32: 480 MB of new memory per 100k rows at 400 trees. Touching that many fresh pages
+# cost these machines as much as the pass itself (1M customers, 400 trees: 20-25 s in
+# chunks of 100k rows, 11 s in chunks of 8k rows, whose buffers the allocator reuses).
+LEAF_CHUNK_BYTES = 24 * 2**20
+
+
+def leaf_indices(model: object, x: pd.DataFrame, *, chunk_rows: int | None = None) -> np.ndarray:
     """Which leaf of every tree each row of ``x`` (the model's input) falls in: one pass
     through the trees, from which both the score (:func:`log_odds_from_leaves`) and the
     path attributions (:func:`path_contributions`) follow. Rows × trees, in the smallest
-    unsigned integer type that holds a leaf number (2 bytes for LightGBM's usual sizes)."""
+    unsigned integer type that holds a leaf number (2 bytes for LightGBM's usual sizes).
+    ``chunk_rows``: rows per call to LightGBM (default: what keeps its output within
+    ``LEAF_CHUNK_BYTES``)."""
     booster = booster_of(model)
+    if chunk_rows is None:
+        chunk_rows = max(1, LEAF_CHUNK_BYTES // (8 * max(booster.booster_.num_trees(), 1)))
     dtype = np.min_scalar_type(max(int(booster.get_params()["num_leaves"]) - 1, 0))
     out = np.empty((0, 0), dtype=dtype)
     for start in range(0, len(x), chunk_rows):
@@ -122,7 +133,7 @@ def path_contributions(
     features: pd.DataFrame,
     columns: list[str],
     *,
-    chunk_rows: int = 25_000,
+    chunk_rows: int = 4_096,
     attribution: tuple[sp.csr_matrix, np.ndarray] | None = None,
     leaves: np.ndarray | None = None,
 ) -> pd.DataFrame:
@@ -132,11 +143,14 @@ def path_contributions(
     cheap path for customers whose reasons are read less (see ``scoring.score``).
     Computed as leaf memberships (``pred_leaf``) times a sparse leaf × feature matrix
     (``attribution``: :func:`path_attribution_matrix`, built here when not given;
-    ``leaves``: the rows' :func:`leaf_indices`, found here when not given)."""
+    ``leaves``: the rows' :func:`leaf_indices`, found here when not given), ``chunk_rows``
+    customers at a time: each chunk's membership matrix holds rows × trees entries, and
+    small ones reuse the allocator's memory (733k customers, 400 trees: 13 s in chunks of
+    4,096 rows, 15 s in chunks of 25,000)."""
     booster = booster_of(model).booster_
     matrix, offsets = attribution or _path_attribution_matrix(booster, len(columns))
     if leaves is None:
-        leaves = leaf_indices(model, model_input(features, columns), chunk_rows=chunk_rows)
+        leaves = leaf_indices(model, model_input(features, columns))
     out = np.empty((len(features), len(columns)), dtype="float64")
     for start in range(0, len(features), chunk_rows):
         part = leaves[start : start + chunk_rows].astype(np.int64)

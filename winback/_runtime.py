@@ -4,7 +4,9 @@ package registries) and run-time state kept inside the project folder."""
 
 from __future__ import annotations
 
+import ctypes
 import os
+import sys
 from pathlib import Path
 
 TELEMETRY_OFF = {
@@ -46,3 +48,38 @@ def apply_runtime_defaults() -> None:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
     # dbt, MLflow and Prefect all log the same steps; keep the console to the essentials.
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+    keep_freed_memory()
+
+
+# glibc's mallopt parameters (malloc.h).
+M_TRIM_THRESHOLD = -1
+M_MMAP_THRESHOLD = -3
+# Blocks up to this size come from the heap and are reused once freed; larger ones are
+# mapped and unmapped as before.
+MMAP_THRESHOLD_BYTES = 64 * 2**20
+# Free memory the heap keeps at its top instead of handing it back to the kernel.
+TRIM_THRESHOLD_BYTES = 256 * 2**20
+
+
+def keep_freed_memory() -> bool:
+    """Let glibc's allocator reuse freed memory instead of handing it back to the kernel.
+
+    By default glibc maps a block of 128 KB or more on its own and unmaps it when freed,
+    and trims the heap as soon as a little is free; the next table or chunk of the same
+    size then faults in fresh pages again. On these (virtual) machines touching fresh
+    pages is slow: paired 1M-customer second nights took 214 s with freed memory kept
+    against 229 s without, and 228 s against 254 s (validation and scoring, which build
+    and drop frames of 800k rows, gained most; peak within +200 MB). Skipped when the user tunes the allocator themselves
+    (``GLIBC_TUNABLES`` or a ``MALLOC_*`` variable) and off glibc; True when applied."""
+    if sys.platform != "linux" or "GLIBC_TUNABLES" in os.environ:
+        return False
+    if any(name.startswith("MALLOC_") for name in os.environ):
+        return False
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):  # not glibc (e.g. musl)
+        return False
+    return bool(
+        mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
+        and mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)
+    )
