@@ -251,5 +251,5 @@ def publish_for_analysts(settings: Settings, flow_name: str, as_of: str) -> Publ
         run_id=current_run_id(),
         as_of=as_of,
     )
-    get_run_logger().info("published %s tables to %s", len(report.tables), report.published_path)
+    get_run_logger().info(report.summary())
     return report

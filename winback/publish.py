@@ -11,7 +11,8 @@ analysts query is a separate file (setting ``warehouse.published_path``, default
    ``meta.publish_runs``, ``meta.published_tables``, ``meta.published_snapshots`` and the
    failed runs so far, ``meta.run_failures``. It starts as a copy of the previous file,
    in which only this flow's tables are replaced (of a snapshot table, only the snapshots
-   whose feature build changed), or is written from nothing (``_starts_from_previous``);
+   whose feature build changed; of a table with an ``as_of_date`` column, only the dates
+   whose rows changed), or is written from nothing (``_starts_from_previous``);
 2. it is checkpointed, closed and fsynced;
 3. ``os.replace`` renames it over the published file (atomic on POSIX).
 
@@ -26,7 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -107,6 +108,21 @@ class PublishReport:
     run_id: str
     flow: str
     tables: dict[str, int]  # schema.table → rows, for this flow's tables
+    # schema.table → rows copied from the working warehouse: all of a table's rows when it
+    # was copied whole, only the replaced snapshots' or dates' rows otherwise.
+    rows_written: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        total, written = sum(self.tables.values()), sum(self.rows_written.values())
+        kept = (
+            f"; the other {total - written:,} kept from the previous file"
+            if written < total
+            else ""
+        )
+        return (
+            f"published {len(self.tables)} tables to {self.published_path} "
+            f"({written:,} of {total:,} rows written{kept})"
+        )
 
 
 def _objects(con: duckdb.DuckDBPyConnection, database: str) -> set[str]:
@@ -166,9 +182,10 @@ def publish(
                 try:
                     con.execute("begin transaction")
                     if from_previous:
-                        counts = _fill_from_previous(con, flow, run_id, as_of)
+                        counts, written = _fill_from_previous(con, flow, run_id, as_of)
                     else:
                         counts = _fill_fresh(con, has_prev, flow, run_id, as_of)
+                        written = dict(counts)
                     con.execute("commit")
                 except BaseException:
                     con.execute("rollback")
@@ -185,7 +202,7 @@ def publish(
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return PublishReport(published_path, run_id, flow, counts)
+    return PublishReport(published_path, run_id, flow, counts, written)
 
 
 def _starts_from_previous(path: Path, flow: str) -> bool:
@@ -291,10 +308,12 @@ def _fill_fresh(
 
 def _fill_from_previous(
     con: duckdb.DuckDBPyConnection, flow: str, run_id: str, as_of: str
-) -> dict[str, int]:
+) -> tuple[dict[str, int], dict[str, int]]:
     """The new file as a copy of the previous one (``pub``): the other flow's tables stay
     as they are, this flow's are replaced — a snapshot table only in the snapshots whose
-    build changed (:func:`_replace_snapshots`) — and the manifest updated."""
+    build changed (:func:`_replace_snapshots`), a table with an ``as_of_date`` column only
+    in the dates whose rows changed (:func:`_replace_dates`) — and the manifest updated.
+    Returns the rows of each table and the rows written to it."""
     own = FLOW_TABLES[flow]
     work = scalar(con, "select current_database()")
     work_objects = _objects(con, work)
@@ -315,17 +334,23 @@ def _fill_from_previous(
         list(own),
     )
     counts: dict[str, int] = {}
+    written: dict[str, int] = {}
     for table in own:
         if table not in work_objects:
             con.execute(f"drop table if exists pub.{table}")
             con.execute("delete from pub.meta.published_snapshots where table_name = ?", [table])
             continue
-        if not _replace_snapshots(con, table, work, work_objects):
+        if table in SNAPSHOT_TABLES:
+            rows = _replace_snapshots(con, table, work, work_objects)
+        else:
+            rows = _replace_dates(con, table, work, pub_objects)
+        if rows is None:
             con.execute(f"drop table if exists pub.{table}")
             con.execute(f'create table pub.{table} as select * from "{work}".{table}')
-        counts[table] = _record_table(con, table, run_id, flow)
+        counts[table] = rows_now = _record_table(con, table, run_id, flow)
+        written[table] = rows_now if rows is None else rows
         _record_snapshots(con, table, work, work_objects)
-    return counts
+    return counts, written
 
 
 def _record_snapshots(
@@ -357,30 +382,83 @@ def _build_record(
 
 def _replace_snapshots(
     con: duckdb.DuckDBPyConnection, table: str, work: str, work_objects: set[str]
-) -> bool:
+) -> int | None:
     """Bring ``pub.<table>`` (a :data:`SNAPSHOT_TABLES` table, as the previous publish
     left it) to the working warehouse's rows by replacing only the snapshots (as-of dates)
-    whose build is not the one published; False (nothing done) when that cannot be
-    known: not a snapshot table, no record of either side's builds, different columns."""
+    whose build is not the one published; the rows written, or None (nothing done) when
+    that cannot be known: not a snapshot table, no record of either side's builds,
+    different columns."""
     builds = _build_record(con, table, work, work_objects)
     if builds is None:
-        return False
+        return None
     columns = column_types(con, table, work)
     if not columns or column_types(con, table, "pub") != columns:
-        return False
+        return None
     same = (
         "select published.as_of_date from pub.meta.published_snapshots as published "
         f'inner join "{work}".{builds} as built on published.as_of_date = built.as_of_date '
         "and published.build_id = built.build_id where published.table_name = ?"
     )
     if not scalar(con, f"select count(*) from ({same})", [table]):
-        return False  # nothing to keep: copied whole
+        return None  # nothing to keep: copied whole
     con.execute(f"delete from pub.{table} where as_of_date not in ({same})", [table])
-    con.execute(
+    return _inserted(
+        con,
         f'insert into pub.{table} select * from "{work}".{table} where as_of_date not in ({same})',
         [table],
     )
-    return True
+
+
+# Per as-of date of a table: its rows and the sum of their hashes (a 64-bit hash of each
+# whole row), to tell which dates' rows differ between two copies of the table.
+DATE_DIGEST = (
+    "select as_of_date, count(*) as row_count, sum(hash(t)) as row_hashes "
+    "from {table} as t group by as_of_date"
+)
+
+
+def _replace_dates(
+    con: duckdb.DuckDBPyConnection, table: str, work: str, pub_objects: set[str]
+) -> int | None:
+    """Bring ``pub.<table>``, a table with an ``as_of_date`` column (the nightly's marts
+    that keep one block of rows per run date: dbt's incremental models add tonight's and
+    leave the others), to the working warehouse's rows by replacing only the dates whose
+    rows differ (:data:`DATE_DIGEST` compared date by date; a date on one side only
+    differs); the rows written, or None (nothing done) when the table is new or not
+    dated, or its columns changed. The digests cost one read of each copy, a fraction of
+    writing every night's rows again (their number grows with every night kept)."""
+    columns = column_types(con, table, work)
+    if table not in pub_objects or "as_of_date" not in dict(columns):
+        return None
+    if column_types(con, table, "pub") != columns:
+        return None
+    con.execute(
+        "create or replace temp table publish_changed_dates as select as_of_date from ("
+        + DATE_DIGEST.format(table=f'"{work}".{table}')
+        + ") as built full outer join ("
+        + DATE_DIGEST.format(table=f"pub.{table}")
+        + ") as published using (as_of_date) where built.row_count is distinct from "
+        "published.row_count or built.row_hashes is distinct from published.row_hashes"
+    )
+    try:
+        # (a null date never matches in the join, so its rows are replaced if any)
+        changed = (
+            "(as_of_date in (select as_of_date from publish_changed_dates) or (as_of_date is "
+            "null and exists (select 1 from publish_changed_dates where as_of_date is null)))"
+        )
+        con.execute(f"delete from pub.{table} where {changed}")
+        return _inserted(
+            con, f'insert into pub.{table} select * from "{work}".{table} where {changed}'
+        )
+    finally:
+        con.execute("drop table if exists publish_changed_dates")
+
+
+def _inserted(
+    con: duckdb.DuckDBPyConnection, insert: str, params: list[object] | None = None
+) -> int:
+    """Run an insert; the rows it inserted."""
+    return int(con.execute(insert, params or []).fetchall()[0][0])
 
 
 def read_previous_probabilities(published_path: Path) -> pd.Series | None:

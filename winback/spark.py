@@ -442,4 +442,4 @@ def publish_parquet(
     for old in sorted(runs.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True)[3:]:
         if old.name not in keep:
             shutil.rmtree(old, ignore_errors=True)
-    return PublishReport(root, run_id, flow, counts)
+    return PublishReport(root, run_id, flow, counts, dict(counts))  # written whole

@@ -204,6 +204,66 @@ def test_a_publish_copies_only_the_feature_snapshots_whose_build_changed(
     assert rewritten["meta.published_snapshots"] == incremental["meta.published_snapshots"]
 
 
+def _dated_scores(path: Path, dates: dict[str, float], null_date: bool = False) -> None:
+    """A working warehouse's score history: per as-of date, four customers whose
+    probability starts at the given number (and, with ``null_date``, a row without one)."""
+    con = duckdb.connect(str(path))
+    try:
+        con.execute("create schema if not exists marts")
+        con.execute(
+            "create or replace table marts.churn_scores (as_of_date date, customer_id varchar, "
+            "churn_probability double)"
+        )
+        rows = [(date, f"C{i}", value + i / 10) for date, value in dates.items() for i in range(4)]
+        con.executemany("insert into marts.churn_scores values (?, ?, ?)", rows)
+        if null_date:
+            con.execute("insert into marts.churn_scores values (null, 'C9', 0.5)")
+    finally:
+        con.close()
+
+
+def test_a_publish_writes_only_the_dates_whose_rows_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    warehouse = tmp_path / "winback.duckdb"
+    incremental_file, fresh_file = tmp_path / "published.duckdb", tmp_path / "fresh.duckdb"
+    scores = "marts.churn_scores"
+    _dated_scores(warehouse, {"2026-05-01": 0.1, "2026-06-01": 0.2, "2026-06-02": 0.3})
+    for target in (incremental_file, fresh_file):
+        publish(warehouse, target, flow="nightly", run_id="r1", as_of="2026-06-02")
+    # The next night: 05-01 as it was, 06-01 rescored (same rows, other values), 06-02 gone,
+    # 07-01 new, and a row without a date.
+    night = {"2026-05-01": 0.1, "2026-06-01": 0.25, "2026-07-01": 0.4}
+    _dated_scores(warehouse, night, null_date=True)
+    report = publish(warehouse, incremental_file, flow="nightly", run_id="r2", as_of="2026-07-01")
+    monkeypatch.setattr("winback.publish.COMPACT_FREE_SHARE", 0.0)  # always from nothing
+    fresh = publish(warehouse, fresh_file, flow="nightly", run_id="r2", as_of="2026-07-01")
+    assert report.tables == fresh.tables == {scores: 13}
+    assert report.rows_written == {scores: 4 + 4 + 1}  # 06-01, 07-01 and the undated row
+    assert fresh.rows_written == {scores: 13}
+    assert "9 of 13 rows written; the other 4 kept" in report.summary()
+    assert _published_tables(incremental_file) == _published_tables(fresh_file)
+    monkeypatch.undo()
+
+    # Nothing changed: nothing written, the same rows published.
+    _dated_scores(warehouse, night)
+    publish(warehouse, incremental_file, flow="nightly", run_id="r3", as_of="2026-07-01")
+    again = publish(warehouse, incremental_file, flow="nightly", run_id="r4", as_of="2026-07-01")
+    assert again.rows_written == {scores: 0} and again.tables == {scores: 12}
+    with duckdb.connect(str(incremental_file), read_only=True) as con:
+        published = con.execute(f"select * from {scores} order by all").fetchall()
+        assert consistency_problems(con) == []
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert published == con.execute(f"select * from {scores} order by all").fetchall()
+    # A changed column list cannot be patched: the table is copied whole.
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(f"alter table {scores} add column risk_band varchar default 'low'")
+    changed = publish(warehouse, incremental_file, flow="nightly", run_id="r5", as_of="2026-07-01")
+    assert changed.rows_written == {scores: 12}
+    with duckdb.connect(str(incremental_file), read_only=True) as con:
+        assert con.execute(f"select distinct risk_band from {scores}").fetchall() == [("low",)]
+
+
 def test_a_published_file_mostly_free_space_is_written_from_nothing(tmp_path: Path) -> None:
     """Starting from the previous file leaves the space of the tables it replaced free;
     once a third of the file is free, the next publish writes it from nothing."""
