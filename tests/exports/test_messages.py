@@ -7,6 +7,7 @@ import csv
 import itertools
 import re
 
+import pandas as pd
 import pytest
 
 from tests.reminders.test_templates import PRESSURE
@@ -16,6 +17,7 @@ from winback.exports.render import (
     message_context,
     offer_types_with_template,
     render_message,
+    render_messages,
     template_for,
 )
 
@@ -93,3 +95,33 @@ def test_missing_category_and_tier_read_naturally() -> None:
     )
     text = render_message("en", "member_privilege", context)
     assert "one of our members" in text and "None" not in text and "nan" not in text
+
+
+def test_a_plan_s_messages_are_each_contacts_own_rendered_once_per_context() -> None:
+    """render_messages renders each distinct context once; every contact still gets the
+    message its own row renders to, whichever field tells two contacts apart."""
+    shop = ShopSettings(name="Tea House")
+    catalogue = offers()
+    base = [row(offer) | {"language": "en"} for offer in catalogue]
+    variants = [
+        {"language": "zh"},
+        {"channel": "sms"},
+        {"step": 2},
+        {"favourite_category": "office_supplies"},
+        {"member_tier": None},
+        {"discount_depth": 0.3},
+        {"offer_valid_until": "2026-08-01"},
+        {"offer_description": "Something else"},
+    ]
+    rows = [*base, *base, *(r | change for r in base for change in variants)]
+    plan = pd.DataFrame(rows, index=pd.RangeIndex(100, 100 + len(rows)))
+    messages = render_messages(plan, shop)
+    assert list(messages.index) == list(plan.index)
+    for position, contact in enumerate(rows):
+        own = render_message(
+            str(contact["language"]),
+            str(contact["offer_type"]),
+            message_context(contact, shop),
+        )
+        assert messages.iloc[position] == own, contact
+    assert messages.nunique() > len(base)  # the variants do change messages
