@@ -146,6 +146,9 @@ def run_pandas_reference(customers: int, seed: int, as_of: str) -> dict[str, obj
         ],
         capture_output=True,
         text=True,
+        # A notebook runs with glibc's allocator defaults, not the product's tuning
+        # (winback._runtime.keep_freed_memory), which importing winback would apply.
+        env={**os.environ, "WINBACK_KEEP_FREED_MEMORY": "0"},
     )
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]

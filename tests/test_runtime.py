@@ -55,10 +55,11 @@ def test_blocks_of_a_chunks_size_come_from_the_reused_heap() -> None:
     assert mapped_by_default >= 32 * 2**20
 
 
-def test_an_allocator_tuned_by_the_user_is_left_alone() -> None:
+def test_an_allocator_tuned_by_the_user_or_switched_off_is_left_alone() -> None:
     for env in (
         {"GLIBC_TUNABLES": "glibc.malloc.trim_threshold=1"},
         {"MALLOC_TRIM_THRESHOLD_": "131072"},
+        {"WINBACK_KEEP_FREED_MEMORY": "0"},
     ):
         applied, mapped = probe("import", **env)
         assert applied == "False", env

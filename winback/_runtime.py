@@ -69,8 +69,13 @@ def keep_freed_memory() -> bool:
     size then faults in fresh pages again. On these (virtual) machines touching fresh
     pages is slow: paired 1M-customer second nights took 214 s with freed memory kept
     against 229 s without, and 228 s against 254 s (validation and scoring, which build
-    and drop frames of 800k rows, gained most; peak within +200 MB). Skipped when the user tunes the allocator themselves
-    (``GLIBC_TUNABLES`` or a ``MALLOC_*`` variable) and off glibc; True when applied."""
+    and drop frames of 800k rows, gained most; peak within +200 MB; a 1M first night up
+    to training 315 s against 373 s). Skipped with ``WINBACK_KEEP_FREED_MEMORY=0`` (the
+    benchmark's pandas reference runs so: a notebook has glibc's defaults), when the user
+    tunes the allocator themselves (``GLIBC_TUNABLES`` or a ``MALLOC_*`` variable) and off
+    glibc; True when applied."""
+    if os.environ.get("WINBACK_KEEP_FREED_MEMORY", "1") == "0":
+        return False
     if sys.platform != "linux" or "GLIBC_TUNABLES" in os.environ:
         return False
     if any(name.startswith("MALLOC_") for name in os.environ):

@@ -47,7 +47,8 @@ CONFIG_FILE_ENV = "WINBACK_CONFIG_FILE"
 DEFAULT_CONFIG_FILE = Path("winback.toml")
 # Environment variables with the prefix that are not settings: values the product passes
 # to dbt's profile and macros (set only by winback.transform), the runtime home, the
-# config-file path, the Spark target's schema and the failure-drill hooks (tests/ops).
+# config-file path, the Spark target's schema, the failure-drill hooks (tests/ops) and the
+# allocator switch (winback._runtime.keep_freed_memory, read before settings exist).
 INTERNAL_ENV_PREFIXES = ("WINBACK_DBT_",)
 INTERNAL_ENV_NAMES = frozenset(
     {
@@ -57,6 +58,7 @@ INTERNAL_ENV_NAMES = frozenset(
         "WINBACK_DRILL_KILL_AT",
         "WINBACK_DRILL_HANG_AT",
         "WINBACK_LOG_FILE",
+        "WINBACK_KEEP_FREED_MEMORY",
     }
     | {"WINBACK_ALL_DRILLS"}
 )
