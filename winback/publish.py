@@ -347,8 +347,8 @@ def _fill_from_previous(
         if rows is None:
             con.execute(f"drop table if exists pub.{table}")
             con.execute(f'create table pub.{table} as select * from "{work}".{table}')
-        counts[table] = rows_now = _record_table(con, table, run_id, flow)
-        written[table] = rows_now if rows is None else rows
+        counts[table] = _record_table(con, table, run_id, flow)
+        written[table] = counts[table] if rows is None else rows
         _record_snapshots(con, table, work, work_objects)
     return counts, written
 
@@ -391,8 +391,7 @@ def _replace_snapshots(
     builds = _build_record(con, table, work, work_objects)
     if builds is None:
         return None
-    columns = column_types(con, table, work)
-    if not columns or column_types(con, table, "pub") != columns:
+    if not _patchable(con, table, work):
         return None
     same = (
         "select published.as_of_date from pub.meta.published_snapshots as published "
@@ -427,10 +426,9 @@ def _replace_dates(
     differs); the rows written, or None (nothing done) when the table is new or not
     dated, or its columns changed. The digests cost one read of each copy, a fraction of
     writing every night's rows again (their number grows with every night kept)."""
-    columns = column_types(con, table, work)
-    if table not in pub_objects or "as_of_date" not in dict(columns):
+    if table not in pub_objects or "as_of_date" not in dict(column_types(con, table, work)):
         return None
-    if column_types(con, table, "pub") != columns:
+    if not _patchable(con, table, work):
         return None
     con.execute(
         "create or replace temp table publish_changed_dates as select as_of_date from ("
@@ -452,6 +450,13 @@ def _replace_dates(
         )
     finally:
         con.execute("drop table if exists publish_changed_dates")
+
+
+def _patchable(con: duckdb.DuckDBPyConnection, table: str, work: str) -> bool:
+    """Whether ``pub.<table>`` can be brought to the working warehouse's rows in place:
+    both copies exist with the same columns, in the same order and types."""
+    columns = column_types(con, table, work)
+    return bool(columns) and column_types(con, table, "pub") == columns
 
 
 def _inserted(
