@@ -219,7 +219,10 @@ def read_features(
     Rows are ordered by (as_of_date, customer_id), so each snapshot is one contiguous
     block (``training.split_by_snapshot`` slices it without copying). Memory: one
     snapshot is sorted at a time and fetched in chunks, so the read peaks near twice the
-    frame instead of five times (1M customers: 11.7 GB before).
+    frame instead of five times (1M customers: 11.7 GB before). A read of one snapshot
+    (a night that reuses its trained version) is fetched whole: the chunks' concatenation
+    cost ~3 s of ~6 s at 1M customers, for ~0.6 GB less at a stage far below the night's
+    peak.
     """
     dates = [plan.scoring_date] if scoring_only and plan.scoring_date else plan.read_dates
     with connect(warehouse) as con:
@@ -229,8 +232,11 @@ def read_features(
                 f"select * from ({_snapshot_rows_sql(plan, as_of_date)}) order by customer_id",
                 _snapshot_params(plan, as_of_date, seed),
             )
-            parts += _fetch_in_chunks(cursor)
-        frame = pd.concat(parts, ignore_index=True) if parts else _empty_features(con)
+            parts += [cursor.df()] if len(dates) == 1 else _fetch_in_chunks(cursor)
+        if len(parts) > 1:
+            frame = pd.concat(parts, ignore_index=True)
+        else:
+            frame = parts[0] if parts else _empty_features(con)
         del parts
         # A chunk whose text column is all null arrives as object; keep text as text.
         text = {
