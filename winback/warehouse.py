@@ -221,8 +221,8 @@ def read_features(
     snapshot is sorted at a time and fetched in chunks, so the read peaks near twice the
     frame instead of five times (1M customers: 11.7 GB before). A read of one snapshot
     (a night that reuses its trained version) is fetched whole: the chunks' concatenation
-    cost ~3 s of ~6 s at 1M customers, for ~0.6 GB less at a stage far below the night's
-    peak.
+    cost ~3 s of ~6 s at 1M customers, for ~0.6 GB less in a stage that stays below the
+    night's peak.
     """
     dates = [plan.scoring_date] if scoring_only and plan.scoring_date else plan.read_dates
     with connect(warehouse) as con:
