@@ -386,12 +386,9 @@ def _replace_snapshots(
     """Bring ``pub.<table>`` (a :data:`SNAPSHOT_TABLES` table, as the previous publish
     left it) to the working warehouse's rows by replacing only the snapshots (as-of dates)
     whose build is not the one published; the rows written, or None (nothing done) when
-    that cannot be known: not a snapshot table, no record of either side's builds,
-    different columns."""
+    that cannot be known: no record of either side's builds, different columns."""
     builds = _build_record(con, table, work, work_objects)
-    if builds is None:
-        return None
-    if not _patchable(con, table, work):
+    if builds is None or not _patchable_columns(con, table, work):
         return None
     same = (
         "select published.as_of_date from pub.meta.published_snapshots as published "
@@ -426,9 +423,7 @@ def _replace_dates(
     differs); the rows written, or None (nothing done) when the table is new or not
     dated, or its columns changed. The digests cost one read of each copy, a fraction of
     writing every night's rows again (their number grows with every night kept)."""
-    if table not in pub_objects or "as_of_date" not in dict(column_types(con, table, work)):
-        return None
-    if not _patchable(con, table, work):
+    if table not in pub_objects or "as_of_date" not in dict(_patchable_columns(con, table, work)):
         return None
     con.execute(
         "create or replace temp table publish_changed_dates as select as_of_date from ("
@@ -439,24 +434,27 @@ def _replace_dates(
         "published.row_count or built.row_hashes is distinct from published.row_hashes"
     )
     try:
-        # (a null date never matches in the join, so its rows are replaced if any)
+        # (the digests' outer join keeps a null date apart, so its rows are replaced if any)
         changed = (
-            "(as_of_date in (select as_of_date from publish_changed_dates) or (as_of_date is "
-            "null and exists (select 1 from publish_changed_dates where as_of_date is null)))"
+            "exists (select 1 from publish_changed_dates as c "
+            "where c.as_of_date is not distinct from t.as_of_date)"
         )
-        con.execute(f"delete from pub.{table} where {changed}")
+        con.execute(f"delete from pub.{table} as t where {changed}")
         return _inserted(
-            con, f'insert into pub.{table} select * from "{work}".{table} where {changed}'
+            con, f'insert into pub.{table} select * from "{work}".{table} as t where {changed}'
         )
     finally:
         con.execute("drop table if exists publish_changed_dates")
 
 
-def _patchable(con: duckdb.DuckDBPyConnection, table: str, work: str) -> bool:
-    """Whether ``pub.<table>`` can be brought to the working warehouse's rows in place:
-    both copies exist with the same columns, in the same order and types."""
+def _patchable_columns(
+    con: duckdb.DuckDBPyConnection, table: str, work: str
+) -> list[tuple[str, str]]:
+    """The table's columns when ``pub.<table>`` can be brought to the working
+    warehouse's rows in place (both copies exist with the same columns, in the same order
+    and types), else none."""
     columns = column_types(con, table, work)
-    return bool(columns) and column_types(con, table, "pub") == columns
+    return columns if columns and column_types(con, table, "pub") == columns else []
 
 
 def _inserted(
