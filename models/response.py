@@ -520,11 +520,17 @@ class HeldOut:
 
 
 def hold_out_newest(
-    history: pd.DataFrame, params: ResponseParams, priors: Priors | None = None
+    history: pd.DataFrame,
+    params: ResponseParams,
+    priors: Priors | None = None,
+    *,
+    fitted: ResponseModel | None = None,
 ) -> HeldOut | None:
     """:class:`HeldOut` for ``history``; None when there is nothing to hold out. A
     campaign of more than ``params.max_holdout_customers`` customers is judged on a
-    seeded sample of them (every contact of a sampled customer)."""
+    seeded sample of them (every contact of a sampled customer). ``fitted``: the model
+    fitted before the campaign when the caller has it (a reused version keeps it, issue
+    19); by default it is fitted here."""
     split = split_newest_campaign(history)
     if split is None:
         return None
@@ -534,9 +540,10 @@ def hold_out_newest(
         rng = np.random.default_rng(params.seed)
         kept = rng.choice(np.sort(customers), size=params.max_holdout_customers, replace=False)
         mask = mask & history["customer_id"].isin(kept)
-    before = (history["contact_date"] < first_contact).to_numpy()
-    model = fit_response(history, params, priors, rows=before)
-    return HeldOut(campaign_id, first_contact, mask, model)
+    if fitted is None:
+        before = (history["contact_date"] < first_contact).to_numpy()
+        fitted = fit_response(history, params, priors, rows=before)
+    return HeldOut(campaign_id, first_contact, mask, fitted)
 
 
 def held_out_qini(

@@ -18,6 +18,15 @@ uplift calibration: ``response.validate_on_latest_campaign``). It is promoted wh
 The decisions use the promoted challenger, else the point-in-time champion, else the
 priors alone (:attr:`ResponseLifecycle.model`). A shop without enough history logs a run
 with its figures and registers nothing.
+
+Reuse (issue 19), like the churn model's: a version is tagged with ``features_digest``, a
+content hash of the completed history it was fitted on, the merchant's priors and the
+parameters (:func:`history_digest`). A night whose digest matches a registered, decided
+version of an as-of date up to tonight's reuses it, with the model it fitted before the
+held-out campaign (kept in the same artifact), instead of fitting both again: same rows,
+same seed, same models. Its figures on the held-out campaign are computed again (cheap);
+its promotion stands as recorded. A rerun of a night and a night on which no contact's
+outcome completed reuse; a night with new outcomes fits again.
 """
 
 from __future__ import annotations
@@ -39,7 +48,13 @@ from mlflow.pyfunc import PythonModel
 
 from winback.config import ResponseParams
 from winback.models import plots, tracking
-from winback.models.lifecycle import NoModelForDateError, promote
+from winback.models.lifecycle import (
+    DIGEST_DECIMALS,
+    NoModelForDateError,
+    promote,
+    run_digest,
+    trained_version_for,
+)
 from winback.models.promotion import PromotionDecision
 from winback.models.response import (
     HeldOut,
@@ -60,11 +75,16 @@ HISTORY_THROUGH_TAG = "history_through"
 class ResponsePyfunc(PythonModel):
     """The fitted response model as an MLflow pyfunc: rows of customer features with
     ``offer_code``, ``channel`` and ``step`` → the learned uplift of that contact
-    (before pooling toward the priors, which are the merchant's files, not the model)."""
+    (before pooling toward the priors, which are the merchant's files, not the model).
+    ``held_out``: the model fitted before the held-out campaign, kept so that a night
+    reusing this version need not fit it again."""
 
-    def __init__(self, model: ResponseModel, window_days: float) -> None:
+    def __init__(
+        self, model: ResponseModel, window_days: float, held_out: ResponseModel | None = None
+    ) -> None:
         self.model = model
         self.window_days = window_days
+        self.held_out = held_out
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> np.ndarray:
         out = np.zeros(len(model_input))
@@ -93,6 +113,8 @@ class ResponseLifecycle:
     # The newest randomized campaign held out and the model fitted before it (None when
     # there is nothing to hold out): the backtest reuses it.
     held_out: HeldOut | None = None
+    # Whether ``registered`` was reused: fitted by an earlier run on the same inputs.
+    reused: bool = False
 
     @property
     def model(self) -> ResponseModel:
@@ -105,6 +127,8 @@ class ResponseLifecycle:
     def used(self) -> str:
         if self.decision.promote:
             version = f" v{self.registered.version}" if self.registered else ""
+            if self.reused:
+                return f"model{version}, reused (fitted earlier on the same history)"
             return f"tonight's model{version}"
         if self.champion_model is not None and self.champion is not None:
             return f"champion v{self.champion.version}"
@@ -157,13 +181,32 @@ def _champion_for(model_name: str, as_of: dt.date) -> tracking.VersionRecord | N
 
 def load_response_model(model: tracking.RegisteredModel) -> ResponseModel:
     """A registered version's fitted :class:`ResponseModel`."""
+    return _load(model).model
+
+
+def _load(model: tracking.RegisteredModel) -> ResponsePyfunc:
     loaded = mlflow.pyfunc.load_model(f"models:/{model.name}/{model.version}")
     wrapper = loaded.unwrap_python_model()
     if not isinstance(wrapper, ResponsePyfunc):
         raise NoModelForDateError(
             f"version {model.version} of {model.name} is not a response model"
         )
-    return wrapper.model
+    return wrapper
+
+
+def history_digest(history: pd.DataFrame, priors: Priors, params: ResponseParams) -> str:
+    """What a response version learns from: a content hash of the completed history
+    (floats rounded, like the churn model's digest), the merchant's priors and the
+    parameters. The same inputs give the same digest; a new outcome changes it."""
+    return run_digest(
+        tracking.dataset_digest(history, round_floats=DIGEST_DECIMALS),
+        {
+            "params": params.model_dump(),
+            "reason_offer": priors.reason_offer.to_dict("split"),
+            "channel_effect": sorted(priors.channel_effect.items()),
+            "third_contact_fatigue": priors.third_contact_fatigue,
+        },
+    )
 
 
 def fit_validate_and_gate(
@@ -173,10 +216,16 @@ def fit_validate_and_gate(
     *,
     model_name: str,
     as_of: dt.date,
+    reuse: bool = True,
 ) -> ResponseLifecycle:
     """Fit, validate, log and register tonight's response model, compare it with the
     point-in-time champion, and decide (MLflow store and experiment set by the caller,
-    :func:`tracking.use_store`)."""
+    :func:`tracking.use_store`). With ``reuse``, a version fitted on the same history,
+    priors and parameters is reused instead (module docstring)."""
+    digest = history_digest(history, priors, params)
+    found = trained_version_for(model_name, digest, as_of) if reuse else None
+    if found is not None:
+        return _reused(found, history, priors, params, model_name, as_of)
     challenger = fit_response(history, params, priors)
     held_out = hold_out_newest(history, params, priors)
     validation = validate_on_latest_campaign(history, priors, params, held_out)
@@ -186,7 +235,9 @@ def fit_validate_and_gate(
         champion_model = load_response_model(champion_record.model)
         champion_qini = _comparable_qini(champion_record, champion_model, history, priors, params)
     decision = decide(challenger, validation, champion_qini, params.qini_tolerance)
-    registered = _log(challenger, validation, decision, params, history, model_name, as_of)
+    registered = _log(
+        challenger, held_out, validation, decision, params, history, model_name, as_of, digest
+    )
     if registered is not None:
         promote(
             registered,
@@ -203,6 +254,38 @@ def fit_validate_and_gate(
         champion_model,
         champion_qini,
         held_out,
+    )
+
+
+def _reused(
+    found: tracking.VersionRecord,
+    history: pd.DataFrame,
+    priors: Priors,
+    params: ResponseParams,
+    model_name: str,
+    as_of: dt.date,
+) -> ResponseLifecycle:
+    """Tonight's lifecycle when ``found`` was fitted on the same inputs: its models, its
+    recorded promotion, and its figures on the held-out campaign computed again."""
+    stored = _load(found.model)
+    held_out = hold_out_newest(history, params, priors, fitted=stored.held_out)
+    validation = validate_on_latest_campaign(history, priors, params, held_out)
+    _, reason, _ = tracking.run_record(found.model)
+    decision = PromotionDecision(found.promoted, f"reused: {reason}", {})
+    champion_record = _champion_for(model_name, as_of)
+    champion_model = None
+    if champion_record is not None and not found.promoted:
+        champion_model = load_response_model(champion_record.model)
+    return ResponseLifecycle(
+        stored.model,
+        validation,
+        decision,
+        found.model,
+        champion_record.model if champion_record else None,
+        champion_model,
+        None,
+        held_out,
+        reused=True,
     )
 
 
@@ -226,17 +309,20 @@ def _comparable_qini(
 
 def _log(
     model: ResponseModel,
+    held_out: HeldOut | None,
     validation: ResponseValidation | None,
     decision: PromotionDecision,
     params: ResponseParams,
     history: pd.DataFrame,
     model_name: str,
     as_of: dt.date,
+    digest: str,
 ) -> tracking.RegisteredModel | None:
     through = pd.Timestamp(history["contact_date"].max()).date().isoformat() if len(history) else ""
     tags = {
         tracking.AS_OF_TAG: as_of.isoformat(),
         HISTORY_THROUGH_TAG: through,
+        tracking.DIGEST_TAG: digest,
         "model_kind": "response_t_learner" if model.learned else "response_priors_only",
         "held_out_campaign": validation.campaign_id if validation else "",
         "git_commit": tracking.git_commit(),
@@ -293,7 +379,9 @@ def _log(
                 warnings.filterwarnings("ignore", message=".*input example was not provided.*")
                 info = mlflow.pyfunc.log_model(
                     name="model",
-                    python_model=ResponsePyfunc(model, params.window_days),
+                    python_model=ResponsePyfunc(
+                        model, params.window_days, held_out.model if held_out else None
+                    ),
                     signature=signature,
                     registered_model_name=model_name,
                     pip_requirements=tracking.requirements(),
@@ -305,6 +393,6 @@ def _log(
         model_name, str(info.registered_model_version), run.info.run_id
     )
     client = MlflowClient()
-    for key in (tracking.AS_OF_TAG, HISTORY_THROUGH_TAG):
+    for key in (tracking.AS_OF_TAG, HISTORY_THROUGH_TAG, tracking.DIGEST_TAG):
         client.set_model_version_tag(model_name, registered.version, key, tags[key])
     return registered

@@ -224,8 +224,10 @@ class MlflowSettings(Section):
     )
     reuse_trained_model: bool = Field(
         True,
-        description="Resume: reuse a registered version trained on the same features, "
-        "parameters and as-of date instead of training it again.",
+        description="Reuse a registered version fitted on the same inputs instead of "
+        "fitting it again: the churn model's labelled snapshots and parameters, the "
+        "response model's completed campaign history, priors and parameters (reruns, "
+        "resumed runs, and nights on which those did not change).",
     )
 
 

@@ -14,7 +14,7 @@ from mlflow import MlflowClient
 from tests.models.test_response import PRIORS, history
 from winback.config import ResponseParams
 from winback.models import tracking
-from winback.models.response import ResponseValidation, fit_response
+from winback.models.response import ResponseValidation, fit_response, learned_uplift
 from winback.models.response_lifecycle import (
     HISTORY_THROUGH_TAG,
     decide,
@@ -98,3 +98,54 @@ def test_too_little_history_registers_nothing_and_the_priors_decide(tmp_path: Pa
     got = fit_validate_and_gate(thin, PRIORS, PARAMS, model_name=NAME, as_of=dt.date(2026, 6, 1))
     assert got.registered is None and not got.decision.promote
     assert not got.model.learned and got.used == "the priors alone"
+
+
+def test_the_same_history_reuses_the_version_and_its_held_out_model(tmp_path: Path) -> None:
+    """Issue 19: a night whose completed history, priors and parameters match a decided
+    version reuses it (no fit, nothing registered), with the model it fitted before the
+    held-out campaign, so the figures on that campaign come out the same; one changed
+    outcome, or reuse turned off, fits again."""
+    tracking.use_store(f"sqlite:///{tmp_path}/mlflow.db", "winback-response", tmp_path / "art")
+    first = _dated(history(seed=4, n=8_000, campaigns=3), "2026-01-01")
+    one = fit_validate_and_gate(first, PRIORS, PARAMS, model_name=NAME, as_of=dt.date(2026, 6, 1))
+    assert one.registered is not None and not one.reused
+    assert one.held_out is not None and one.validation is not None
+
+    again = fit_validate_and_gate(first, PRIORS, PARAMS, model_name=NAME, as_of=dt.date(2026, 6, 2))
+    assert again.reused and again.registered == one.registered
+    assert [v.model for v in tracking.versions(NAME)] == [one.registered]
+    assert again.decision.promote == one.decision.promote
+    assert again.decision.reason.startswith("reused: ")
+    assert "reused" in again.used
+    assert again.validation is not None
+    assert again.validation.qini == pytest.approx(one.validation.qini, abs=1e-12)
+    assert again.validation.qini_prior == pytest.approx(one.validation.qini_prior, abs=1e-12)
+    assert again.held_out is not None
+    assert again.held_out.campaign_id == one.held_out.campaign_id
+    assert again.held_out.mask.equals(one.held_out.mask)
+    # The stored models predict what the fitted ones did.
+    rows = first.head(500).reset_index(drop=True)
+    offer, channel = next(iter(one.challenger.cell_evidence))
+    for got, want in ((again.model, one.model), (again.held_out.model, one.held_out.model)):
+        assert got.cell_evidence == want.cell_evidence
+        assert np.array_equal(
+            learned_uplift(got, rows, offer=offer, channel=channel, step=1),
+            learned_uplift(want, rows, offer=offer, channel=channel, step=1),
+        )
+
+    # An earlier as-of date than the version's own may not reuse it (point in time).
+    earlier = fit_validate_and_gate(
+        first, PRIORS, PARAMS, model_name=NAME, as_of=dt.date(2026, 5, 1)
+    )
+    assert not earlier.reused and earlier.registered != one.registered
+
+    changed = first.copy()
+    changed.loc[changed.index[0], "is_converted"] = not bool(changed["is_converted"].iloc[0])
+    refit = fit_validate_and_gate(
+        changed, PRIORS, PARAMS, model_name=NAME, as_of=dt.date(2026, 6, 3)
+    )
+    assert not refit.reused and refit.registered not in (one.registered, earlier.registered)
+    off = fit_validate_and_gate(
+        first, PRIORS, PARAMS, model_name=NAME, as_of=dt.date(2026, 6, 4), reuse=False
+    )
+    assert not off.reused and off.registered not in (one.registered, refit.registered)

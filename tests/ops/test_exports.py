@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
+from mlflow import MlflowClient
 
 from tests.ops.conftest import Workspace, publish_runs
 from winback.config import ReminderSettings
@@ -240,8 +241,18 @@ def test_the_next_night_reads_the_sent_log_and_learns_from_the_exported_campaign
     )
     log.to_csv(shop.root / "shop" / "contact_log.csv", index=False)
     next_night = "2026-07-01"
+    uri = f"sqlite:///{shop.root}/mlflow/mlflow.db"
+    registry = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    versions_before = registry.search_model_versions("name = 'winback_response'")
     done = shop.run("nightly", "--data-dir", "shop", "--as-of", next_night)
     assert done.returncode == 0, done.stdout + done.stderr
+    # Issue 19: no contact's outcome completed overnight (the exported ones are still
+    # open, below), so the response model fitted on the same completed history is
+    # reused, not fitted and registered again.
+    versions_after = registry.search_model_versions("name = 'winback_response'")
+    assert versions_before
+    assert {v.version for v in versions_after} == {v.version for v in versions_before}
+    assert all(v.tags.get("features_digest") for v in versions_after)
 
     # A key Winback never exported is a bad reference: quarantined with the reason.
     rejected = published(

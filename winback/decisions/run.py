@@ -85,6 +85,7 @@ def track_response(
         settings.response,
         model_name=settings.mlflow.response_model_name,
         as_of=as_of,
+        reuse=settings.mlflow.reuse_trained_model,
     )
 
 
