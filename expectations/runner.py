@@ -22,6 +22,9 @@ newest first.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -58,11 +61,15 @@ class ValidationReport:
     data_docs_url: str | None = None
     # Failed expectations of severity "warning": reported, never a reason to stop.
     warnings: list[FailedExpectation] = field(default_factory=list)
+    # Not validated again: the same suite passed on the same data in this earlier run.
+    passed_before: str | None = None
 
     def to_markdown(self) -> str:
         head = "passed" if self.success else f"FAILED ({len(self.failures)} of {self.evaluated})"
         if self.success and self.warnings:
             head += f" with {len(self.warnings)} warning(s)"
+        if self.passed_before:
+            head += f" (unchanged data: passed in run `{self.passed_before}`, not run again)"
         lines = [f"### Great Expectations: `{self.suite}` on `{self.table}`: {head}"]
         lines += [f"- {f}" for f in self.failures]
         lines += [f"- warning: {f}" for f in self.warnings]
@@ -287,20 +294,83 @@ def gx_project_dir(warehouse: WarehouseSettings | Path) -> Path:
     return path.parent / "gx"
 
 
+GATE_PASSES_FILE = "gate_passes.json"
+
+
+def gate_key(suite_name: str, expectations: list[Any], data_key: str) -> str:
+    """What decides a gate's verdict: the suite (its name and every expectation's
+    configuration), the GX version and ``data_key``, a key of the validated data's exact
+    content (e.g. the digest of the file a raw table was loaded from, the loader's code
+    and the load's counts)."""
+    import great_expectations as gx
+
+    payload = [
+        suite_name,
+        gx.__version__,
+        data_key,
+        *(e.configuration.to_json_dict() for e in expectations),
+    ]
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _passes_file(warehouse: WarehouseSettings | Path) -> Path:
+    return gx_project_dir(warehouse) / "uncommitted" / GATE_PASSES_FILE
+
+
+def _passes(warehouse: WarehouseSettings | Path) -> dict[str, str]:
+    path = _passes_file(warehouse)
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def _record_pass(warehouse: WarehouseSettings | Path, key: str, run_name: str) -> None:
+    path = _passes_file(warehouse)
+    passes = _passes(warehouse) | {key: run_name}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".tmp")
+    partial.write_text(json.dumps(passes, indent=1, sort_keys=True), encoding="utf-8")
+    partial.replace(path)
+
+
 def run_gate(
-    frame: pd.DataFrame,
+    frame: pd.DataFrame | Callable[[], pd.DataFrame],
     table: str,
     suite_name: str,
     expectations: list[Any],
     warehouse: WarehouseSettings | Path,
     run_time: dt.datetime | None = None,
     run_name: str | None = None,
+    *,
+    reuse_key: str | None = None,
+    reuse: bool = True,
 ) -> ValidationReport:
     """Validate ``frame`` in the GX project beside the warehouse (the result is kept and
     listed by the Data Docs there); raise :class:`DataValidationError` (naming the suite,
     table and failed expectations) when it fails, so nothing downstream is published.
     ``run_time`` (default now) and ``run_name`` (default :func:`default_run_name`) make
-    the validation's run id."""
+    the validation's run id.
+
+    ``reuse_key`` (:func:`gate_key`): when a gate with this key passed before (recorded
+    in the GX project's ``uncommitted/gate_passes.json``), the same suite on the same
+    data cannot give another verdict, so it is not run again (``frame``, which may be a
+    function, is then not read) and the report names that run (issue 19: a raw table
+    kept from an earlier load). A clean pass is recorded under its key; a failure or a
+    pass with warnings never is. ``reuse`` false: run anyway (and record)."""
+    if reuse and reuse_key is not None and (before := _passes(warehouse).get(reuse_key)):
+        return ValidationReport(
+            table=table,
+            suite=suite_name,
+            success=True,
+            evaluated=len(expectations),
+            passed_before=before,
+        )
+    if callable(frame):
+        frame = frame()
+    when = run_time or dt.datetime.now().astimezone()
+    run_name = run_name or default_run_name(suite_name, table, when)
     report = run_suite(
         frame,
         table,
@@ -308,12 +378,14 @@ def run_gate(
         expectations,
         docs_dir=data_docs_dir(warehouse),
         project_dir=gx_project_dir(warehouse),
-        run_time=run_time,
+        run_time=when,
         run_name=run_name,
     )
     link_dbt_docs(data_docs_dir(warehouse))
     if not report.success:
         raise DataValidationError(report)
+    if reuse_key is not None and not report.warnings:  # a warning is reported every run
+        _record_pass(warehouse, reuse_key, run_name)
     return report
 
 

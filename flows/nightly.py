@@ -23,7 +23,7 @@ from winback.decisions.report import summary_markdown
 from winback.decisions.run import DecisionsResult, build_decisions
 from winback.expectations import customer_features as features_suite
 from winback.expectations import raw_orders as raw_suite
-from winback.expectations.runner import run_gate
+from winback.expectations.runner import gate_key, run_gate
 from winback.exports import ExportAfterPublishError, ExportReport, export_winback
 from winback.flows.common import (
     Steps,
@@ -46,26 +46,38 @@ from winback.warehouse import FeatureRead
 
 
 @step()
-def validate_raw(settings: Settings, load: LoadReport, store: TableStore | None = None) -> None:
-    """Great Expectations gate on the loaded orders (before dbt): raises on failure.
+def validate_raw(
+    settings: Settings, load: LoadReport, store: TableStore | None = None, reuse: bool = True
+) -> None:
+    """Great Expectations gate on the loaded orders (before dbt): raises on failure. Not
+    run again on orders loaded from the same file by the same loader as when it passed
+    (``run_gate``'s ``reuse_key``; ``reuse`` false, e.g. on a full refresh: always run).
     ``store``: the engine's tables when not the DuckDB warehouse (Spark)."""
     orders = load.tables.get("orders")
-    frame = raw_suite.validation_frame(
-        store.read(warehouse.RAW_ORDERS_SQL)
-        if store is not None
-        else warehouse.read_raw_orders(settings.warehouse),
-        orders.rows_read if orders else 0,
-        orders.rows_quarantined if orders else 0,
-    )
     suite = raw_suite.build_suite(settings.validation.max_quarantined_share)
+    data_key = None if store is not None else warehouse.raw_file_key(settings.warehouse, "orders")
     report = run_gate(
-        frame,
+        lambda: raw_suite.validation_frame(
+            store.read(warehouse.RAW_ORDERS_SQL)
+            if store is not None
+            else warehouse.read_raw_orders(settings.warehouse),
+            orders.rows_read if orders else 0,
+            orders.rows_quarantined if orders else 0,
+        ),
         raw_suite.TABLE,
         raw_suite.SUITE_NAME,
         suite,
         settings.warehouse,
         run_name=f"{raw_suite.SUITE_NAME}_as_of_{load.as_of.isoformat()}",
+        reuse_key=gate_key(raw_suite.SUITE_NAME, suite, data_key) if data_key else None,
+        reuse=reuse,
     )
+    if report.passed_before:
+        get_run_logger().info(
+            "raw orders gate: the orders are unchanged since run %s, where it passed; "
+            "not run again",
+            report.passed_before,
+        )
     create_markdown_artifact(
         key="nightly-raw-validation",
         markdown=report.to_markdown(),
@@ -361,7 +373,7 @@ def _chain(
     with clock.stage("ingest"):
         load = run(load_raw, settings, settings.as_of, "nightly-load", not full_refresh)
         run.rows = sum(t.rows_loaded for t in load.tables.values())
-        run(validate_raw, settings, load)
+        run(validate_raw, settings, load, reuse=not full_refresh)
         run(load_merchant_assumptions, settings)
     with clock.stage("dbt build"):
         model_seconds = run(build_features, settings, load.as_of, full_refresh)

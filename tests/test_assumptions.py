@@ -531,7 +531,7 @@ def test_a_bad_file_leaves_the_last_good_assumptions_and_stops_the_nightly_run(
     # command line says what to do.
     # (The flow runs its steps through Steps, under the lock: nightly_module._chain.)
     source = inspect.getsource(nightly_module._chain)
-    gate = source.index("run(validate_raw, settings, load)")
+    gate = source.index("run(validate_raw, settings, load, reuse=not full_refresh)")
     assumptions = source.index("run(load_merchant_assumptions, settings)")
     assert gate < assumptions < source.index("run(build_features,")
     assert "AssumptionsError" in WHAT_TO_DO

@@ -339,6 +339,21 @@ def read_purchase_dates(warehouse: Warehouse) -> pd.DataFrame | None:
 RAW_ORDERS_SQL = "select order_id, customer_id, order_ts, amount from raw.orders order by order_id"
 
 
+def raw_file_key(warehouse: Warehouse, table: str) -> str | None:
+    """A key of ``raw.<table>``'s exact content: the record of the file it was loaded
+    from (``raw._files``: the file's digest, the loader's code digest, the load that wrote
+    it and its counts). None when there is no such record."""
+    with connect(warehouse) as con:
+        if not table_exists(con, "raw._files"):
+            return None
+        row = con.execute(
+            "select content_digest, loader_digest, load_id, rows_read, rows_loaded, "
+            "rows_quarantined from raw._files where table_name = ?",
+            [table],
+        ).fetchone()
+    return None if row is None else ":".join(str(v) for v in row)
+
+
 def read_raw_orders(warehouse: Warehouse) -> pd.DataFrame:
     """The contract columns of the loaded orders (for the raw-data gate)."""
     with connect(warehouse) as con:

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from tests.shops import write_one_time_buyer_shop, write_orders_only_shop
 from winback.cli import app
-from winback.expectations.runner import DataValidationError
+from winback.expectations.runner import DataValidationError, validation_history
 from winback.flows.nightly import nightly
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_server")]
@@ -159,6 +159,11 @@ def test_nightly_scores_every_customer_and_registers_a_champion(workspace: Path)
     pd.testing.assert_series_equal(again["customer_id"], published["customer_id"])
     pd.testing.assert_series_equal(again["churn_probability"], published["churn_probability"])
     assert second.model_version != first.model_version  # a new run, registered anew
+    # Issue 19: the orders file is unchanged, so the raw-orders gate that passed on it is
+    # not run again (no second result stored); the features gate is.
+    gates = validation_history(workspace / "warehouse" / "winback.duckdb")
+    assert [v.suite for v in gates].count("raw_orders") == 1
+    assert [v.suite for v in gates].count("customer_features") == 2
     run = client.get_run(client.get_model_version_by_alias("winback_churn", "champion").run_id)
     assert run.data.tags["promotion_decision"] == "promoted"  # same data: not worse
     assert run.data.metrics["promotion_delta_roc_auc"] == pytest.approx(0.0)

@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import shutil
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from winback.expectations.runner import (
     DataValidationError,
     ValidationReport,
     data_docs_dir,
+    gate_key,
     gx_project_dir,
     run_gate,
     validation_history,
@@ -181,3 +183,72 @@ def test_deleted_data_docs_are_rebuilt_from_the_stored_results(runs: Runs, tmp_p
 def test_no_gx_project_no_history(tmp_path: Path) -> None:
     assert validation_history(tmp_path / "warehouse" / "winback.duckdb") == []
     assert not (tmp_path / "warehouse").exists()
+
+
+def test_a_gate_that_passed_on_the_same_data_is_not_run_again(tmp_path: Path) -> None:
+    """Issue 19: a gate keyed on its data's content (``gate_key``) that passed before
+    returns that pass without reading the data; other data, another suite, a failure, a
+    pass with warnings or ``reuse=False`` run it."""
+    warehouse = tmp_path / "winback.duckdb"
+    reads: list[str] = []
+
+    def reading(frame: pd.DataFrame, label: str) -> Callable[[], pd.DataFrame]:
+        def read() -> pd.DataFrame:
+            reads.append(label)
+            return frame
+
+        return read
+
+    clean = [e for e in widgets_suite() if e.severity != FailureSeverity.WARNING]
+    key = gate_key(SUITE, clean, "file-a:loader-1:load-1:40:40:0")
+    first = run_gate(
+        reading(widgets(), "a"), TABLE, SUITE, clean, warehouse, MONDAY, "mon", reuse_key=key
+    )
+    assert first.success and first.passed_before is None and reads == ["a"]
+    again = run_gate(
+        reading(widgets(), "a2"), TABLE, SUITE, clean, warehouse, TUESDAY, "tue", reuse_key=key
+    )
+    assert again.success and again.passed_before == "mon" and reads == ["a"]
+    assert "not run again" in again.to_markdown() and "`mon`" in again.to_markdown()
+    assert [v.run_name for v in validation_history(warehouse)] == ["mon"]  # nothing stored
+
+    # Another file, another suite, or reuse turned off: validated.
+    other = gate_key(SUITE, clean, "file-b:loader-1:load-2:40:40:0")
+    assert (
+        run_gate(
+            reading(widgets(), "b"), TABLE, SUITE, clean, warehouse, reuse_key=other
+        ).passed_before
+        is None
+    )
+    stricter = [*clean, gxe.ExpectColumnValuesToBeUnique(column="widget_id")]
+    assert gate_key(SUITE, stricter, "file-a:loader-1:load-1:40:40:0") != key
+    forced = run_gate(
+        reading(widgets(), "c"), TABLE, SUITE, clean, warehouse, reuse_key=key, reuse=False
+    )
+    assert forced.passed_before is None and reads == ["a", "b", "c"]
+
+    # A failure is never recorded: the same data fails again.
+    bad = gate_key(SUITE, clean, "file-bad")
+    for label in ("bad1", "bad2"):
+        with pytest.raises(DataValidationError):
+            run_gate(
+                reading(widgets().assign(price=-1.0), label),
+                TABLE,
+                SUITE,
+                clean,
+                warehouse,
+                reuse_key=bad,
+            )
+    # A pass with a warning is not either: the warning is reported on every run.
+    warned = gate_key(SUITE, widgets_suite(), "file-pricey")
+    for label in ("w1", "w2"):
+        report = run_gate(
+            reading(widgets(max_price=500.0), label),
+            TABLE,
+            SUITE,
+            widgets_suite(),
+            warehouse,
+            reuse_key=warned,
+        )
+        assert report.success and report.warnings and report.passed_before is None
+    assert reads[-4:] == ["bad1", "bad2", "w1", "w2"]
