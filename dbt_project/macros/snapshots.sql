@@ -122,3 +122,15 @@
 {% macro spark__row_hash(expressions) -%}
     xxhash64({{ expressions | join(', ') }})
 {%- endmacro %}
+
+{#- The pre-hook of int_winback_response_rows (issue 19): before an incremental build
+    appends the rows of the contacts it computes, remove their old rows and those of the
+    contacts that are no longer in the history. -#}
+{% macro delete_response_rows_to_rebuild() -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }}
+        where
+            contact_id in (select contact_id from {{ ref('int_winback_contacts_to_describe') }})
+            or contact_id not in (select contact_id from {{ ref('int_winback_past_contacts_dated') }})
+    {%- endif -%}
+{%- endmacro %}

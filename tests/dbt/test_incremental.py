@@ -8,6 +8,9 @@ in a copy of it (same raw rows), then every snapshot-grained table compared row 
   3. past the next calendar date of the grid: a new training snapshot, a label filled in
      as its horizon completes, and a customer's profile corrected;
   4. the same night again with nothing changed: nothing computed.
+The campaign history the response model learns from (int_winback_response_rows,
+incremental by contact) is built after each night's features, as the decisions do, and
+compared too; the second night also drops a contact and takes back a conversion.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from tests.shops import settings_for
 from winback import incremental
 from winback.demo import ShopSpec, generate_shop
 from winback.ingest import load_data_dir
-from winback.transform import DbtBuildError, run_dbt
+from winback.transform import DECISIONS_PREPARE, DbtBuildError, run_dbt
 
 SNAPSHOT_TABLES = [
     "intermediate.int_customers_orders_aggregated",
@@ -36,12 +39,20 @@ SNAPSHOT_TABLES = [
     "intermediate.int_customer_labels",
     "marts.customer_features",
 ]
+# What the response model reads (the rows' build ids differ between two builds by design).
+RESPONSE_TABLES = {
+    "intermediate.int_winback_response_history": "*",
+    "intermediate.int_winback_response_rows": "* exclude (reason_build_id)",
+}
 HELD_BACK_DAYS = 60
 
 
 def build(warehouse: Path, as_of: dt.date) -> incremental.SnapshotBuildSummary:
-    """One feature build as the nightly runs it (plan, dbt, record)."""
-    return incremental.build_features(settings_for(warehouse), as_of)[1]
+    """One feature build as the nightly runs it (plan, dbt, record), then the decisions'
+    first build (without scores: the response history, as the decisions build it)."""
+    summary = incremental.build_features(settings_for(warehouse), as_of)[1]
+    run_dbt(DECISIONS_PREPARE, settings_for(warehouse), as_of)
+    return summary
 
 
 def full_rebuild(warehouse: Path, as_of: dt.date, tmp_path: Path) -> Path:
@@ -61,15 +72,16 @@ def differences(
     incremental_warehouse: Path, full_warehouse: Path
 ) -> dict[str, tuple[int, int, int]]:
     """Per table: (rows, rows only in the incremental build, rows only in the full one)."""
+    columns = {table: "*" for table in SNAPSHOT_TABLES} | RESPONSE_TABLES
     tables = {}
     for side, path in (("incremental", incremental_warehouse), ("full", full_warehouse)):
         # (dbt keeps each warehouse open in this process: read them one at a time)
         with duckdb.connect(str(path)) as con:
-            for table in SNAPSHOT_TABLES:
-                tables[side, table] = con.sql(f"select * from {table}").to_arrow_table()
+            for table, select in columns.items():
+                tables[side, table] = con.sql(f"select {select} from {table}").to_arrow_table()
     found = {}
     with duckdb.connect() as con:
-        for table in SNAPSHOT_TABLES:
+        for table in columns:
             con.register("here", tables["incremental", table])
             con.register("there", tables["full", table])
             [(only_here,)] = con.sql(
@@ -101,6 +113,10 @@ class Night:
     computed: dict[dt.date, tuple[bool, bool, bool]]  # snapshot -> (aggregates, labels, features)
     builds: dict[dt.date, str]  # snapshot -> the build that computed its features
     warehouse: Path  # the incremental warehouse (as the last night left it)
+    described: int  # contacts whose response rows the night computed
+    contacts: int  # contacts with a response row (the history: those with features)
+    reading_computed: int  # of those, the contacts whose reason snapshot was computed
+    contact_changes: dict[str, str]  # what changed in the campaign history -> contact id
 
 
 @pytest.fixture(scope="module")
@@ -181,10 +197,34 @@ def nights(tmp_path_factory: pytest.TempPathFactory) -> list[Night]:
             return {"corrected profile": first_order_day}
         return {}
 
+    def change_contacts(
+        night: int, con: duckdb.DuckDBPyConnection
+    ) -> dict[str, tuple[str, dt.date]]:
+        """The second night: a contact dropped from the file and a conversion taken back
+        (each with the day it is dated by)."""
+        if night != 1:
+            return {}
+        [dropped, unconverted] = con.sql(
+            "(select contact_id, cast(contact_ts as date) from raw.campaign_contacts "
+            f"where converted_order_id is null and cast(contact_ts as date) < '{first}' "
+            "order by contact_id limit 1) union all "
+            "(select contact_id, cast(contact_ts as date) from raw.campaign_contacts "
+            f"where converted_order_id is not null and cast(contact_ts as date) < '{first}' "
+            "order by contact_id limit 1)"
+        ).fetchall()
+        con.execute("delete from raw.campaign_contacts where contact_id = ?", [dropped[0]])
+        con.execute(
+            "update raw.campaign_contacts set converted_order_id = null where contact_id = ?",
+            [unconverted[0]],
+        )
+        return {"dropped contact": dropped, "unconverted contact": unconverted}
+
     out = []
     for night, as_of in enumerate(dates):
         with duckdb.connect(str(warehouse)) as con:
             changes = change_before(night, con)
+            contacts_changed = change_contacts(night, con)
+            changes |= {name: day for name, (_, day) in contacts_changed.items()}
         summary = build(warehouse, as_of)
         with duckdb.connect(str(warehouse)) as con:
             computed = {
@@ -197,6 +237,15 @@ def nights(tmp_path_factory: pytest.TempPathFactory) -> list[Night]:
             builds = dict(
                 con.execute("select as_of_date, build_id from meta.snapshot_builds").fetchall()
             )
+            [(described, contacts, history, reading_computed)] = con.sql(
+                "select (select count(*) from intermediate.int_winback_contacts_to_describe), "
+                "(select count(*) from intermediate.int_winback_response_rows), "
+                "(select count(*) from intermediate.int_winback_response_history), "
+                "(select count(*) from intermediate.int_winback_response_rows "
+                "where reason_as_of_date in (select as_of_date from "
+                "intermediate.int_snapshot_rebuild_dates where rebuild_features))"
+            ).fetchall()
+            assert 0 < history <= contacts
         full = full_rebuild(warehouse, as_of, tmp_path / str(night))
         out.append(
             Night(
@@ -208,6 +257,10 @@ def nights(tmp_path_factory: pytest.TempPathFactory) -> list[Night]:
                 computed,
                 builds,
                 warehouse,
+                described,
+                contacts,
+                reading_computed,
+                {name: contact for name, (contact, _) in contacts_changed.items()},
             )
         )
     return out
@@ -254,6 +307,34 @@ def test_the_first_night_computes_every_snapshot_and_later_ones_only_the_affecte
 
     # nothing changed: nothing computed
     assert again.summary.computed == 0 and again.summary.kept == again.summary.snapshots
+
+
+def test_the_response_history_computes_only_the_contacts_that_changed(
+    nights: list[Night],
+) -> None:
+    """Issue 19: int_winback_response_rows computes every contact on the first night, then
+    only the new or changed contacts and those whose reason snapshot was computed again;
+    a dropped contact leaves it and a conversion taken back is seen (the rows equal a full
+    build's: test_every_night_equals_a_full_rebuild_bit_for_bit)."""
+    first, late_rows, next_calendar, again = nights
+    assert first.contacts > 100 and first.described == first.contacts
+    assert late_rows.contacts == first.contacts - 1  # the dropped contact
+    for night in nights:
+        assert night.reading_computed <= night.described
+    # late rows: only the snapshots since they are dated are computed again
+    assert 0 < late_rows.reading_computed < late_rows.described < late_rows.contacts
+    # the corrected profile is older than every snapshot: all computed again
+    assert next_calendar.summary.computed == next_calendar.summary.snapshots
+    assert next_calendar.described == next_calendar.contacts
+    assert again.described == 0  # nothing changed (no contact reads the scoring snapshot)
+    with duckdb.connect(str(again.warehouse)) as con:
+        rows = dict(
+            con.sql(
+                "select contact_id, is_converted from intermediate.int_winback_response_history"
+            ).fetchall()
+        )
+    assert late_rows.contact_changes["dropped contact"] not in rows
+    assert rows[late_rows.contact_changes["unconverted contact"]] is False
 
 
 def test_each_snapshot_records_the_build_that_computed_its_features(

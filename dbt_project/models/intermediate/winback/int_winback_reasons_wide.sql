@@ -1,9 +1,10 @@
 -- R7: why a customer is leaving, as evidence points, a rank and a confidence per reason, one
 -- row per customer and snapshot with the reasons side by side: the scoring snapshot, plus the
--- earlier snapshots at which past campaign contacts read their customer's reasons
--- (int_winback_past_contacts_dated: the latest snapshot on or before the contact). The
--- response model reads the confidences as they are here (int_winback_response_history,
--- int_winback_allocation_candidates); int_winback_reasons_scored lists the scoring
+-- earlier snapshots at which the past campaign contacts whose response rows this build
+-- computes read their customer's reasons (int_winback_contacts_to_describe: the latest
+-- snapshot on or before the contact). The response model reads the confidences as they
+-- are here (int_winback_response_rows, int_winback_allocation_candidates);
+-- int_winback_reasons_scored lists the scoring
 -- snapshot one row per reason. Scoring every customer at every snapshot (7 reasons x 8M
 -- rows at 1M customers) cost two minutes for rows nobody read.
 -- Evidence points per reason: disputes by kind (unresolved ones and those near the end of
@@ -50,8 +51,10 @@ customer_features as (
     from {{ ref('customer_features') }}
 ),
 
+-- Issue 19: only the contacts whose response rows this build computes (the others keep
+-- theirs: int_winback_contacts_to_describe).
 past_contacts as (
-    select * from {{ ref('int_winback_past_contacts_dated') }}
+    select * from {{ ref('int_winback_contacts_to_describe') }}
 ),
 
 -- The snapshots past contacts read their customer's reasons at.
