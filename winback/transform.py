@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from winback import warehouse
 from winback.config import DBT_PROJECT_DIR, Settings
 
 # What each step of the flows builds (dbt selectors; the tags are set per folder in
@@ -168,6 +169,8 @@ def run_dbt(
     ]
     callbacks = [] if progress is None else [_node_progress(progress)]
     result = dbtRunner(callbacks=callbacks).invoke(full)
+    if settings.engine == "duckdb" and settings.warehouse.path.exists():
+        warehouse.release_cached_blocks(settings.warehouse)
     nodes: list[DbtNodeResult] = []
     if result.result is not None and hasattr(result.result, "results"):
         for r in result.result.results:
