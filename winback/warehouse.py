@@ -264,6 +264,8 @@ def read_features(
         }
         for column in text & {c for c in frame.columns if frame[c].dtype == "object"}:
             frame[column] = frame[column].astype("str")
+    if isinstance(warehouse, WarehouseSettings):
+        release_cached_blocks(warehouse)  # the snapshots' blocks, beside the frame read
     return FeatureRead(frame, plan, scoring_only=scoring_only and plan.scoring_date is not None)
 
 

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from tests.ops.conftest import lock_held_elsewhere
-from winback import stages
+from winback import stages, warehouse
+from winback.config import Settings
 from winback.flows.backfill import as_of_dates
 from winback.locking import RunLockedError, lock_path_for, run_lock
 from winback.models.drift import population_stability_index
@@ -382,3 +383,39 @@ def test_backfill_runs_the_nightly_chain_per_date_under_one_lock(
     monkeypatch.setattr(backfill_module, "nightly", fake_nightly)
     out = backfill_module.backfill.fn(dt.date(2026, 6, 1), dt.date(2026, 6, 15), every_days=7)
     assert out == seen == [dt.date(2026, 6, 1), dt.date(2026, 6, 8), dt.date(2026, 6, 15)]
+
+
+def test_cached_table_blocks_are_released_and_the_cap_restored(tmp_path: Path) -> None:
+    """After a build DuckDB keeps the table blocks it read cached (resident beside the
+    next step's frames); release_cached_blocks evicts them and puts the settings' cap
+    back. (DuckDB keeps one instance per file in a process: the test's connection sees
+    the same cache.)"""
+    settings = Settings(
+        warehouse={"path": tmp_path / "winback.duckdb", "duckdb_memory_limit": "2GB"}  # type: ignore[arg-type]
+    ).resolved()
+    with duckdb.connect(str(settings.warehouse.path)) as con:
+        con.execute(
+            "create table wide as select range as id, random() as a, random() as b, "
+            "md5(cast(range as varchar)) as c from range(8000000)"
+        )
+        con.execute("checkpoint")
+        con.execute("select sum(a), sum(b), count(distinct c) from wide").fetchall()
+
+        def cached() -> float:
+            [(size,)] = con.execute(
+                "select coalesce(sum(memory_usage_bytes), 0) from duckdb_memory() "
+                "where tag = 'BASE_TABLE'"
+            ).fetchall()
+            return float(size)
+
+        before = cached()
+        assert before > 200 * 2**20  # the scanned table's blocks
+        warehouse.release_cached_blocks(settings.warehouse)
+        assert cached() <= 64 * 2**20  # at most what the moment's cap lets stay
+        [(limit,)] = con.execute("select current_setting('memory_limit')").fetchall()
+        with duckdb.connect() as other:  # how DuckDB shows a 2GB cap
+            other.execute("set memory_limit = '2GB'")
+            [(two_gb,)] = other.execute("select current_setting('memory_limit')").fetchall()
+        assert limit == two_gb
+        # The table is still there, read again from disk.
+        assert con.execute("select count(*) from wide").fetchall() == [(8_000_000,)]
