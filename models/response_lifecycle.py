@@ -268,7 +268,7 @@ def _reused(
     """Tonight's lifecycle when ``found`` was fitted on the same inputs: its models, its
     recorded promotion, and its figures on the held-out campaign computed again."""
     stored = _load(found.model)
-    held_out = hold_out_newest(history, params, priors, fitted=stored.held_out)
+    held_out = hold_out_newest(history, params, priors, fitted=getattr(stored, "held_out", None))
     validation = validate_on_latest_campaign(history, priors, params, held_out)
     _, reason, _ = tracking.run_record(found.model)
     decision = PromotionDecision(found.promoted, f"reused: {reason}", {})
