@@ -32,3 +32,12 @@
         else least(0.9, 0.4 + 0.1 * {{ churn_risk_score }})
     end
 {%- endmacro %}
+
+{#- The columns of a past contact itself in the campaign history (int_winback_contacts_to_describe,
+    int_winback_response_rows, int_winback_response_history), in their order. -#}
+{% macro response_contact_columns() -%}
+    {{ return([
+        'contact_id', 'customer_id', 'campaign_id', 'contact_date', 'step', 'offer_code',
+        'channel', 'is_control', 'is_converted'
+    ]) }}
+{%- endmacro %}

@@ -8,6 +8,7 @@
 -- reading the scoring snapshot (its reasons carry tonight's churn reason codes). All of
 -- them on a first build, a full refresh or on Spark (where the rows model is a table).
 {%- set rows = adapter.get_relation(database=this.database, schema=this.schema, identifier='int_winback_response_rows') if execute else none %}
+{%- set contact_columns = winback.response_contact_columns() %}
 {%- set incremental = rows is not none and not flags.FULL_REFRESH and target.type != 'spark' %}
 
 with
@@ -28,15 +29,9 @@ builds as (
 
 described as (
     select
-        contacts.contact_id,
-        contacts.customer_id,
-        contacts.campaign_id,
-        contacts.contact_date,
-        contacts.step,
-        contacts.offer_code,
-        contacts.channel,
-        contacts.is_control,
-        contacts.is_converted,
+        {%- for column in contact_columns %}
+            contacts.{{ column }},
+        {%- endfor %}
         contacts.reason_as_of_date,
         builds.build_id as reason_build_id
     from contacts
@@ -49,15 +44,9 @@ described as (
 -- The contacts whose row stands: the same contact and snapshot build as when it was computed.
 kept as (
     select
-        contact_id,
-        customer_id,
-        campaign_id,
-        contact_date,
-        step,
-        offer_code,
-        channel,
-        is_control,
-        is_converted,
+        {%- for column in contact_columns %}
+            {{ column }},
+        {%- endfor %}
         reason_as_of_date,
         reason_build_id
     from described
@@ -66,15 +55,9 @@ kept as (
         and reason_as_of_date < cast('{{ winback.run_value("as_of_date") }}' as date)
     intersect
     select
-        contact_id,
-        customer_id,
-        campaign_id,
-        contact_date,
-        step,
-        offer_code,
-        channel,
-        is_control,
-        is_converted,
+        {%- for column in contact_columns %}
+            {{ column }},
+        {%- endfor %}
         reason_as_of_date,
         reason_build_id
     from {{ rows }}

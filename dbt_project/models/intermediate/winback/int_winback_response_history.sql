@@ -12,15 +12,9 @@ contacts as (
 
 final as (
     select
-        contact_id,
-        customer_id,
-        campaign_id,
-        contact_date,
-        step,
-        offer_code,
-        channel,
-        is_control,
-        is_converted,
+        {%- for column in winback.response_contact_columns() %}
+            {{ column }},
+        {%- endfor %}
         -- Issue 17: whether the attribution window has closed by the as-of day; a recent
         -- contact (e.g. yesterday's export) may still convert, so the response model
         -- learns from it only once it has (winback.decisions.allocate.read_inputs).

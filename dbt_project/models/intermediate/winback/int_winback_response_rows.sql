@@ -33,15 +33,9 @@ typical_gaps as (
 
 final as (
     select
-        contacts.contact_id,
-        contacts.customer_id,
-        contacts.campaign_id,
-        contacts.contact_date,
-        contacts.step,
-        contacts.offer_code,
-        contacts.channel,
-        contacts.is_control,
-        contacts.is_converted,
+        {%- for column in winback.response_contact_columns() %}
+            contacts.{{ column }},
+        {%- endfor %}
         contacts.reason_as_of_date,
         contacts.reason_build_id,
         -- Whether the customer has a row at that snapshot (the history holds only those);
