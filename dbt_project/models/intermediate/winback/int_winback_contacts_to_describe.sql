@@ -9,6 +9,7 @@
 -- them on a first build, a full refresh or on Spark (where the rows model is a table).
 {%- set rows = adapter.get_relation(database=this.database, schema=this.schema, identifier='int_winback_response_rows') if execute else none %}
 {%- set contact_columns = winback.response_contact_columns() %}
+{%- set kept_columns = contact_columns + ['reason_as_of_date', 'reason_build_id'] %}
 {%- set incremental = rows is not none and not flags.FULL_REFRESH and target.type != 'spark' %}
 
 with
@@ -43,23 +44,13 @@ described as (
 
 -- The contacts whose row stands: the same contact and snapshot build as when it was computed.
 kept as (
-    select
-        {%- for column in contact_columns %}
-            {{ column }},
-        {%- endfor %}
-        reason_as_of_date,
-        reason_build_id
+    select {{ kept_columns | join(', ') }}
     from described
     where
         reason_build_id is not null
         and reason_as_of_date < cast('{{ winback.run_value("as_of_date") }}' as date)
     intersect
-    select
-        {%- for column in contact_columns %}
-            {{ column }},
-        {%- endfor %}
-        reason_as_of_date,
-        reason_build_id
+    select {{ kept_columns | join(', ') }}
     from {{ rows }}
 ),
 {%- endif %}
