@@ -1,4 +1,5 @@
-"""Process-wide defaults (winback/_runtime.py): the allocator keeps freed memory."""
+"""Process-wide defaults (winback/_runtime.py): the allocator keeps freed memory, and
+Arrow allocates from the same heap."""
 
 from __future__ import annotations
 
@@ -26,11 +27,17 @@ else:
     print(None)
 block = libc.malloc(32 * 2**20)
 print(libc.mallinfo2().hblkhd)
+import pyarrow
+print(pyarrow.default_memory_pool().backend_name)
 """
 
 
-def probe(how: str, **env: str) -> tuple[str, int]:
-    clean = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
+def probe(how: str, **env: str) -> tuple[str, int, str]:
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("GLIBC_TUNABLES", "ARROW_DEFAULT_MEMORY_POOL")
+    }
     out = subprocess.run(
         [sys.executable, "-c", PROBE, how],
         env={**clean, **env},
@@ -38,7 +45,7 @@ def probe(how: str, **env: str) -> tuple[str, int]:
         text=True,
         check=True,
     ).stdout.split()
-    return out[0], int(out[1])
+    return out[0], int(out[1]), out[2]
 
 
 pytestmark = pytest.mark.skipif(
@@ -47,12 +54,15 @@ pytestmark = pytest.mark.skipif(
 
 
 def test_blocks_of_a_chunks_size_come_from_the_reused_heap() -> None:
-    applied, mapped = probe("import")
+    applied, mapped, arrow_pool = probe("import")
     assert applied == "True"
     assert mapped < 32 * 2**20  # from the heap, which keeps freed memory for reuse
-    # Without the setting glibc maps such a block on its own (and unmaps it when freed).
-    _, mapped_by_default = probe("none")
+    assert arrow_pool == "system"  # Arrow's frames from the same heap
+    # Without the setting glibc maps such a block on its own (and unmaps it when freed),
+    # and Arrow keeps its own pool.
+    _, mapped_by_default, default_pool = probe("none")
     assert mapped_by_default >= 32 * 2**20
+    assert default_pool != "system"
 
 
 def test_an_allocator_tuned_by_the_user_or_switched_off_is_left_alone() -> None:
@@ -61,6 +71,9 @@ def test_an_allocator_tuned_by_the_user_or_switched_off_is_left_alone() -> None:
         {"MALLOC_TRIM_THRESHOLD_": "131072"},
         {"WINBACK_KEEP_FREED_MEMORY": "0"},
     ):
-        applied, mapped = probe("import", **env)
+        applied, mapped, arrow_pool = probe("import", **env)
         assert applied == "False", env
         assert mapped >= 32 * 2**20, env
+        assert arrow_pool != "system", env
+    # A pool the user chose for Arrow is theirs.
+    assert probe("import", ARROW_DEFAULT_MEMORY_POOL="jemalloc")[2] == "jemalloc"

@@ -1,5 +1,5 @@
-"""Process-wide defaults that must be in the environment before Prefect, dbt, MLflow or
-Great Expectations are imported: telemetry off (the machines have no network beyond the
+"""Process-wide defaults that must be in the environment before Prefect, dbt, MLflow,
+Great Expectations or Arrow are imported: telemetry off (the machines have no network beyond the
 package registries) and run-time state kept inside the project folder."""
 
 from __future__ import annotations
@@ -84,7 +84,25 @@ def keep_freed_memory() -> bool:
         mallopt = ctypes.CDLL("libc.so.6").mallopt
     except (OSError, AttributeError):  # not glibc (e.g. musl)
         return False
-    return bool(
+    applied = bool(
         mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
         and mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)
     )
+    if applied:
+        arrow_from_the_heap()
+    return applied
+
+
+def arrow_from_the_heap() -> None:
+    """Arrow's allocations from glibc's heap too (unless ``ARROW_DEFAULT_MEMORY_POOL``
+    is set): the frames read from DuckDB are converted through Arrow (winback/frames.py),
+    and Arrow's default pool (mimalloc) keeps what it frees to itself, where numpy and
+    pandas cannot reuse it. Paired 1M-customer second nights: peak 4,095 MB with the
+    heap against 4,964 MB with Arrow's pool (decisions 62.7 s against 74.2 s)."""
+    if "ARROW_DEFAULT_MEMORY_POOL" in os.environ:
+        return
+    os.environ["ARROW_DEFAULT_MEMORY_POOL"] = "system"  # read when Arrow is loaded
+    if "pyarrow" in sys.modules:  # already loaded: switch it now
+        import pyarrow
+
+        pyarrow.set_memory_pool(pyarrow.system_memory_pool())

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from winback.config import ModelParams, Settings, SparkSettings
+from winback.frames import frame_from_arrow
 from winback.models.snapshots import SnapshotPlan, SnapshotSummary
 from winback.models.tracking import RegisteredModel
 from winback.publish import PublishReport
@@ -135,31 +136,19 @@ def session(settings: SparkSettings, *, app_name: str = "winback") -> Iterator[S
 
 def to_pandas(frame: DataFrame) -> pd.DataFrame:
     """A Spark result on the driver as pandas, in the dtypes DuckDB's ``.df()`` gives the
-    same SQL types, so Python reads either engine's tables alike: decimals as float64,
-    dates and timestamps as naive datetime64[us] (UTC wall clock), whole numbers and
-    flags with nulls as pandas' nullable Int64 / boolean. Through Arrow (pyspark's own
-    ``toPandas`` warns about pandas 3's copy keyword on every call)."""
+    same SQL types (:func:`winback.frames.frame_from_arrow`), timestamps as naive
+    datetime64[us] (UTC wall clock), so Python reads either engine's tables alike. Through
+    Arrow (pyspark's own ``toPandas`` warns about pandas 3's copy keyword on every call)."""
     import pyarrow as pa
 
     table = frame.toArrow()
-    schema = []
-    for field in table.schema:
-        kind = field.type
-        if pa.types.is_decimal(kind):
-            kind = pa.float64()
-        elif pa.types.is_date(kind) or pa.types.is_timestamp(kind):
-            kind = pa.timestamp("us")
-        schema.append(pa.field(field.name, kind))
-    table = table.cast(pa.schema(schema))
-    out = table.to_pandas()
-    for field in table.schema:
-        if table.column(field.name).null_count == 0:
-            continue
-        if pa.types.is_integer(field.type):
-            out[field.name] = out[field.name].astype("Int64")
-        elif pa.types.is_boolean(field.type):
-            out[field.name] = out[field.name].astype("boolean")
-    return out
+    naive = pa.schema(
+        [
+            pa.field(f.name, pa.timestamp("us") if pa.types.is_timestamp(f.type) else f.type)
+            for f in table.schema
+        ]
+    )
+    return frame_from_arrow(table.cast(naive))
 
 
 class SparkTables:

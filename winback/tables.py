@@ -14,7 +14,7 @@ from typing import Protocol
 
 import pandas as pd
 
-from winback.warehouse import Warehouse, connect, scalar, table_exists
+from winback.warehouse import Warehouse, connect, fetch_frame, scalar, table_exists
 
 
 class TableStore(Protocol):
@@ -48,7 +48,7 @@ class DuckDBTables:
         with connect(self.warehouse) as con:
             for name, frame in (frames or {}).items():
                 con.register(name, frame)
-            return con.execute(sql).df()
+            return fetch_frame(con, sql)
 
     def has_table(self, table: str) -> bool:
         with connect(self.warehouse) as con:

@@ -17,8 +17,10 @@ from typing import Any
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from winback.config import WarehouseSettings
+from winback.frames import frame_from_arrow
 from winback.models.snapshots import SnapshotPlan, SnapshotSummary
 
 # The rows scoring writes for dbt: one as-of date, replaced by every scoring run.
@@ -122,9 +124,9 @@ def column_types(
 def read_customer_features(warehouse: Warehouse) -> pd.DataFrame:
     """The whole feature mart (every snapshot), ordered for determinism."""
     with connect(warehouse) as con:
-        return con.execute(
-            "select * from marts.customer_features order by as_of_date, customer_id"
-        ).df()
+        return fetch_frame(
+            con, "select * from marts.customer_features order by as_of_date, customer_id"
+        )
 
 
 @dataclass
@@ -180,17 +182,25 @@ class FeatureRead:
         return self.plan.summary()
 
 
-def _fetch_in_chunks(cursor: duckdb.DuckDBPyConnection) -> list[pd.DataFrame]:
-    """A result as DataFrames of ~100k rows: DuckDB never holds the whole result as
-    Python objects besides the frame being built."""
-    parts = []
-    while len(part := cursor.fetch_df_chunk(FETCH_CHUNK_VECTORS)) > 0:
-        parts.append(part)
-    return parts
+def fetch_frame(
+    con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | list[Any] | None = None
+) -> pd.DataFrame:
+    """The result of ``sql`` as pandas, in the dtypes of DuckDB's ``.df()``, through
+    Arrow (:mod:`winback.frames`: several times faster on wide results)."""
+    return frame_from_arrow(con.sql(sql, params=params).to_arrow_table())
 
 
-# Vectors (2,048 rows each) per fetched DataFrame chunk.
-FETCH_CHUNK_VECTORS = 50
+def _fetch_in_chunks(
+    con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]
+) -> list[pd.DataFrame]:
+    """A result as DataFrames of ~100k rows: never the whole result twice in memory
+    (Arrow's and pandas') besides the frame being built."""
+    reader = con.sql(sql, params=params).to_arrow_reader(FETCH_CHUNK_ROWS)
+    return [frame_from_arrow(pa.Table.from_batches([batch])) for batch in reader]
+
+
+# Rows per fetched DataFrame chunk.
+FETCH_CHUNK_ROWS = 102_400
 
 
 def snapshot_summaries(warehouse: Warehouse) -> list[SnapshotSummary]:
@@ -246,24 +256,17 @@ def read_features(
     with connect(warehouse) as con:
         parts: list[pd.DataFrame] = []
         for as_of_date in dates:
-            cursor = con.execute(
-                f"select * from ({_snapshot_rows_sql(plan, as_of_date)}) order by customer_id",
-                _snapshot_params(plan, as_of_date, seed),
-            )
-            parts += [cursor.df()] if len(dates) == 1 else _fetch_in_chunks(cursor)
+            sql = f"select * from ({_snapshot_rows_sql(plan, as_of_date)}) order by customer_id"
+            params = _snapshot_params(plan, as_of_date, seed)
+            if len(dates) == 1:
+                parts.append(fetch_frame(con, sql, params))
+            else:
+                parts += _fetch_in_chunks(con, sql, params)
         if len(parts) > 1:
             frame = pd.concat(parts, ignore_index=True)
         else:
             frame = parts[0] if parts else _empty_features(con)
         del parts
-        # A chunk whose text column is all null arrives as object; keep text as text.
-        text = {
-            name
-            for name, kind, *_ in con.execute("describe marts.customer_features").fetchall()
-            if kind == "VARCHAR"
-        }
-        for column in text & {c for c in frame.columns if frame[c].dtype == "object"}:
-            frame[column] = frame[column].astype("str")
     if isinstance(warehouse, WarehouseSettings):
         release_cached_blocks(warehouse)  # the snapshots' blocks, beside the frame read
     return FeatureRead(frame, plan, scoring_only=scoring_only and plan.scoring_date is not None)
@@ -301,7 +304,7 @@ def q(name: str) -> str:
 
 
 def _empty_features(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    return con.execute("select * from marts.customer_features where false").df()
+    return fetch_frame(con, "select * from marts.customer_features where false")
 
 
 def previous_scored_customers(warehouse: Warehouse, as_of: dt.date) -> int | None:
@@ -347,10 +350,11 @@ def read_purchase_dates(warehouse: Warehouse) -> pd.DataFrame | None:
     None when the intermediate table is not there."""
     with connect(warehouse) as con:
         try:
-            return con.execute(
+            return fetch_frame(
+                con,
                 "select customer_id, ordered_at from intermediate.int_orders_enriched "
-                "where is_purchase"
-            ).df()
+                "where is_purchase",
+            )
         except duckdb.CatalogException:
             return None
 
@@ -377,4 +381,4 @@ def raw_file_key(warehouse: Warehouse, table: str) -> str | None:
 def read_raw_orders(warehouse: Warehouse) -> pd.DataFrame:
     """The contract columns of the loaded orders (for the raw-data gate)."""
     with connect(warehouse) as con:
-        return con.execute(RAW_ORDERS_SQL).df()
+        return fetch_frame(con, RAW_ORDERS_SQL)

@@ -217,7 +217,7 @@ def test_the_run_reads_held_out_snapshots_whole_and_samples_training_in_sql(
 
 def test_the_run_read_in_chunks_keeps_types_and_rows(tmp_path: Path, monkeypatch) -> None:
     """Chunked fetching gives the rows and column types of a one-piece read, also when a
-    chunk's text column is all null (DuckDB hands that chunk over as objects)."""
+    chunk's text column is all null (DuckDB's own .df() hands that chunk over as objects)."""
     import duckdb
 
     from winback import warehouse
@@ -233,7 +233,7 @@ def test_the_run_read_in_chunks_keeps_types_and_rows(tmp_path: Path, monkeypatch
             "select * from marts.customer_features where is_scoring_snapshot "
             "or is_label_observed order by as_of_date, customer_id"
         ).df()
-    monkeypatch.setattr(warehouse, "FETCH_CHUNK_VECTORS", 1)  # 2,048-row chunks
+    monkeypatch.setattr(warehouse, "FETCH_CHUNK_ROWS", 2_048)
     read = read_features_for_run(tmp_path / "w.duckdb", 100_000, seed=3)
     pd.testing.assert_frame_equal(read.frame, whole.reset_index(drop=True))
 

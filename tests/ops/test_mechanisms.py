@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+import warnings
 from pathlib import Path
 
 import duckdb
 import numpy as np
+import pandas as pd
 import pytest
 
 from tests.ops.conftest import lock_held_elsewhere
@@ -419,3 +421,53 @@ def test_cached_table_blocks_are_released_and_the_cap_restored(tmp_path: Path) -
         assert limit == two_gb
         # The table is still there, read again from disk.
         assert con.execute("select count(*) from wide").fetchall() == [(8_000_000,)]
+
+
+# Every SQL type the warehouse's tables use, with and without nulls.
+TYPE_ZOO = """
+select * from (values
+    ('c1', 1::integer, null::bigint, true, null::boolean, date '2026-06-30',
+     timestamp '2026-06-30 12:00:01.5', 1.25::decimal(18, 4), 'a', null::varchar, 0.5::double,
+     null::double, 7::hugeint, 3::tinyint, timestamptz '2026-06-30 12:00:00+00',
+     12::ubigint, null::date, 2.5::float, null::integer),
+    ('c2', 2::integer, 5::bigint, false, true, null::date, null::timestamp,
+     null::decimal(18, 4), null, null, null, null, 8::hugeint, null::tinyint, null,
+     13::ubigint, null, null, null)
+) as t(id, i32, i64_nulls, flag, flag_nulls, day, ts, dec, txt, txt_nulls, dbl,
+       dbl_nulls, huge, tiny_nulls, tstz, u64, day_nulls, real, i32_nulls)
+"""
+
+
+@pytest.mark.parametrize("where", ["", "where id = 'c1'", "where id = 'c2'"])
+def test_frames_read_through_arrow_have_duckdbs_own_dtypes(where: str) -> None:
+    """warehouse.fetch_frame (through Arrow) gives what DuckDB's .df() gives, value for
+    value and dtype for dtype: decimals as float64, dates as datetime64[us], integers and
+    flags with nulls as nullable integers of their width / boolean. One difference, on
+    purpose: a text column that is all null stays text (.df() hands it over as objects)."""
+    sql = f"select * from ({TYPE_ZOO}) {where} order by id"
+    with duckdb.connect() as con, warnings.catch_warnings():
+        # DuckDB's own conversion of the time-zone column uses a keyword pandas deprecates.
+        warnings.simplefilter("ignore", pd.errors.Pandas4Warning)
+        own = con.execute(sql).df()
+        fetched = warehouse.fetch_frame(con, sql)
+    assert list(fetched.columns) == list(own.columns)
+    all_null_text = [c for c in own.columns if own[c].dtype == object]
+    assert "txt_nulls" in all_null_text
+    for column in all_null_text:
+        assert fetched[column].dtype == "str" and fetched[column].isna().all()
+    pd.testing.assert_frame_equal(
+        fetched.drop(columns=all_null_text), own.drop(columns=all_null_text)
+    )
+    if not where:  # both rows: these columns hold a null
+        assert fetched["i64_nulls"].dtype == "Int64" and fetched["tiny_nulls"].dtype == "Int8"
+    else:
+        assert fetched["flag_nulls"].dtype == ("boolean" if "c1" in where else "bool")
+    assert fetched["dec"].dtype == "float64" and fetched["day"].dtype == "datetime64[us]"
+
+
+def test_an_empty_result_keeps_its_columns_and_types() -> None:
+    with duckdb.connect() as con:
+        fetched = warehouse.fetch_frame(con, f"select * from ({TYPE_ZOO}) where false")
+    assert len(fetched) == 0
+    assert fetched["txt"].dtype == "str" and fetched["i32"].dtype == "int32"
+    assert fetched["day"].dtype == "datetime64[us]" and fetched["dec"].dtype == "float64"

@@ -63,6 +63,9 @@ def run_decisions(
     backtest.write_backtest(
         store, as_of, backtest.run_backtest(inputs, settings, response.held_out, store)
     )
+    # The inputs and choices (~1 GB at a million customers) are written or done with:
+    # not held beside the publish build's DuckDB memory.
+    del inputs, choices
     run_dbt(DECISIONS_PUBLISH, settings, as_of, send_from=send_from)
     return replace(
         outcome, response_used=response.used, response_decision=response.decision.reason
