@@ -5,8 +5,11 @@
 
 with
 
+-- The scoring snapshot: the candidates' and their shop's typical gaps (a snapshot's gaps
+-- come from its own rows).
 features as (
     select * from {{ ref('customer_features') }}
+    where is_scoring_snapshot
 ),
 
 orders as (
@@ -44,9 +47,7 @@ scores as (
 candidates as (
     select *
     from features
-    where
-        is_scoring_snapshot
-        and lapse_status in ('at_risk', 'lapsed', 'lost')
+    where lapse_status in ('at_risk', 'lapsed', 'lost')
 ),
 
 -- R3: the shop's typical gap between orders (a one-order candidate's cadence).
@@ -54,7 +55,8 @@ typical_gaps as (
     {{ winback.typical_gaps('features') }}
 ),
 
--- Purchases up to the end of the as-of day, with their items and unit costs.
+-- The candidates' purchases up to the end of the as-of day, with their items and unit
+-- costs.
 purchase_items as (
     select
         orders.customer_id,
@@ -69,6 +71,7 @@ purchase_items as (
     where
         orders.is_purchase
         and cast(orders.ordered_at as date) <= cast('{{ run_value('as_of_date') }}' as date)
+        and orders.customer_id in (select candidates.customer_id from candidates)
 ),
 
 margins as (
