@@ -193,8 +193,8 @@ def fetch_frame(
 def _fetch_in_chunks(
     con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]
 ) -> list[pd.DataFrame]:
-    """A result as DataFrames of ~100k rows: never the whole result twice in memory
-    (Arrow's and pandas') besides the frame being built."""
+    """A result as DataFrames of ~100k rows, each converted as it arrives: the whole
+    result is never held as Arrow and as pandas at once."""
     reader = con.sql(sql, params=params).to_arrow_reader(FETCH_CHUNK_ROWS)
     return [frame_from_arrow(pa.Table.from_batches([batch])) for batch in reader]
 
