@@ -32,9 +32,10 @@ def frame_from_arrow(table: pa.Table) -> pd.DataFrame:
     schema = pa.schema(fields)
     if schema != table.schema:
         table = table.cast(schema)
-    # Text in one piece per column, as DuckDB's .df() gives it (pandas keeps Arrow's
-    # chunks as they come, one per 2,048-row vector batch, and many operations on a
-    # chunked column copy it whole again).
+    # Text in one piece per column, as DuckDB's .df() gives it: pandas keeps Arrow's
+    # chunks as DuckDB hands them over (15 for the 1.8M-row campaign history), and
+    # operations on a chunked column copy it whole again (a 1M second night's peak was
+    # 1.2 GB higher with the chunks kept: 5,334 against 4,095 MB, paired).
     for index, field in enumerate(table.schema):
         if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
             table = table.set_column(index, field, table.column(index).combine_chunks())
