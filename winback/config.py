@@ -99,11 +99,12 @@ class WarehouseSettings(Section):
         "6GB, with a peak 2.4 GB lower (those stages also hold large pandas frames).",
     )
     duckdb_feature_build_memory_limit: str = Field(
-        "6GB",
+        "5GB",
         pattern=r"^[0-9]+(\.[0-9]+)?\s*([KMGT]i?B|B)$",
         description="DuckDB's cap while dbt builds a point-in-time snapshot model (the "
         "feature build's largest queries): building the 12 snapshots of a 1M-customer shop "
-        "from scratch ran out of memory at 3GB and 4GB.",
+        "from scratch ran out of memory at 3GB and 4GB; at 5GB it took 111 s with a peak of "
+        "5,822 MiB, at 6GB 108 s and 6,907 MiB.",
     )
     lock_timeout_seconds: float = Field(
         0.0,
