@@ -1,6 +1,7 @@
 """Process-wide defaults that must be in the environment before Prefect, dbt, MLflow,
-Great Expectations or Arrow are imported: telemetry off (the machines have no network beyond the
-package registries) and run-time state kept inside the project folder."""
+Great Expectations or Arrow are imported: telemetry off (the machines have no network
+beyond the package registries), run-time state kept inside the project folder, and the
+allocators' settings."""
 
 from __future__ import annotations
 

@@ -9,8 +9,8 @@ Through Arrow because DuckDB's own ``.df()`` is slow on wide results: it hands p
 Python object for every text value, and pandas then copies every column into its blocks.
 The decisions' 1.8M-row campaign history took 9-11 s that way and 1.4-2.8 s through
 Arrow; the 1M-customer scoring snapshot 7-8 s and under 1 s once warm (paired reads on
-the bench's 1M shop). ``tests/ops/test_mechanisms.py`` checks that the two agree on every SQL type the
-warehouse uses.
+the bench's 1M shop). ``tests/ops/test_mechanisms.py`` checks that the two agree on every
+SQL type the warehouse uses.
 """
 
 from __future__ import annotations
