@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import great_expectations.expectations as gxe
+import numpy as np
 import pandas as pd
 from great_expectations.expectations.metadata_types import FailureSeverity
 
@@ -91,16 +92,46 @@ def build_suite(
 MAX_HISTORY_ROWS = 300_000
 
 
+def checked_columns(expectations: list[gxe.Expectation]) -> list[str]:
+    """The columns ``expectations`` read (``column``, ``column_A``/``column_B``,
+    ``column_list``), each once, in order of first use."""
+    names: dict[str, None] = {}
+    for expectation in expectations:
+        kwargs = expectation.configuration.kwargs
+        for key in ("column", "column_A", "column_B"):
+            if key in kwargs:
+                names[kwargs[key]] = None
+        for name in kwargs.get("column_list") or ():
+            names[name] = None
+    return list(names)
+
+
 def validation_frame(
-    features: pd.DataFrame, max_history_rows: int = MAX_HISTORY_ROWS, seed: int = 0
+    features: pd.DataFrame,
+    expectations: list[gxe.Expectation],
+    max_history_rows: int = MAX_HISTORY_ROWS,
+    seed: int = 0,
 ) -> pd.DataFrame:
-    """The feature table plus the numeric helper columns the suite checks: every row of
-    the scoring snapshot and at most ``max_history_rows`` rows of the older snapshots."""
-    scoring = features["is_scoring_snapshot"].astype(bool)
-    history = features[~scoring]
+    """What ``expectations`` check of the feature table: every row of the scoring
+    snapshot and at most ``max_history_rows`` rows of the older snapshots, in the columns
+    the suite reads (with the numeric helpers ``churn_label`` and ``is_scoring_snapshot``).
+
+    Only the checked columns are copied: GX's pandas engine copies the frame it is given
+    for some expectations (a column pair drops its null rows from the whole frame), so a
+    frame of every feature column cost gigabytes at a million customers. A column the
+    suite names that the table lacks stays missing, and its expectation fails."""
+    scoring = features["is_scoring_snapshot"].astype(bool).to_numpy()
+    history = np.flatnonzero(~scoring)
     if len(history) > max_history_rows:
-        history = history.sample(n=max_history_rows, random_state=seed)
-    frame = pd.concat([features[scoring], history])
-    frame["churn_label"] = frame["is_churned"].astype("Float64").astype(float)
-    frame["is_scoring_snapshot"] = frame["is_scoring_snapshot"].astype(int)
+        # The same rows as ``features[~scoring].sample(n, random_state=seed)``.
+        history = pd.Series(history).sample(n=max_history_rows, random_state=seed).to_numpy()
+    rows = np.concatenate([np.flatnonzero(scoring), history])
+    wanted = checked_columns(expectations)
+    derived = ("churn_label", "is_scoring_snapshot")
+    kept = [c for c in features.columns if c in wanted and c not in derived]
+    frame = features.iloc[rows, features.columns.get_indexer(kept)]
+    if "churn_label" in wanted:
+        frame["churn_label"] = features["is_churned"].iloc[rows].astype("Float64").astype(float)
+    if "is_scoring_snapshot" in wanted:
+        frame["is_scoring_snapshot"] = scoring[rows].astype(int)
     return frame

@@ -183,7 +183,7 @@ def validate_features(settings: Settings, read: FeatureRead, as_of: dt.date) -> 
         warehouse.previous_scored_customers(settings.warehouse, as_of),
         labelled=bool(read.frame["is_label_observed"].astype(bool).any()),
     )
-    frame = features_suite.validation_frame(read.frame)
+    frame = features_suite.validation_frame(read.frame, suite)
     report = run_gate(
         frame,
         features_suite.TABLE,

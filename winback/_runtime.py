@@ -5,6 +5,7 @@ allocators' settings."""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import sys
@@ -92,6 +93,17 @@ def keep_freed_memory() -> bool:
     if applied:
         arrow_from_the_heap()
     return applied
+
+
+def hand_back_freed_memory() -> None:
+    """Return the heap's free pages to the kernel now (glibc's ``malloc_trim``; nothing
+    elsewhere). For a step that frees many pieces scattered through the heap while it
+    builds larger objects (:func:`winback.frames.frame_from_readers`): kept, the freed
+    pieces cannot hold the larger objects and stay resident beside them."""
+    if sys.platform != "linux":
+        return
+    with contextlib.suppress(OSError, AttributeError):  # not glibc (e.g. musl)
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def arrow_from_the_heap() -> None:

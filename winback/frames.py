@@ -15,8 +15,12 @@ SQL type the warehouse uses.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import pandas as pd
 import pyarrow as pa
+
+from winback._runtime import hand_back_freed_memory
 
 
 def frame_from_arrow(table: pa.Table) -> pd.DataFrame:
@@ -50,3 +54,36 @@ def frame_from_arrow(table: pa.Table) -> pd.DataFrame:
         elif pa.types.is_boolean(field.type):
             out[field.name] = out[field.name].astype("boolean")
     return out
+
+
+def frame_from_readers(readers: Iterable[pa.RecordBatchReader]) -> pd.DataFrame:
+    """The rows of ``readers`` (results of one schema, read one after the other) as one
+    pandas frame, as :func:`frame_from_arrow` gives them, with memory near the frame's
+    own size: each Arrow batch is converted as it arrives, its columns kept apart, and
+    each column is put together from its pieces and the pieces freed, one column at a
+    time. Converting the pieces whole and concatenating them held the rows twice (the
+    first night's peak at a million customers: 5,248 against 3,943 MB on its own).
+
+    Not through one Arrow table: DuckDB hands a batch over as one allocation, so no
+    column's memory comes back before the whole batch's does. The columns stay separate
+    blocks (putting those of one dtype side by side would copy them all again)."""
+    schema = None
+    pieces: dict[str, list[pd.Series]] = {}
+    for reader in readers:
+        schema = reader.schema
+        for batch in reader:
+            chunk = frame_from_arrow(pa.Table.from_batches([batch]))
+            for name in chunk.columns:  # a copy: a view would keep the chunk's block alive
+                pieces.setdefault(name, []).append(chunk[name].copy())
+            del chunk
+    if schema is None:
+        raise ValueError("no results to read")
+    if not pieces:
+        return frame_from_arrow(schema.empty_table())
+    columns: dict[str, pd.Series] = {}
+    for position, name in enumerate(list(pieces)):
+        columns[name] = pd.concat(pieces.pop(name), ignore_index=True)
+        if position % 8 == 7:  # the freed pieces are scattered through the heap
+            hand_back_freed_memory()
+    hand_back_freed_memory()
+    return pd.DataFrame(columns, copy=False)

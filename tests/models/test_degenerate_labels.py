@@ -41,10 +41,9 @@ def few_repeat(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
 def test_a_churn_rate_above_the_bound_is_a_warning_not_a_failure(
     one_time: pd.DataFrame,
 ) -> None:
-    frame = features_suite.validation_frame(one_time)
-    report = run_suite(
-        frame, features_suite.TABLE, features_suite.SUITE_NAME, features_suite.build_suite()
-    )
+    suite = features_suite.build_suite()
+    frame = features_suite.validation_frame(one_time, suite)
+    report = run_suite(frame, features_suite.TABLE, features_suite.SUITE_NAME, suite)
     assert report.success and not report.failures
     assert [w.column for w in report.warnings] == ["churn_label"]
     assert "observed 1" in str(report.warnings[0])

@@ -17,6 +17,7 @@ from tests.ops.conftest import lock_held_elsewhere
 from winback import stages, warehouse
 from winback.config import Settings
 from winback.flows.backfill import as_of_dates
+from winback.frames import frame_from_readers
 from winback.locking import RunLockedError, lock_path_for, run_lock
 from winback.models.drift import population_stability_index
 from winback.publish import consistency_problems, publish
@@ -471,3 +472,32 @@ def test_an_empty_result_keeps_its_columns_and_types() -> None:
     assert len(fetched) == 0
     assert fetched["txt"].dtype == "str" and fetched["i32"].dtype == "int32"
     assert fetched["day"].dtype == "datetime64[us]" and fetched["dec"].dtype == "float64"
+
+
+def test_results_read_in_pieces_make_the_frame_of_the_whole_read() -> None:
+    """frame_from_readers (the feature read: snapshot after snapshot, batch after batch,
+    put together a column at a time) gives what fetch_frame gives for all the rows at
+    once: the same values and dtypes, also where only some pieces hold a null."""
+    many = (
+        "select range as n, case when range % 4000 = 7 then null else range::integer end "
+        "as some_nulls, 't' || range as txt, range::decimal(18, 2) / 3 as dec, "
+        "range % 3 = 0 as flag from range(10000)"
+    )
+    for parts in (
+        [f"select * from ({TYPE_ZOO}) where id = '{i}'" for i in ("c1", "c2")],
+        [
+            f"{many} where n < 3000",
+            f"{many} where n >= 3000 and n < 3000",
+            f"{many} where n >= 3000",
+        ],
+    ):
+        with duckdb.connect() as con:
+            whole = warehouse.fetch_frame(con, " union all ".join(f"({p})" for p in parts))
+            pieced = frame_from_readers(con.sql(p).to_arrow_reader(1024) for p in parts)
+        pd.testing.assert_frame_equal(pieced, whole)
+    assert pieced["some_nulls"].dtype == "Int32" and pieced["dec"].dtype == "float64"
+    with duckdb.connect() as con:
+        sql = f"select * from ({TYPE_ZOO}) where false"
+        empty = frame_from_readers([con.sql(sql).to_arrow_reader()])
+        pd.testing.assert_frame_equal(empty, warehouse.fetch_frame(con, sql))
+    assert len(empty) == 0 and empty["txt"].dtype == "str"
