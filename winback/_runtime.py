@@ -5,11 +5,11 @@ allocators' settings."""
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 TELEMETRY_OFF = {
     "DO_NOT_TRACK": "true",
@@ -82,9 +82,8 @@ def keep_freed_memory() -> bool:
         return False
     if any(name.startswith("MALLOC_") for name in os.environ):
         return False
-    try:
-        mallopt = ctypes.CDLL("libc.so.6").mallopt
-    except (OSError, AttributeError):  # not glibc (e.g. musl)
+    mallopt = _glibc("mallopt")
+    if mallopt is None:
         return False
     applied = bool(
         mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
@@ -100,10 +99,17 @@ def hand_back_freed_memory() -> None:
     elsewhere). For a step that frees many pieces scattered through the heap while it
     builds larger objects (:func:`winback.frames.frame_from_readers`): kept, the freed
     pieces cannot hold the larger objects and stay resident beside them."""
-    if sys.platform != "linux":
-        return
-    with contextlib.suppress(OSError, AttributeError):  # not glibc (e.g. musl)
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    malloc_trim = _glibc("malloc_trim") if sys.platform == "linux" else None
+    if malloc_trim is not None:
+        malloc_trim(0)
+
+
+def _glibc(function: str) -> Any:
+    """glibc's ``function`` (e.g. ``mallopt``), or None elsewhere (e.g. musl)."""
+    try:
+        return getattr(ctypes.CDLL("libc.so.6"), function)
+    except (OSError, AttributeError):
+        return None
 
 
 def arrow_from_the_heap() -> None:

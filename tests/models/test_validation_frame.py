@@ -8,7 +8,7 @@ import great_expectations.expectations as gxe
 import pandas as pd
 
 from winback.expectations import customer_features as features_suite
-from winback.expectations.runner import run_suite
+from winback.expectations.runner import ValidationReport, run_suite
 
 
 def test_it_holds_the_checked_columns_of_every_scoring_row_and_a_history_sample(
@@ -32,27 +32,23 @@ def test_it_holds_the_checked_columns_of_every_scoring_row_and_a_history_sample(
     assert frame["is_scoring_snapshot"].tolist() == [1] * int(scoring.sum()) + [0] * 50
 
 
+def validate(features: pd.DataFrame, suite: list[gxe.Expectation]) -> ValidationReport:
+    """The feature gate's suite on the frame it would validate."""
+    frame = features_suite.validation_frame(features, suite)
+    return run_suite(frame, features_suite.TABLE, features_suite.SUITE_NAME, suite)
+
+
 def test_the_narrow_frame_still_fails_on_a_bad_value_and_on_a_missing_column(
     shop_features: pd.DataFrame,
 ) -> None:
     suite = features_suite.build_suite()
     broken = shop_features.copy()
     broken.loc[broken.index[0], "recency_days"] = -5
-    report = run_suite(
-        features_suite.validation_frame(broken, suite),
-        features_suite.TABLE,
-        features_suite.SUITE_NAME,
-        suite,
-    )
+    report = validate(broken, suite)
     assert not report.success
     assert [f.column for f in report.failures] == ["recency_days"]
 
     missing = [*suite, gxe.ExpectColumnValuesToNotBeNull(column="no_such_column")]
-    report = run_suite(
-        features_suite.validation_frame(shop_features, missing),
-        features_suite.TABLE,
-        features_suite.SUITE_NAME,
-        missing,
-    )
+    report = validate(shop_features, missing)
     assert not report.success
     assert "no_such_column" in [f.column for f in report.failures]
