@@ -45,8 +45,12 @@ run: setup ## Generate the demo shop (first time) and run the nightly flow on it
 demo-data: setup ## Regenerate the demo shop in data/demo
 	$(BIN)/winback demo-data --out data/demo --as-of $(DEMO_AS_OF)
 
-test: setup ## Run the test suite (real DuckDB, dbt, GX, MLflow, Prefect)
-	$(BIN)/python -m pytest
+# The suite runs on both cores (pytest-xdist), a whole test module per worker so that a
+# module's shared fixtures are built once; TEST_WORKERS=0 runs it in this one process.
+TEST_WORKERS ?= 2
+
+test: setup ## Run the test suite (real DuckDB, dbt, GX, MLflow, Prefect) on TEST_WORKERS workers
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope
 
 lint: setup ## ruff (lint + format check), mypy on the package, sqlfluff on the dbt models
 	$(BIN)/ruff check .

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+# Under pytest-xdist (`make test` runs on both cores) a worker's __main__ has neither a
+# spec nor a file, which pyspark (imported by Great Expectations when installed) takes for
+# a doctest run and answers with sys.exit(0). Give it the name of what it is.
+_main = sys.modules["__main__"]
+if getattr(_main, "__spec__", None) is None and not hasattr(_main, "__file__"):
+    _main.__file__ = "<pytest-xdist worker>"
 
 # The run log file (winback.logs) of every in-process flow: one per test session, never
 # in the repository. Subprocess runs (tests/ops) are given their own.
@@ -15,6 +23,18 @@ os.environ.setdefault(
     "WINBACK_LOG_FILE",
     str(Path(tempfile.mkdtemp(prefix="winback-test-logs-")) / "winback.log"),
 )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The Spark modules first, then the other end-to-end ones: `make test` hands whole
+    modules to its two workers in collection order, and the longest modules started last
+    would leave one worker running alone at the end."""
+    items.sort(
+        key=lambda item: (
+            item.get_closest_marker("spark") is None,
+            item.get_closest_marker("e2e") is None,
+        )
+    )
 
 
 @pytest.fixture
