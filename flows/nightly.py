@@ -183,9 +183,8 @@ def validate_features(settings: Settings, read: FeatureRead, as_of: dt.date) -> 
         warehouse.previous_scored_customers(settings.warehouse, as_of),
         labelled=bool(read.frame["is_label_observed"].astype(bool).any()),
     )
-    frame = features_suite.validation_frame(read.frame, suite)
     report = run_gate(
-        frame,
+        lambda: features_suite.validation_frame(read.frame, suite),
         features_suite.TABLE,
         features_suite.SUITE_NAME,
         suite,

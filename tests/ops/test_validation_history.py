@@ -5,9 +5,11 @@ beside the warehouse, and the Data Docs there list every stored validation."""
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 import shutil
 import socket
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +26,7 @@ from winback.expectations.runner import (
     gate_key,
     gx_project_dir,
     run_gate,
+    run_suite,
     validation_history,
 )
 
@@ -252,3 +255,44 @@ def test_a_gate_that_passed_on_the_same_data_is_not_run_again(tmp_path: Path) ->
         )
         assert report.success and report.warnings and report.passed_before is None
     assert reads[-4:] == ["bad1", "bad2", "w1", "w2"]
+
+
+@pytest.mark.parametrize("kept", [True, False], ids=["gx-project", "ephemeral"])
+def test_a_validated_frame_is_not_kept_alive_by_great_expectations(
+    tmp_path: Path, kept: bool
+) -> None:
+    """GX keeps the batches it loaded in its datasource's engine, and its context outlives
+    the call: the gate drops them, or each validated frame stayed in memory for the rest of
+    the night (issue 19: the 1M raw-orders frame, 191 MB, through the whole feature build).
+    Also when the gate fails, and for a frame the gate read itself."""
+    warehouse = tmp_path / "winback.duckdb"
+    suite = widgets_suite()
+
+    def validated(frame: pd.DataFrame, price: float) -> weakref.ref[pd.DataFrame]:
+        alive = weakref.ref(frame)
+        expectations = [*suite, gxe.ExpectColumnMinToBeBetween(column="price", min_value=price)]
+        try:
+            if kept:
+                run_gate(frame, TABLE, SUITE, expectations, warehouse, MONDAY, f"p{price}")
+            else:
+                run_suite(frame, TABLE, SUITE, expectations)
+        except DataValidationError:
+            assert price > 1
+        return alive
+
+    for price in (0.0, 1000.0):  # a pass, then a failure
+        alive = validated(widgets(), price)
+        gc.collect()
+        assert alive() is None
+
+    read: list[weakref.ref[pd.DataFrame]] = []
+
+    def reading() -> pd.DataFrame:
+        frame = widgets()
+        read.append(weakref.ref(frame))
+        return frame
+
+    run_gate(reading, TABLE, SUITE, suite, warehouse, TUESDAY, "read")
+    gc.collect()
+    assert len(read) == 1
+    assert read[0]() is None
