@@ -386,8 +386,8 @@ def run_gate(
             passed_before=before,
         )
     reads_its_frame = callable(frame)
-    if callable(frame):
-        frame = frame()
+    if reads_its_frame:
+        frame = cast(Callable[[], pd.DataFrame], frame)()
     when = run_time or dt.datetime.now().astimezone()
     run_name = run_name or default_run_name(suite_name, table, when)
     report = run_suite(
