@@ -119,3 +119,84 @@ def test_scoring_only_reads_the_scoring_snapshot_as_the_full_read_has_it(mart: P
     expected = full.frame[full.frame["is_scoring_snapshot"].astype(bool)].reset_index(drop=True)
     pd.testing.assert_frame_equal(alone.frame, expected)
     assert "scoring snapshot only" in alone.summary()
+
+
+# The digest of a warehouse whose feature builds are recorded (winback.incremental), as
+# the nightly flow builds it: each snapshot's part is kept under the build that wrote it.
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A shop and its warehouse after one recorded (first, full) feature build."""
+    from winback.incremental import build_features as recorded_build
+    from winback.ingest import load_data_dir
+
+    root = tmp_path_factory.mktemp("digest_recorded")
+    write_orders_only_shop(root / "shop", n_customers=400, seed=8)
+    settings = settings_for(root / "winback.duckdb", data_dir=root / "shop", as_of=AS_OF)
+    load_data_dir(settings.warehouse.path, settings.data_dir, AS_OF)
+    recorded_build(settings, AS_OF)
+    with duckdb.connect(str(root / "winback.duckdb")) as con:
+        con.execute("checkpoint")  # the whole warehouse in the file, for copies
+    return root / "shop", root / "winback.duckdb"
+
+
+def fresh_digest(path: Path, plan: SnapshotPlan, tmp_path: Path) -> str:
+    """The digest computed from the rows alone: on a copy without the build record."""
+    bare = tmp_path / "bare.duckdb"
+    bare.write_bytes(path.read_bytes())
+    with duckdb.connect(str(bare)) as con:
+        con.execute("drop table meta.snapshot_builds")
+        con.execute(f"drop table if exists {warehouse.DIGEST_PARTS}")
+        con.execute("checkpoint")
+    return digest(bare, plan)
+
+
+def test_kept_snapshots_reuse_their_digest_parts(
+    recorded: tuple[Path, Path], tmp_path: Path
+) -> None:
+    _, built = recorded
+    path = tmp_path / "winback.duckdb"
+    path.write_bytes(built.read_bytes())
+    plan = plan_of(path)
+    first = digest(path, plan)
+    assert first == fresh_digest(path, plan, tmp_path)  # the same digest as before
+    with duckdb.connect(str(path)) as con:
+        kept = con.execute(f"select count(*) from {warehouse.DIGEST_PARTS}").fetchone()
+    assert kept == (len([d for d in plan.read_dates if d != plan.scoring_date]),)
+    # A labelled row changed by hand, the build record untouched: the kept part is
+    # trusted (only feature builds change the mart), so nothing is computed again.
+    target = plan.train_dates[0]
+    bump = (
+        "update marts.customer_features set recency_days = recency_days + 1 where "
+        f"as_of_date = '{target}' and customer_id = (select min(customer_id) from "
+        f"marts.customer_features where as_of_date = '{target}' and is_label_observed)"
+    )
+    update(path, bump)
+    assert digest(path, plan) == first
+    # The snapshot written again by another build: its part is computed again.
+    update(
+        path,
+        f"update meta.snapshot_builds set build_id = 'another' where as_of_date = '{target}'",
+    )
+    moved = digest(path, plan)
+    assert moved != first and moved == fresh_digest(path, plan, tmp_path)
+
+
+def test_an_incremental_night_digests_as_a_fresh_computation(
+    recorded: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from winback.incremental import build_features as recorded_build
+    from winback.ingest import load_data_dir
+
+    shop, built = recorded
+    path = tmp_path / "winback.duckdb"
+    path.write_bytes(built.read_bytes())
+    digest(path, plan_of(path))  # the first night's parts are kept
+    next_day = AS_OF + dt.timedelta(days=1)
+    settings = settings_for(path, data_dir=shop, as_of=next_day)
+    load_data_dir(settings.warehouse.path, settings.data_dir, next_day)
+    _, summary = recorded_build(settings, next_day)
+    assert not summary.full_refresh and 0 < summary.computed < summary.snapshots
+    plan = plan_of(path)
+    assert digest(path, plan) == fresh_digest(path, plan, tmp_path)
