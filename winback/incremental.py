@@ -31,12 +31,10 @@ from winback.transform import (
 
 BUILDS = "meta.snapshot_builds"
 INPUT_DIGESTS = "meta.snapshot_input_digests"
-# The data tests of the loaded files (on the staging views of the shop's raw tables) that
-# passed, each with the key of what it read: the build's signature and the record of
-# every raw table it reads (warehouse.raw_file_key).
-PASSED_TESTS = "meta.feature_tests_passed"
-# The staging views that read one raw table each, as loaded (no run value, no var).
-_RAW_VIEWS = ("staging", "shop")
+# The models and data tests of the loaded files (nodes_of_loaded_files) that the feature
+# builds built or passed, each with the key of what it read: the build's signature and
+# the record of every raw table it reads (warehouse.raw_file_key).
+FILE_NODES = "meta.file_nodes_built"
 # What a build's signature covers: the project's models, macros, seeds and configuration.
 _PROJECT_FILES = ("dbt_project.yml", "models", "macros", "seeds")
 
@@ -48,9 +46,9 @@ class FeatureBuildPlan:
     full_refresh: bool
     reason: str
     signature: str
-    # Data tests of the loaded files that passed on exactly tonight's files, not run
-    # again: name → key of their inputs (empty on a full refresh).
-    reused_tests: dict[str, str] = field(default_factory=dict)
+    # Models and data tests of the loaded files that were built or passed on exactly
+    # tonight's files, not run again: name → key of their inputs (empty on a full refresh).
+    reused: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -61,6 +59,7 @@ class SnapshotBuildSummary:
     computed: int
     full_refresh: bool
     reason: str
+    reused_models: int = 0
     reused_tests: int = 0
 
     @property
@@ -70,9 +69,9 @@ class SnapshotBuildSummary:
     def describe(self) -> str:
         kind = "full refresh" if self.full_refresh else "incremental"
         tests = (
-            f"; {self.reused_tests} data tests of unchanged files not run again (they "
-            "passed on the same files)"
-            if self.reused_tests
+            f"; {self.reused_models} models and {self.reused_tests} data tests of unchanged "
+            "files not run again (built and passed on the same files)"
+            if self.reused_models or self.reused_tests
             else ""
         )
         return (
@@ -97,9 +96,9 @@ def build_signature(settings: Settings) -> str:
 def plan_feature_build(settings: Settings, *, full_refresh: bool = False) -> FeatureBuildPlan:
     """Incremental unless asked otherwise, there is no record of an earlier build, or the
     settings or the dbt project changed since it. An incremental build does not run again
-    the data tests of the loaded files that passed on the same files
-    (:func:`tests_of_loaded_files`, ``PASSED_TESTS``): a file kept from an earlier load
-    is the file they checked."""
+    the models and data tests of the loaded files (:func:`nodes_of_loaded_files`) built
+    or passed on the same files (``FILE_NODES``): a file kept from an earlier load is the
+    file they read, and their tables are as that build left them."""
     signature = build_signature(settings)
     if full_refresh:
         return FeatureBuildPlan(True, "asked for (--full-refresh)", signature)
@@ -113,57 +112,92 @@ def plan_feature_build(settings: Settings, *, full_refresh: bool = False) -> Fea
             row[0]
             for row in con.execute(f"select distinct build_signature from {BUILDS}").fetchall()
         }
+        built = (
+            dict(con.execute(f"select node_name, inputs_key from {FILE_NODES}").fetchall())
+            if warehouse.table_exists(con, FILE_NODES)
+            else {}
+        )
     if previous != {signature}:
         return FeatureBuildPlan(
             True, "the settings or the dbt project changed since the last build", signature
         )
-    file_tests = tests_of_loaded_files(settings, signature)
-    with warehouse.connect(settings.warehouse) as con:
-        passed = (
-            dict(con.execute(f"select test_name, inputs_key from {PASSED_TESTS}").fetchall())
-            if warehouse.table_exists(con, PASSED_TESTS)
-            else {}
-        )
-    reused = {name: key for name, key in file_tests.items() if passed.get(name) == key}
+    reused = {
+        name: key
+        for name, (_, key) in nodes_of_loaded_files(settings, signature).items()
+        if built.get(name) == key
+    }
     return FeatureBuildPlan(False, "reusing the snapshots of the last build", signature, reused)
 
 
-def tests_of_loaded_files(settings: Settings, signature: str) -> dict[str, str]:
-    """The feature build's data tests that read only staging views of the shop's raw
-    tables (functions of the loaded files and the project alone), each with the key of
-    its inputs: the build signature and the record of every raw table it reads. From
-    the manifest of the project's last dbt run (none yet: no test). A test whose raw
-    table has no record is left out (always run)."""
+def nodes_of_loaded_files(settings: Settings, signature: str) -> dict[str, tuple[str, str]]:
+    """The project's models (tables and views) and data tests whose result follows from
+    the loaded files and the project alone: every node they read is a raw table with a
+    file record or such a model, and nothing they use reads the environment (the run's
+    values: ``macros/run_value.sql``). Name → (resource type, key of their inputs: the
+    build signature and the record of every raw table they read). From the manifest of
+    the project's last dbt run (none yet: no node)."""
     manifest_path = dbt_target_dir(settings) / "manifest.json"
     if settings.engine != "duckdb" or not manifest_path.exists():
         return {}
     manifest = json.loads(manifest_path.read_text())
     nodes, sources = manifest.get("nodes", {}), manifest.get("sources", {})
-
-    def raw_table(parent: str) -> str | None:
-        node = nodes.get(parent, {})
-        reads = node.get("depends_on", {}).get("nodes", [])
-        if node.get("resource_type") != "model" or tuple(node.get("fqn", [])[1:3]) != _RAW_VIEWS:
-            return None
-        if len(reads) != 1 or reads[0] not in sources:
-            return None
-        return str(sources[reads[0]]["identifier"])
-
-    keys: dict[str, str] = {}
+    macros = manifest.get("macros", {})
     records: dict[str, str | None] = {}
-    for node in nodes.values():
-        if node.get("resource_type") != "test":
+    env_macros: dict[str, bool] = {}
+    tables_of: dict[str, frozenset[str] | None] = {}
+
+    def reads_environment(macro_id: str, seen: frozenset[str] = frozenset()) -> bool:
+        if macro_id not in env_macros:
+            macro = macros.get(macro_id, {})
+            env_macros[macro_id] = "env_var(" in macro.get("macro_sql", "") or any(
+                reads_environment(inner, seen | {macro_id})
+                for inner in macro.get("depends_on", {}).get("macros", [])
+                if inner not in seen
+            )
+        return env_macros[macro_id]
+
+    def raw_tables(unique_id: str) -> frozenset[str] | None:
+        if unique_id in tables_of:
+            return tables_of[unique_id]
+        tables_of[unique_id] = None  # (a cycle reads as not of the files)
+        found: frozenset[str] | None = None
+        if unique_id in sources:
+            source = sources[unique_id]
+            table = str(source["identifier"])
+            if source.get("schema") == "raw":
+                if table not in records:
+                    records[table] = warehouse.raw_file_key(settings.warehouse, table)
+                found = frozenset([table]) if records[table] is not None else None
+        elif unique_id in nodes:
+            node = nodes[unique_id]
+            kind = node.get("resource_type")
+            parents = node.get("depends_on", {}).get("nodes", [])
+            pure = (
+                (
+                    kind == "test"
+                    or (kind == "model" and node["config"]["materialized"] in ("table", "view"))
+                )
+                and parents
+                and "env_var(" not in node.get("raw_code", "")
+                and not any(map(reads_environment, node["depends_on"].get("macros", [])))
+            )
+            if pure:
+                read = [raw_tables(parent) for parent in parents]
+                if all(tables is not None for tables in read):
+                    found = frozenset().union(*(t for t in read if t is not None))
+        tables_of[unique_id] = found
+        return found
+
+    keys: dict[str, tuple[str, str]] = {}
+    for unique_id, node in nodes.items():
+        if node.get("resource_type") not in ("model", "test"):
             continue
-        tables = [raw_table(parent) for parent in node["depends_on"]["nodes"]]
-        if not tables or None in tables:
+        tables = raw_tables(unique_id)
+        if not tables:
             continue
-        for table in tables:
-            if table not in records:
-                records[table] = warehouse.raw_file_key(settings.warehouse, str(table))
-        if any(records[table] is None for table in tables):
-            continue
-        inputs = "|".join(f"{t}={records[t]}" for t in sorted(set(map(str, tables))))
-        keys[node["name"]] = hashlib.sha256(f"{signature}|{inputs}".encode()).hexdigest()[:16]
+        inputs = "|".join(f"{table}={records[table]}" for table in sorted(tables))
+        key = hashlib.sha256(f"{signature}|{inputs}".encode()).hexdigest()[:16]
+        keys[str(node["name"])] = (str(node["resource_type"]), key)
     return keys
 
 
@@ -171,9 +205,9 @@ def record_feature_build(
     settings: Settings, plan: FeatureBuildPlan, nodes: list[DbtNodeResult]
 ) -> SnapshotBuildSummary:
     """After a successful feature build (its ``nodes``): record tonight's grid and input
-    digests (what the next build compares against) and the data tests of loaded files
-    that passed, and count what this one computed."""
-    file_tests = tests_of_loaded_files(settings, plan.signature)  # the build's manifest
+    digests (what the next build compares against) and the models and data tests of the
+    loaded files it built or passed, and count what this one computed."""
+    file_nodes = nodes_of_loaded_files(settings, plan.signature)  # the build's manifest
     with warehouse.connect(settings.warehouse) as con:
         snapshots = int(
             warehouse.scalar(con, "select count(*) from intermediate.int_snapshot_dates")
@@ -226,21 +260,26 @@ def record_feature_build(
             {"signature": plan.signature, "build_id": new_build_id()},
         )
         con.execute("drop table previous_builds")
-        # The file tests that passed tonight or were reused: not run again on these files.
-        passed = {n.name for n in nodes if n.resource_type == "test" and n.status == "pass"}
-        con.execute(
-            f"create or replace table {PASSED_TESTS} (test_name varchar, inputs_key varchar)"
-        )
+        # The nodes of the loaded files built or passed tonight, or reused: not run again
+        # on these files.
+        done = {n.name for n in nodes if n.status in ("success", "pass")}
+        con.execute(f"create or replace table {FILE_NODES} (node_name varchar, inputs_key varchar)")
         kept = [
             [name, key]
-            for name, key in file_tests.items()
-            if name in passed or plan.reused_tests.get(name) == key
+            for name, (_, key) in file_nodes.items()
+            if name in done or plan.reused.get(name) == key
         ]
         if kept:
-            con.executemany(f"insert into {PASSED_TESTS} values (?, ?)", kept)
+            con.executemany(f"insert into {FILE_NODES} values (?, ?)", kept)
         con.execute("commit")
+    kinds = [file_nodes.get(name, ("", ""))[0] for name in plan.reused]
     return SnapshotBuildSummary(
-        snapshots, computed, plan.full_refresh, plan.reason, len(plan.reused_tests)
+        snapshots,
+        computed,
+        plan.full_refresh,
+        plan.reason,
+        kinds.count("model"),
+        kinds.count("test"),
     )
 
 
@@ -261,6 +300,6 @@ def build_features(
     (incremental or full refresh), run dbt, and record what it built."""
     plan = plan_feature_build(settings, full_refresh=full_refresh)
     args = [*FEATURE_BUILD, "--full-refresh"] if plan.full_refresh else list(FEATURE_BUILD)
-    args += sorted(plan.reused_tests)  # FEATURE_BUILD ends with its --exclude list
+    args += sorted(plan.reused)  # FEATURE_BUILD ends with its --exclude list
     nodes = run_dbt(args, settings, as_of, progress=progress)
     return nodes, record_feature_build(settings, plan, nodes)
