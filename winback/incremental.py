@@ -18,6 +18,7 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from winback import warehouse
 from winback.config import DBT_PROJECT_DIR, Settings
@@ -37,6 +38,14 @@ INPUT_DIGESTS = "meta.snapshot_input_digests"
 FILE_NODES = "meta.file_nodes_built"
 # What a build's signature covers: the project's models, macros, seeds and configuration.
 _PROJECT_FILES = ("dbt_project.yml", "models", "macros", "seeds")
+
+
+class FileNode(NamedTuple):
+    """A model or data test of the loaded files (:func:`nodes_of_loaded_files`)."""
+
+    kind: str  # model or test
+    key: str  # the build signature and the file record of every raw table it reads
+    relation: str | None  # a model's schema.table
 
 
 @dataclass(frozen=True)
@@ -121,21 +130,31 @@ def plan_feature_build(settings: Settings, *, full_refresh: bool = False) -> Fea
         return FeatureBuildPlan(
             True, "the settings or the dbt project changed since the last build", signature
         )
-    reused = {
-        name: key
-        for name, (_, key) in nodes_of_loaded_files(settings, signature).items()
-        if built.get(name) == key
+    nodes = {
+        name: node
+        for name, node in nodes_of_loaded_files(settings, signature).items()
+        if built.get(name) == node.key
     }
+    with warehouse.connect(settings.warehouse) as con:
+        present = {
+            row[0]
+            for row in con.execute(
+                "select schema_name || '.' || table_name from duckdb_tables() union all "
+                "select schema_name || '.' || view_name from duckdb_views()"
+            ).fetchall()
+        }
+    # A model whose table is gone is built again, with the nodes that read the same files.
+    missing = {node.key for node in nodes.values() if node.relation not in (None, *present)}
+    reused = {name: node.key for name, node in nodes.items() if node.key not in missing}
     return FeatureBuildPlan(False, "reusing the snapshots of the last build", signature, reused)
 
 
-def nodes_of_loaded_files(settings: Settings, signature: str) -> dict[str, tuple[str, str]]:
+def nodes_of_loaded_files(settings: Settings, signature: str) -> dict[str, FileNode]:
     """The project's models (tables and views) and data tests whose result follows from
     the loaded files and the project alone: every node they read is a raw table with a
     file record or such a model, and nothing they use reads the environment (the run's
-    values: ``macros/run_value.sql``). Name → (resource type, key of their inputs: the
-    build signature and the record of every raw table they read). From the manifest of
-    the project's last dbt run (none yet: no node)."""
+    values: ``macros/run_value.sql``), by name. From the manifest of the project's last
+    dbt run (none yet: no node)."""
     manifest_path = dbt_target_dir(settings) / "manifest.json"
     if settings.engine != "duckdb" or not manifest_path.exists():
         return {}
@@ -188,7 +207,7 @@ def nodes_of_loaded_files(settings: Settings, signature: str) -> dict[str, tuple
         tables_of[unique_id] = found
         return found
 
-    keys: dict[str, tuple[str, str]] = {}
+    keys: dict[str, FileNode] = {}
     for unique_id, node in nodes.items():
         if node.get("resource_type") not in ("model", "test"):
             continue
@@ -197,7 +216,9 @@ def nodes_of_loaded_files(settings: Settings, signature: str) -> dict[str, tuple
             continue
         inputs = "|".join(f"{table}={records[table]}" for table in sorted(tables))
         key = hashlib.sha256(f"{signature}|{inputs}".encode()).hexdigest()[:16]
-        keys[str(node["name"])] = (str(node["resource_type"]), key)
+        kind = str(node["resource_type"])
+        relation = f"{node['schema']}.{node['alias']}" if kind == "model" else None
+        keys[str(node["name"])] = FileNode(kind, key, relation)
     return keys
 
 
@@ -265,14 +286,14 @@ def record_feature_build(
         done = {n.name for n in nodes if n.status in ("success", "pass")}
         con.execute(f"create or replace table {FILE_NODES} (node_name varchar, inputs_key varchar)")
         kept = [
-            [name, key]
-            for name, (_, key) in file_nodes.items()
-            if name in done or plan.reused.get(name) == key
+            [name, node.key]
+            for name, node in file_nodes.items()
+            if name in done or plan.reused.get(name) == node.key
         ]
         if kept:
             con.executemany(f"insert into {FILE_NODES} values (?, ?)", kept)
         con.execute("commit")
-    kinds = [file_nodes.get(name, ("", ""))[0] for name in plan.reused]
+    kinds = [file_nodes[name].kind for name in plan.reused if name in file_nodes]
     return SnapshotBuildSummary(
         snapshots,
         computed,

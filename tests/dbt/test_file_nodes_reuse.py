@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 
 from tests.shops import settings_for
@@ -55,6 +56,12 @@ def test_nodes_of_unchanged_files_are_not_run_again(tmp_path: Path) -> None:
     assert FEATURES in models and any(FEATURES in name for name in tests)
     assert summary.reused_tests >= len(file_tests) and summary.reused_models >= 1
     assert "data tests of unchanged files not run again" in summary.describe()
+
+    # A table of the files gone (a warehouse restored by hand): built again.
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(f"drop table intermediate.{ENRICHED}")
+    models, tests, _ = night(warehouse, shop, as_of + dt.timedelta(days=1))
+    assert ENRICHED in models and ENRICHED_KEY in tests and EVENTS_KEY not in tests
 
     # The orders file corrected: what reads orders runs again, the rest does not.
     orders = pd.read_csv(shop / "orders.csv", dtype=str, keep_default_na=False)
