@@ -13,7 +13,8 @@ import pytest
 
 from tests.models.conftest import build_features
 from tests.shops import settings_for, write_orders_only_shop
-from winback import warehouse
+from winback import incremental, warehouse
+from winback.ingest import load_data_dir
 from winback.models import lifecycle
 from winback.models.snapshots import SnapshotPlan, plan_snapshots
 
@@ -128,17 +129,22 @@ def test_scoring_only_reads_the_scoring_snapshot_as_the_full_read_has_it(mart: P
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A shop and its warehouse after one recorded (first, full) feature build."""
-    from winback.incremental import build_features as recorded_build
-    from winback.ingest import load_data_dir
-
     root = tmp_path_factory.mktemp("digest_recorded")
     write_orders_only_shop(root / "shop", n_customers=400, seed=8)
     settings = settings_for(root / "winback.duckdb", data_dir=root / "shop", as_of=AS_OF)
     load_data_dir(settings.warehouse.path, settings.data_dir, AS_OF)
-    recorded_build(settings, AS_OF)
+    incremental.build_features(settings, AS_OF)
     with duckdb.connect(str(root / "winback.duckdb")) as con:
         con.execute("checkpoint")  # the whole warehouse in the file, for copies
     return root / "shop", root / "winback.duckdb"
+
+
+@pytest.fixture
+def recorded_copy(recorded: tuple[Path, Path], tmp_path: Path) -> Path:
+    """A copy of the recorded warehouse, for one test to change."""
+    path = tmp_path / "winback.duckdb"
+    path.write_bytes(recorded[1].read_bytes())
+    return path
 
 
 def fresh_digest(path: Path, plan: SnapshotPlan, tmp_path: Path) -> str:
@@ -152,12 +158,8 @@ def fresh_digest(path: Path, plan: SnapshotPlan, tmp_path: Path) -> str:
     return digest(bare, plan)
 
 
-def test_kept_snapshots_reuse_their_digest_parts(
-    recorded: tuple[Path, Path], tmp_path: Path
-) -> None:
-    _, built = recorded
-    path = tmp_path / "winback.duckdb"
-    path.write_bytes(built.read_bytes())
+def test_kept_snapshots_reuse_their_digest_parts(recorded_copy: Path, tmp_path: Path) -> None:
+    path = recorded_copy
     plan = plan_of(path)
     first = digest(path, plan)
     assert first == fresh_digest(path, plan, tmp_path)  # the same digest as before
@@ -184,19 +186,14 @@ def test_kept_snapshots_reuse_their_digest_parts(
 
 
 def test_an_incremental_night_digests_as_a_fresh_computation(
-    recorded: tuple[Path, Path], tmp_path: Path
+    recorded: tuple[Path, Path], recorded_copy: Path, tmp_path: Path
 ) -> None:
-    from winback.incremental import build_features as recorded_build
-    from winback.ingest import load_data_dir
-
-    shop, built = recorded
-    path = tmp_path / "winback.duckdb"
-    path.write_bytes(built.read_bytes())
+    shop, path = recorded[0], recorded_copy
     digest(path, plan_of(path))  # the first night's parts are kept
     next_day = AS_OF + dt.timedelta(days=1)
     settings = settings_for(path, data_dir=shop, as_of=next_day)
     load_data_dir(settings.warehouse.path, settings.data_dir, next_day)
-    _, summary = recorded_build(settings, next_day)
+    _, summary = incremental.build_features(settings, next_day)
     assert not summary.full_refresh and 0 < summary.computed < summary.snapshots
     plan = plan_of(path)
     assert digest(path, plan) == fresh_digest(path, plan, tmp_path)
