@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -169,10 +170,17 @@ def path_contributions(
         out[start : start + n] = (membership @ matrix).toarray()
 
     # scipy's sparse product lets go of the GIL: chunks on every core (each writes its
-    # own rows, so the result is the same in any order; 200k customers: 2.7 s -> 1.6 s).
-    with ThreadPoolExecutor(max(1, len(os.sched_getaffinity(0)))) as pool:
-        list(pool.map(attribute, range(0, len(features), chunk_rows)))
+    # own rows, so the result is the same in any order; 792k customers: 13.7 s -> 7.5 s).
+    list(_path_pool().map(attribute, range(0, len(features), chunk_rows)))
     return pd.DataFrame(out, columns=columns, index=features.index)
+
+
+@functools.cache
+def _path_pool() -> ThreadPoolExecutor:
+    """One pool of threads for every call of :func:`path_contributions`, one per core: a
+    new pool per call left each of its short-lived threads' allocator arena holding
+    memory (1M first night: scoring's peak 5,083 -> 5,585 MiB with a pool per call)."""
+    return ThreadPoolExecutor(max(1, len(os.sched_getaffinity(0))), "winback-path")
 
 
 class _Vocabulary:
