@@ -126,6 +126,13 @@ def plan_feature_build(settings: Settings, *, full_refresh: bool = False) -> Fea
             if warehouse.table_exists(con, FILE_NODES)
             else {}
         )
+        present = {
+            row[0]
+            for row in con.execute(
+                "select schema_name || '.' || table_name from duckdb_tables() union all "
+                "select schema_name || '.' || view_name from duckdb_views()"
+            ).fetchall()
+        }
     if previous != {signature}:
         return FeatureBuildPlan(
             True, "the settings or the dbt project changed since the last build", signature
@@ -135,14 +142,6 @@ def plan_feature_build(settings: Settings, *, full_refresh: bool = False) -> Fea
         for name, node in nodes_of_loaded_files(settings, signature).items()
         if built.get(name) == node.key
     }
-    with warehouse.connect(settings.warehouse) as con:
-        present = {
-            row[0]
-            for row in con.execute(
-                "select schema_name || '.' || table_name from duckdb_tables() union all "
-                "select schema_name || '.' || view_name from duckdb_views()"
-            ).fetchall()
-        }
     # A model whose table is gone is built again, with the nodes that read the same files.
     missing = {node.key for node in nodes.values() if node.relation not in (None, *present)}
     reused = {name: node.key for name, node in nodes.items() if node.key not in missing}
