@@ -224,7 +224,10 @@ def to_markdown(rows: list[dict[str, object]]) -> str:
     return "\n".join(lines) + "\n\n" + targets(rows)
 
 
-# Before issue 19 (make bench, 2026-12-05, commit 66eb234): the 1M first night.
+# Before issue 19 (make bench, 2026-12-05, commit 66eb234): the 1M first night. Not the
+# same training work as tonight's: that code's snapshots as of the shop's last day gave a
+# model that stopped at 294 boosting rounds, today's fixed calendar one of 400 (README,
+# "First night": paired runs on the same training work).
 FIRST_NIGHT_BEFORE_SECONDS = 448.5
 
 
