@@ -126,13 +126,7 @@ def plan_feature_build(settings: Settings, *, full_refresh: bool = False) -> Fea
             if warehouse.table_exists(con, FILE_NODES)
             else {}
         )
-        present = {
-            row[0]
-            for row in con.execute(
-                "select schema_name || '.' || table_name from duckdb_tables() union all "
-                "select schema_name || '.' || view_name from duckdb_views()"
-            ).fetchall()
-        }
+        present = warehouse.relations(con)
     if previous != {signature}:
         return FeatureBuildPlan(
             True, "the settings or the dbt project changed since the last build", signature

@@ -34,7 +34,7 @@ import duckdb
 import pandas as pd
 
 from winback.stages import drill_point
-from winback.warehouse import Warehouse, column_types, connect, scalar
+from winback.warehouse import Warehouse, column_types, connect, relations, scalar
 
 # What the nightly flow publishes (analyst-facing tables; see README "Tables analysts query").
 NIGHTLY_TABLES: tuple[str, ...] = (
@@ -125,16 +125,6 @@ class PublishReport:
         )
 
 
-def _objects(con: duckdb.DuckDBPyConnection, database: str) -> set[str]:
-    rows = con.execute(
-        "select schema_name || '.' || table_name from duckdb_tables() where database_name = ? "
-        "union all select schema_name || '.' || view_name from duckdb_views() "
-        "where database_name = ? and not internal",
-        [database, database],
-    ).fetchall()
-    return {r[0] for r in rows}
-
-
 def _remove_stale_temp_files(published_path: Path) -> None:
     """Temp files of runs that died before their rename (safe: we hold the run lock)."""
     for stray in published_path.parent.glob(f"{published_path.name}.tmp-*"):
@@ -218,7 +208,7 @@ def _starts_from_previous(path: Path, flow: str) -> bool:
         ).fetchall()[0]
         if total and free / total >= COMPACT_FREE_SHARE:
             return False
-        objects = _objects(con, scalar(con, "select current_database()"))
+        objects = relations(con)
         held = [t for t in FLOW_TABLES[flow] if t in SNAPSHOT_TABLES and t in objects]
         if not held:
             return True
@@ -266,8 +256,8 @@ def _fill_fresh(
     own = FLOW_TABLES[flow]
     others = [t for tables in FLOW_TABLES.values() for t in tables if t not in own]
     work = scalar(con, "select current_database()")
-    work_objects = _objects(con, work)
-    prev_objects = _objects(con, "prev") if has_prev else set()
+    work_objects = relations(con, work)
+    prev_objects = relations(con, "prev") if has_prev else set()
     for schema in {t.split(".")[0] for t in (*own, *others)} | {"meta"}:
         con.execute(f"create schema if not exists pub.{schema}")
     for ddl in META_DDL.values():
@@ -316,8 +306,8 @@ def _fill_from_previous(
     Returns the rows of each table and the rows written to it."""
     own = FLOW_TABLES[flow]
     work = scalar(con, "select current_database()")
-    work_objects = _objects(con, work)
-    pub_objects = _objects(con, "pub")
+    work_objects = relations(con, work)
+    pub_objects = relations(con, "pub")
     kept = {t for tables in FLOW_TABLES.values() for t in tables} | set(META_DDL)
     for stale in sorted(pub_objects - kept):  # nothing but the flows' tables
         con.execute(f"drop table if exists pub.{stale}")

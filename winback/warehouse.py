@@ -103,6 +103,20 @@ def table_exists(con: duckdb.DuckDBPyConnection, qualified_name: str) -> bool:
     return bool(found and found[0])
 
 
+def relations(con: duckdb.DuckDBPyConnection, database: str | None = None) -> set[str]:
+    """Every table and view of ``database`` (default: the connection's own), as
+    ``schema.name``."""
+    if database is None:
+        database = str(scalar(con, "select current_database()"))
+    rows = con.execute(
+        "select schema_name || '.' || table_name from duckdb_tables() where database_name = ? "
+        "union all select schema_name || '.' || view_name from duckdb_views() "
+        "where database_name = ? and not internal",
+        [database, database],
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
 def column_types(
     con: duckdb.DuckDBPyConnection, qualified_name: str, database: str | None = None
 ) -> list[tuple[str, str]]:
