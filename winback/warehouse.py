@@ -222,12 +222,18 @@ def _snapshot_rows_sql(plan: SnapshotPlan, as_of_date: dt.date) -> str:
     """The rows of one snapshot that ``plan`` reads (parameters ``$as_of_date``,
     ``$seed``, ``$quota``): all of them, or a training snapshot's quota, the first by a
     seeded hash of (customer, as-of date)."""
+    rows = "select * from marts.customer_features where as_of_date = $as_of_date"
     if plan.quota(as_of_date) is None:
-        return "select * from marts.customer_features where as_of_date = $as_of_date"
-    # One hash of the whole key (hash(a, b, seed) barely moves with the seed).
+        return rows
+    # One hash of the whole key (hash(a, b, seed) barely moves with the seed). The quota
+    # is chosen on the key alone and its rows fetched by key (the mart's grain is one row
+    # per customer and date): the same rows as ordering whole rows and keeping the first,
+    # which carried all 91 columns through the sort (1M customers: 0.9 s instead of
+    # 1.2-1.3 s per training snapshot, for the digest and again for the read).
     return (
-        "select * from marts.customer_features where as_of_date = $as_of_date order by "
-        "hash(concat_ws('|', customer_id, as_of_date, $seed)), customer_id limit $quota"
+        f"{rows} and customer_id in (select customer_id from marts.customer_features "
+        "where as_of_date = $as_of_date order by "
+        "hash(concat_ws('|', customer_id, as_of_date, $seed)), customer_id limit $quota)"
     )
 
 
