@@ -174,6 +174,58 @@ def test_failed_load_leaves_the_previous_raw_tables(tmp_path: Path) -> None:
     con.close()
 
 
+def staged_tables(wh: Path) -> list[str]:
+    con = duckdb.connect(str(wh))
+    try:
+        rows = con.execute(
+            "select table_name from duckdb_tables() where schema_name = 'raw' "
+            "and table_name like '\\_staged\\_%' escape '\\'"
+        ).fetchall()
+    finally:
+        con.close()
+    return [name for (name,) in rows]
+
+
+def test_a_load_that_fails_after_checking_rows_leaves_the_previous_load_and_no_staged_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The checked rows are written into raw._staged_<table> and renamed into place only
+    # when the whole load passes; a failure at the last step must leave nothing behind.
+    from winback.ingest import load as load_module
+
+    data = orders_csv(tmp_path)
+    wh = tmp_path / "wh.duckdb"
+    load_data_dir(wh, data, AS_OF)
+    write(data, "orders.csv", "\n".join([HEADER, GOOD[0]]) + "\n")
+
+    def fail(*_args: object) -> None:
+        raise RuntimeError("disk full while publishing")
+
+    monkeypatch.setattr(load_module, "_publish_raw", fail)
+    with pytest.raises(RuntimeError, match="disk full"):
+        load_data_dir(wh, data, AS_OF)
+    assert staged_tables(wh) == []
+    con = duckdb.connect(str(wh))
+    assert con.execute("select count(*) from raw.orders").fetchone() == (3,)
+    con.close()
+
+
+def test_staged_rows_a_dead_load_left_are_removed_by_the_next_load(tmp_path: Path) -> None:
+    data = orders_csv(tmp_path, "O9,C3,bad,5,paid")
+    wh = tmp_path / "wh.duckdb"
+    load_data_dir(wh, data, AS_OF)
+    con = duckdb.connect(str(wh))  # what a load killed mid-way leaves behind
+    con.execute("create table raw._staged_events as select 1 as stale")
+    con.execute("create table raw._staged_orders as select * from raw.orders")
+    con.close()
+    (data / "orders.csv").write_text("\n".join([HEADER, *GOOD[:2]]) + "\n", encoding="utf-8")
+    report, raw, quarantine = load(tmp_path, data)
+    assert staged_tables(wh) == []
+    assert list(raw["order_id"]) == ["O1", "O2"]
+    assert quarantine.empty
+    assert report.tables["orders"].rows_loaded == 2
+
+
 def test_a_run_without_as_of_refuses_stale_orders_and_keeps_the_previous_load(
     tmp_path: Path,
 ) -> None:

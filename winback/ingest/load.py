@@ -471,6 +471,7 @@ class _TableLoader:
         self.extras = [
             c for low, c in self.by_lower.items() if low not in {col.name for col in table.columns}
         ]
+        self.chk = staged(table.name)
 
     def _record_json(self, alias: str = "s") -> str:
         pairs = ", ".join(f"{lit(c)}: {alias}.{q(c)}" for c in self.by_lower.values())
@@ -515,9 +516,14 @@ class _TableLoader:
             + ", ".join(f"case when {cond} then {struct} end" for cond, struct in problems)
             + "], lambda p: p is not null)"
         )
+        # Checked rows are written once, straight into the raw schema with the columns a
+        # raw table has (see staged(): renamed into place by _publish_raw); the rows with a
+        # problem are deleted from it below.
         self.con.execute(
-            f"create or replace temp table chk_{t.name} as select s._row_number, "
-            f"{', '.join(selects)}, {has_problem} as _has_problem from src_{t.name} s"
+            f"create or replace table {self.chk} as select {', '.join(selects)}, "
+            f"{lit(load_id)} as _load_id, {lit(str(self.path))} as _source_file, "
+            "s._row_number, current_timestamp at time zone 'UTC' as _loaded_at, "
+            f"{has_problem} as _has_problem from src_{t.name} s"
         )
         self.con.execute(
             f"insert into {QUARANTINE_TABLE} select {lit(load_id)}, {lit(t.name)}, "
@@ -525,9 +531,10 @@ class _TableLoader:
             "p[1].reason, "
             "case when len(p) > 1 then array_to_string(list_transform(p[2:], lambda x: x.reason), '; ') end, "
             f"{self._record_json()} from (select s.*, {problem_list} as p from src_{t.name} s "
-            f"semi join chk_{t.name} c on c._row_number = s._row_number and c._has_problem) s"
+            f"semi join {self.chk} c on c._row_number = s._row_number and c._has_problem) s"
         )
-        self.con.execute(f"delete from chk_{t.name} where _has_problem")
+        self.con.execute(f"delete from {self.chk} where _has_problem")
+        self.con.execute(f"alter table {self.chk} drop column _has_problem")
         if t.key:
             self._check_key(load_id)
         for ref in t.references:
@@ -543,7 +550,7 @@ class _TableLoader:
             f"{lit(str(self.path))}, _row_number, p[1].column_name, p[1].reason_code, "
             "p[1].reason, "
             "case when len(p) > 1 then array_to_string(list_transform(p[2:], lambda x: x.reason), '; ') end, "
-            f"{self._record_json()} from (select *, {problems_sql} as p from chk_{t.name} where {where}) c "
+            f"{self._record_json()} from (select *, {problems_sql} as p from {self.chk} where {where}) c "
             f"join src_{t.name} s using (_row_number)"
         )
 
@@ -552,8 +559,8 @@ class _TableLoader:
         # Only keys seen more than once matter; the first occurrence is kept.
         self.con.execute(
             f"create or replace temp table dup_{t.name} as select c._row_number, f.first_row "
-            f"from chk_{t.name} c join (select {key}, min(_row_number) as first_row "
-            f"from chk_{t.name} group by {key} having count(*) > 1) f using ({key}) "
+            f"from {self.chk} c join (select {key}, min(_row_number) as first_row "
+            f"from {self.chk} group by {key} having count(*) > 1) f using ({key}) "
             "where c._row_number <> f.first_row"
         )
         code, reason = DUPLICATE_KEY
@@ -566,17 +573,16 @@ class _TableLoader:
             f"insert into {QUARANTINE_TABLE} select {lit(load_id)}, {lit(t.name)}, "
             f"{lit(str(self.path))}, c._row_number, p[1].column_name, p[1].reason_code, "
             f"p[1].reason, null, {self._record_json()} from (select c.*, {problem} as p "
-            f"from chk_{t.name} c join dup_{t.name} d using (_row_number)) c "
+            f"from {self.chk} c join dup_{t.name} d using (_row_number)) c "
             f"join src_{t.name} s using (_row_number)"
         )
         self.con.execute(
-            f"delete from chk_{t.name} where _row_number in (select _row_number from dup_{t.name})"
+            f"delete from {self.chk} where _row_number in (select _row_number from dup_{t.name})"
         )
 
     def _check_exported_keys(self, load_id: str) -> None:
         """A contact_log row must be about a contact Winback exported (its key is in the
         export history or the reminder ledger); any other goes to quarantine."""
-        t = self.table
         cond = f"contact_key not in ({_exported_keys_sql(self.con)})"
         code, reason = UNKNOWN_CONTACT_KEY
         problem = (
@@ -584,10 +590,9 @@ class _TableLoader:
             f"'reason': {_sql_text(reason, {'value': 'contact_key'})}}}]"
         )
         self._quarantine(load_id, cond, problem)
-        self.con.execute(f"delete from chk_{t.name} where {cond}")
+        self.con.execute(f"delete from {self.chk} where {cond}")
 
     def _check_reference(self, load_id: str, column: str, parent: str) -> None:
-        t = self.table
         parent_key = q(TABLES_BY_NAME[parent].key or "")
         cond = (
             f"{q(column)} is not null and {q(column)} not in (select {parent_key} from ok_{parent})"
@@ -598,7 +603,7 @@ class _TableLoader:
             f"[{{'column_name': {lit(column)}, 'reason_code': '{code}', 'reason': {reason_sql}}}]"
         )
         self._quarantine(load_id, cond, problem)
-        self.con.execute(f"delete from chk_{t.name} where {cond}")
+        self.con.execute(f"delete from {self.chk} where {cond}")
 
 
 # Where the keys of Winback's own exports are kept (winback.exports.history, the reminder
@@ -790,6 +795,8 @@ def load_data_dir(
         con.execute("set TimeZone = 'UTC'")
         if memory_limit:
             con.execute(f"set memory_limit = {lit(memory_limit)}")
+        con.execute("create schema if not exists raw")
+        _drop_staged(con)  # what a load that died left behind
         sources: dict[str, Source] = {}
         if as_of is None:  # dated by the orders file's newest order: read it first
             say(f"reading {files['orders'].name}")
@@ -840,13 +847,8 @@ def load_data_dir(
                 con, table, sources[table.name], files[table.name], as_of_end, set(files)
             )
             loader.run(load_id)
-            keep = [q(c.name) for c in table.columns] + [q(c) for c in loader.extras]
-            # A view, not a copy: raw.<table> is materialised once, in _publish_raw.
             con.execute(
-                f"create or replace temp view ok_{table.name} as select {', '.join(keep)}, "
-                f"{lit(load_id)} as _load_id, {lit(str(files[table.name]))} as _source_file, "
-                f"_row_number, current_timestamp at time zone 'UTC' as _loaded_at "
-                f"from chk_{table.name}"
+                f"create or replace temp view ok_{table.name} as select * from {loader.chk}"
             )
             report.tables[table.name] = _count(con, table.name, files[table.name])
         records = [
@@ -862,7 +864,10 @@ def load_data_dir(
         ]
         _publish_raw(con, report, records)
     finally:
-        con.close()
+        try:  # a failed load leaves the previous load's tables alone, and nothing else
+            _drop_staged(con)
+        finally:
+            con.close()
     orders = report.tables["orders"]
     if orders.rows_loaded == 0:
         raise nothing_loaded_error(files["orders"], orders.rows_read)
@@ -882,6 +887,32 @@ def _count(
     return TableLoad(table, str(path), read, loaded, quarantined)
 
 
+STAGED_PREFIX = "_staged_"
+
+
+def staged(table: str) -> str:
+    """Where a load writes a table's checked rows: a table of the ``raw`` schema that
+    :func:`_publish_raw` renames into place (``raw.<table>``) when the whole load has
+    passed, so the rows are written once, not copied from a temporary table."""
+    return f"raw.{STAGED_PREFIX}{table}"
+
+
+def _staged_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """The staged tables in the warehouse (``raw._staged_*``): a load's own, or those a
+    load that died left behind."""
+    rows = con.execute(
+        "select table_name from duckdb_tables() where database_name = current_database() "
+        "and schema_name = 'raw' and starts_with(table_name, ?)",
+        [STAGED_PREFIX],
+    ).fetchall()
+    return {f"raw.{name}" for (name,) in rows}
+
+
+def _drop_staged(con: duckdb.DuckDBPyConnection) -> None:
+    for name in sorted(_staged_tables(con)):
+        con.execute(f"drop table if exists {name}")
+
+
 def _publish_raw(
     con: duckdb.DuckDBPyConnection, report: LoadReport, records: list[FileRecord]
 ) -> None:
@@ -891,12 +922,17 @@ def _publish_raw(
     try:
         con.execute("create schema if not exists raw")
         con.execute("create schema if not exists quarantine")
+        staged_tables = _staged_tables(con)
         for table in TABLES:
             if table.name in report.kept:
                 continue
-            con.execute(
-                f"create or replace table raw.{table.name} as select * from ok_{table.name}"
-            )
+            if staged(table.name) in staged_tables:  # checked rows, already written
+                con.execute(f"drop table if exists raw.{table.name}")
+                con.execute(f"alter table {staged(table.name)} rename to {table.name}")
+            else:  # no file: the table's empty shape
+                con.execute(
+                    f"create or replace table raw.{table.name} as select * from ok_{table.name}"
+                )
         con.execute(FILES_DDL)
         con.execute("delete from raw._files")
         con.executemany(
