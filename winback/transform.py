@@ -15,10 +15,21 @@ from typing import Any
 from winback import warehouse
 from winback.config import DBT_PROJECT_DIR, Settings
 
+# dbt's unit tests check the models' SQL on fixed fixtures, not the data: they run in the
+# test suite (tests/dbt/test_docs.py builds the whole project), not on every scheduled run
+# (as dbt's documentation advises for production builds). Data tests run every time.
+SCHEDULED_RUN_EXCLUDES = ["--exclude-resource-type", "unit_test"]
 # What each step of the flows builds (dbt selectors; the tags are set per folder in
 # dbt_project.yml). The nightly feature build is everything but the models that need this
 # run's scores (tag scores, decisions) and the reminder models (their own flow).
-FEATURE_BUILD = ["build", "--exclude", "tag:scores", "tag:decisions", "tag:reminders"]
+FEATURE_BUILD = [
+    "build",
+    *SCHEDULED_RUN_EXCLUDES,
+    "--exclude",
+    "tag:scores",
+    "tag:decisions",
+    "tag:reminders",
+]
 # After scoring: the churn_scores mart (from the rows scoring wrote) and the decisions up to
 # the allocation's inputs; then, once the allocation has written its plan choices, the
 # decided candidates and the win-back marts (winback.decisions.run).
@@ -27,6 +38,7 @@ DECISIONS_PREPARE = [
     "--select",
     "tag:scores",
     "tag:decisions",
+    *SCHEDULED_RUN_EXCLUDES,
     "--exclude",
     "stg_decisions__plan_choices+",
     "stg_decisions__backtest_estimates+",
@@ -36,6 +48,7 @@ DECISIONS_PUBLISH = [
     "--select",
     "stg_decisions__plan_choices+",
     "stg_decisions__backtest_estimates+",
+    *SCHEDULED_RUN_EXCLUDES,
 ]
 
 

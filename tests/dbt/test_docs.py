@@ -29,7 +29,7 @@ def test_docs_generate_and_every_mart_column_is_described(tmp_path: Path) -> Non
     warehouse = tmp_path / "wh.duckdb"
     load_data_dir(warehouse, tmp_path / "data", AS_OF)
     settings = settings_for(warehouse)
-    run_dbt(["build"], settings, AS_OF)
+    built = run_dbt(["build"], settings, AS_OF)
     report = generate_dbt_docs(settings, AS_OF)
 
     # The site is in the fixed folder beside the warehouse, and only the site.
@@ -49,6 +49,11 @@ def test_docs_generate_and_every_mart_column_is_described(tmp_path: Path) -> Non
         if node["resource_type"] == "model" and node["fqn"][1] == "marts"
     ]
     assert {m["name"] for m in marts} >= {"customer_features", "churn_rate_monthly"}
+    # The scheduled runs leave dbt's unit tests out (transform.SCHEDULED_RUN_EXCLUDES):
+    # here, every one of the project's runs and passes (run_dbt raises on a failure).
+    unit_tests = {u["name"] for u in manifest["unit_tests"].values()}
+    assert len(unit_tests) >= 7
+    assert {n.name for n in built if n.resource_type == "unit_test"} == unit_tests
     for model in marts:
         built = catalog["nodes"][model["unique_id"]]["columns"]
         described = {name for name, col in model["columns"].items() if col.get("description")}

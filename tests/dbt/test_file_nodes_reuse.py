@@ -35,6 +35,8 @@ def night(
         settings_for(warehouse), as_of, full_refresh=full_refresh
     )
     ran = {kind: {n.name for n in nodes if n.resource_type == kind} for kind in ("model", "test")}
+    # dbt's unit tests check SQL, not data: the test suite runs them (test_docs), not nights.
+    assert not [n for n in nodes if n.resource_type == "unit_test"]
     return ran["model"], ran["test"], summary
 
 

@@ -15,12 +15,11 @@ import pandas as pd
 from winback.config import Settings
 from winback.reminders import ledger
 from winback.reminders.render import render_reminders
-from winback.transform import run_dbt
+from winback.transform import SCHEDULED_RUN_EXCLUDES, run_dbt
 
-# dbt's unit tests check the reminder models' SQL, not the data: they run in the test
-# suite (tests/reminders/test_flow.py), not every 15 minutes (they were ~1.4 s of each
-# scheduled run over 100k pending orders).
-SCHEDULED_RUN_EXCLUDES = ["--exclude-resource-type", "unit_test"]
+# dbt's unit tests (transform.SCHEDULED_RUN_EXCLUDES) run in the test suite
+# (tests/reminders/test_flow.py), not every 15 minutes (they were ~1.4 s of each scheduled
+# run over 100k pending orders).
 # Decide: every reminder rule, from the staged shop tables and the ledger.
 DECIDE = ["build", "--select", "+int_payment_reminders_decided", *SCHEDULED_RUN_EXCLUDES]
 # After the texts and the ledger are written: the ledger and texts staged again, and the
