@@ -169,7 +169,7 @@ def _process_peak(nightly: dict[str, object]) -> float:
 NIGHTS = (("nightly", "first"), ("second_night", "second"))
 
 
-def to_markdown(rows: list[dict[str, object]]) -> str:
+def to_markdown(rows: list[dict[str, object]], loops: list[float] | None = None) -> str:
     stages: list[str] = []
     for row in rows:
         for key, _ in NIGHTS:
@@ -221,6 +221,12 @@ def to_markdown(rows: list[dict[str, object]]) -> str:
     )
     loads = [f"{r['load_average_before'][0]:.1f}" for r in rows]  # type: ignore[index]
     lines.append("| machine load average at start (1 min) | " + " | ".join(loads) + " |")
+    if loops:
+        lines += [
+            "",
+            f"Machine speed: a 20M-iteration Python loop took {loops[0]:.2f} s before the "
+            f"bench and {loops[-1]:.2f} s after (compare benches only at similar figures).",
+        ]
     return "\n".join(lines) + "\n\n" + targets(rows)
 
 
@@ -229,6 +235,7 @@ def to_markdown(rows: list[dict[str, object]]) -> str:
 # model that stopped at 294 boosting rounds, today's fixed calendar one of 400 (README,
 # "First night": paired runs on the same training work).
 FIRST_NIGHT_BEFORE_SECONDS = 448.5
+FIRST_NIGHT_BEFORE_MACHINE = "the 2026-12-05 machine"
 
 
 def targets(rows: list[dict[str, object]]) -> str:
@@ -244,9 +251,12 @@ def targets(rows: list[dict[str, object]]) -> str:
         first, second = big["nightly"], big["second_night"]
         seconds = first["total_seconds"]  # type: ignore[index]
         check(f"1M first night ≤ 600 s: {seconds:.0f} s", seconds <= 600)
-        check(
-            f"1M first night no slower than before ({FIRST_NIGHT_BEFORE_SECONDS:.0f} s): {seconds:.0f} s",
-            seconds <= FIRST_NIGHT_BEFORE_SECONDS,
+        # Not judged here: the reference was measured on another machine, and these
+        # machines' speed varies by more than the margin (README: paired runs decide).
+        out.append(
+            f"- 1M first night no slower than before: {FIRST_NIGHT_BEFORE_SECONDS:.0f} s on "
+            f"{FIRST_NIGHT_BEFORE_MACHINE}, {seconds:.0f} s here — not judged by this bench "
+            "(another machine; the README's paired runs of both versions decide)"
         )
         again = second["total_seconds"]  # type: ignore[index]
         check(f"1M second night ≤ 180 s: {again:.0f} s", again <= 180)
@@ -267,6 +277,16 @@ def targets(rows: list[dict[str, object]]) -> str:
     return "\n".join(out)
 
 
+def python_loop_seconds() -> float:
+    """How fast this machine runs plain Python at the moment: a 20M-iteration empty loop.
+    Benches taken on machines (or in hours) with different figures are not comparable:
+    a bench on a faster machine meets an absolute reference from a slower one for free."""
+    start = time.perf_counter()
+    for _ in range(20_000_000):
+        pass
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -277,6 +297,8 @@ def main() -> None:
     args = parser.parse_args()
     rows: list[dict[str, object]] = []
     failures: list[dict[str, object]] = []
+    loop_before = python_loop_seconds()
+    print(f"== machine: a 20M-iteration Python loop takes {loop_before:.2f} s", flush=True)
     for customers in args.sizes:
         print(f"== {customers:,} customers: generating shop", flush=True)
         gen = generate(customers, args.seed)
@@ -322,11 +344,16 @@ def main() -> None:
                 "load_average_before": load_before,
             }
         )
+    loops = [loop_before, python_loop_seconds()]
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "nightly.json").write_text(
-        json.dumps({"runs": rows, "failures": failures}, indent=2, default=str)
+        json.dumps(
+            {"runs": rows, "failures": failures, "python_loop_seconds": loops},
+            indent=2,
+            default=str,
+        )
     )
-    table = to_markdown(rows) if rows else ""
+    table = to_markdown(rows, loops) if rows else ""
     for failure in failures:
         table += f"\n\n**{failure['customers']:,} customers, {failure['night']} night: failed** — {failure['error']}"
     (args.out / "nightly.md").write_text(
