@@ -18,10 +18,11 @@ import duckdb
 from prefect import Flow, Task, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import FlowRun
 from prefect.context import FlowRunContext
 from prefect.logging.loggers import flow_run_logger
-from prefect.states import Completed, State
+from prefect.states import Completed, Crashed, State
 
 from winback.config import Settings, load_settings
 from winback.failures import (
@@ -121,8 +122,9 @@ class Steps:
         limit = self.limit(name)
         runnable = step_task.with_options(timeout_seconds=limit) if limit else step_task
         grace = None if limit is None else limit + self.settings.timeouts.hard_stop_grace_seconds
+        run_id = current_run_id()  # here: the hard stop's timer thread has no run context
         try:
-            with hard_stop_after(grace, lambda: self._hard_stop(name, limit or 0.0)):
+            with hard_stop_after(grace, lambda: self._hard_stop(name, limit or 0.0, run_id)):
                 return runnable(*args, **kwargs)
         except TimeoutError as exc:
             if isinstance(exc, StepTimeoutError):
@@ -134,16 +136,30 @@ class Steps:
                     setattr(exc, STEP_ATTRIBUTE, name)
             raise
 
-    def _hard_stop(self, name: str, limit: float) -> None:
+    def _hard_stop(self, name: str, limit: float, run_id: str) -> None:
         error = StepTimeoutError(name, limit, hard=True)
-        record = describe(error, self.flow, current_run_id(), step=name)
+        record = describe(error, self.flow, run_id, step=name)
         problems = record_failure(
             record, self.settings.warehouse.path, self.settings.alert_webhook_url
         )
+        # The process ends before Prefect's engine can report it: say so to the API, or
+        # the run would stay Running in the UI and in `prefect flow-run ls`.
+        problems += mark_crashed(run_id, f"{self.flow}: {error}")
         sys.stderr.write("\n" + record.screen() + "\n")
         for problem in problems:
             sys.stderr.write(f"  ({problem})\n")
         sys.stderr.flush()
+
+
+def mark_crashed(run_id: str, message: str) -> list[str]:
+    """Set the Prefect flow run ``run_id`` to Crashed (for a process about to end
+    without its engine reporting). Returns what went wrong, if it could not."""
+    try:
+        with get_client(sync_client=True) as client:
+            client.set_flow_run_state(uuid.UUID(run_id), Crashed(message=message), force=True)
+    except Exception as exc:  # noqa: BLE001 - the process ends anyway; say why not marked
+        return [f"could not mark the Prefect run {run_id} crashed: {exc}"]
+    return []
 
 
 def alert_on_failure(flow: Flow[..., Any], flow_run: FlowRun, state: State) -> None:

@@ -13,6 +13,7 @@ import os
 import shutil
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -22,6 +23,8 @@ import duckdb
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
+from prefect.client.orchestration import SyncPrefectClient
+from prefect.client.schemas.objects import StateType
 
 from tests.ops.conftest import Workspace, file_digest, publish_runs, read_published
 from winback.demo import ShopSpec, generate_shop
@@ -358,3 +361,9 @@ def test_a_step_stuck_in_native_code_ends_the_process_after_the_grace(drill: Wor
     last = failure_rows(drill.warehouse).iloc[-1]
     assert last["step"] == "load_merchant_assumptions"
     assert "did not stop when asked" in last["error"]
+    # The record names the run, and Prefect no longer shows it Running: its engine could
+    # not report the end, the hard stop did.
+    with SyncPrefectClient(drill.api_url) as client:
+        run = client.read_flow_run(uuid.UUID(last["flow_run_id"]))
+    assert run.state is not None and run.state.type == StateType.CRASHED, run.state
+    assert "did not stop when asked" in (run.state.message or "")
