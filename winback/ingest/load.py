@@ -30,7 +30,7 @@ import duckdb
 
 from winback.ingest import contract as contract_module
 from winback.ingest.contract import CONTACT_LOG, SQL_TYPES, TABLES, TABLES_BY_NAME, Column, Table
-from winback.warehouse import q, scalar
+from winback.warehouse import q, relations, scalar
 
 SUFFIXES = (".csv", ".parquet")
 # Rejected rows are staged here and published with the raw tables in one transaction.
@@ -471,7 +471,7 @@ class _TableLoader:
         self.extras = [
             c for low, c in self.by_lower.items() if low not in {col.name for col in table.columns}
         ]
-        self.chk = staged(table.name)
+        self.checked = staged(table.name)
 
     def _record_json(self, alias: str = "s") -> str:
         pairs = ", ".join(f"{lit(c)}: {alias}.{q(c)}" for c in self.by_lower.values())
@@ -520,7 +520,7 @@ class _TableLoader:
         # raw table has (see staged(): renamed into place by _publish_raw); the rows with a
         # problem are deleted from it below.
         self.con.execute(
-            f"create or replace table {self.chk} as select {', '.join(selects)}, "
+            f"create or replace table {self.checked} as select {', '.join(selects)}, "
             f"{lit(load_id)} as _load_id, {lit(str(self.path))} as _source_file, "
             "s._row_number, current_timestamp at time zone 'UTC' as _loaded_at, "
             f"{has_problem} as _has_problem from src_{t.name} s"
@@ -531,10 +531,10 @@ class _TableLoader:
             "p[1].reason, "
             "case when len(p) > 1 then array_to_string(list_transform(p[2:], lambda x: x.reason), '; ') end, "
             f"{self._record_json()} from (select s.*, {problem_list} as p from src_{t.name} s "
-            f"semi join {self.chk} c on c._row_number = s._row_number and c._has_problem) s"
+            f"semi join {self.checked} c on c._row_number = s._row_number and c._has_problem) s"
         )
-        self.con.execute(f"delete from {self.chk} where _has_problem")
-        self.con.execute(f"alter table {self.chk} drop column _has_problem")
+        self.con.execute(f"delete from {self.checked} where _has_problem")
+        self.con.execute(f"alter table {self.checked} drop column _has_problem")
         if t.key:
             self._check_key(load_id)
         for ref in t.references:
@@ -550,7 +550,7 @@ class _TableLoader:
             f"{lit(str(self.path))}, _row_number, p[1].column_name, p[1].reason_code, "
             "p[1].reason, "
             "case when len(p) > 1 then array_to_string(list_transform(p[2:], lambda x: x.reason), '; ') end, "
-            f"{self._record_json()} from (select *, {problems_sql} as p from {self.chk} where {where}) c "
+            f"{self._record_json()} from (select *, {problems_sql} as p from {self.checked} where {where}) c "
             f"join src_{t.name} s using (_row_number)"
         )
 
@@ -559,8 +559,8 @@ class _TableLoader:
         # Only keys seen more than once matter; the first occurrence is kept.
         self.con.execute(
             f"create or replace temp table dup_{t.name} as select c._row_number, f.first_row "
-            f"from {self.chk} c join (select {key}, min(_row_number) as first_row "
-            f"from {self.chk} group by {key} having count(*) > 1) f using ({key}) "
+            f"from {self.checked} c join (select {key}, min(_row_number) as first_row "
+            f"from {self.checked} group by {key} having count(*) > 1) f using ({key}) "
             "where c._row_number <> f.first_row"
         )
         code, reason = DUPLICATE_KEY
@@ -573,11 +573,11 @@ class _TableLoader:
             f"insert into {QUARANTINE_TABLE} select {lit(load_id)}, {lit(t.name)}, "
             f"{lit(str(self.path))}, c._row_number, p[1].column_name, p[1].reason_code, "
             f"p[1].reason, null, {self._record_json()} from (select c.*, {problem} as p "
-            f"from {self.chk} c join dup_{t.name} d using (_row_number)) c "
+            f"from {self.checked} c join dup_{t.name} d using (_row_number)) c "
             f"join src_{t.name} s using (_row_number)"
         )
         self.con.execute(
-            f"delete from {self.chk} where _row_number in (select _row_number from dup_{t.name})"
+            f"delete from {self.checked} where _row_number in (select _row_number from dup_{t.name})"
         )
 
     def _check_exported_keys(self, load_id: str) -> None:
@@ -590,7 +590,7 @@ class _TableLoader:
             f"'reason': {_sql_text(reason, {'value': 'contact_key'})}}}]"
         )
         self._quarantine(load_id, cond, problem)
-        self.con.execute(f"delete from {self.chk} where {cond}")
+        self.con.execute(f"delete from {self.checked} where {cond}")
 
     def _check_reference(self, load_id: str, column: str, parent: str) -> None:
         parent_key = q(TABLES_BY_NAME[parent].key or "")
@@ -603,7 +603,7 @@ class _TableLoader:
             f"[{{'column_name': {lit(column)}, 'reason_code': '{code}', 'reason': {reason_sql}}}]"
         )
         self._quarantine(load_id, cond, problem)
-        self.con.execute(f"delete from {self.chk} where {cond}")
+        self.con.execute(f"delete from {self.checked} where {cond}")
 
 
 # Where the keys of Winback's own exports are kept (winback.exports.history, the reminder
@@ -848,7 +848,7 @@ def load_data_dir(
             )
             loader.run(load_id)
             con.execute(
-                f"create or replace temp view ok_{table.name} as select * from {loader.chk}"
+                f"create or replace temp view ok_{table.name} as select * from {loader.checked}"
             )
             report.tables[table.name] = _count(con, table.name, files[table.name])
         records = [
@@ -900,12 +900,7 @@ def staged(table: str) -> str:
 def _staged_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
     """The staged tables in the warehouse (``raw._staged_*``): a load's own, or those a
     load that died left behind."""
-    rows = con.execute(
-        "select table_name from duckdb_tables() where database_name = current_database() "
-        "and schema_name = 'raw' and starts_with(table_name, ?)",
-        [STAGED_PREFIX],
-    ).fetchall()
-    return {f"raw.{name}" for (name,) in rows}
+    return {name for name in relations(con) if name.startswith(f"raw.{STAGED_PREFIX}")}
 
 
 def _drop_staged(con: duckdb.DuckDBPyConnection) -> None:
@@ -920,8 +915,7 @@ def _publish_raw(
     (a kept table stays as it is), with the record of the files validated."""
     con.execute("begin transaction")
     try:
-        con.execute("create schema if not exists raw")
-        con.execute("create schema if not exists quarantine")
+        con.execute("create schema if not exists quarantine")  # raw: made when the load began
         staged_tables = _staged_tables(con)
         for table in TABLES:
             if table.name in report.kept:
