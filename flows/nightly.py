@@ -305,12 +305,17 @@ def decide(
 
 @step()
 def export_list(
-    settings: Settings, as_of: dt.date, replay: bool, now: dt.datetime | None
+    settings: Settings,
+    as_of: dt.date,
+    replay: bool,
+    now: dt.datetime | None,
+    store: TableStore | None = None,
 ) -> ExportReport:
     """The published list as files a sender takes (``winback.exports``), one per channel,
-    into ``<export.dir>/winback/<as-of>/``."""
+    into ``<export.dir>/winback/<as-of>/``. ``store``: the engine's tables when not the
+    DuckDB warehouse (Spark: the customers' contact fields)."""
     try:
-        report = export_winback(settings, as_of=as_of, replay=replay, now=now)
+        report = export_winback(settings, as_of=as_of, replay=replay, now=now, store=store)
     except Exception as exc:
         raise ExportAfterPublishError(
             f"the list as of {as_of} was published, but exporting it to "
@@ -387,7 +392,7 @@ def _chain(
         )
     with clock.stage("decisions"):
         decisions = run(decide, settings, load.as_of, send_from)
-    previous = read_previous_probabilities(settings.warehouse.published_file())
+    previous = read_previous_probabilities(settings)
     with clock.stage("publish"):
         published = run(publish_for_analysts, settings, "nightly", load.as_of.isoformat())
         exported = None
@@ -404,11 +409,17 @@ def _chain(
         warnings=warnings,
         decisions=decisions,
         published=published,
-        psi=None
-        if previous is None or probabilities.empty
-        else population_stability_index(previous.to_numpy(), probabilities.to_numpy()),
+        psi=score_drift(previous, probabilities),
         exported=exported,
     )
+
+
+def score_drift(previous: pd.Series | None, probabilities: pd.Series) -> float | None:
+    """The population stability index of tonight's churn probabilities against the last
+    published night's (None on the first night, or with nothing scored)."""
+    if previous is None or probabilities.empty:
+        return None
+    return population_stability_index(previous.to_numpy(), probabilities.to_numpy())
 
 
 def finish(

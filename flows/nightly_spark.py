@@ -12,9 +12,11 @@ Parquet with the same manifest (``winback.spark.publish_parquet``).
 
 What stays on the driver's machine: the run lock, the failure records and the validation
 history (the DuckDB file of ``warehouse.path``), MLflow (``mlflow.tracking_uri``) and the
-campaign report. Not on this engine yet: incremental snapshots (every night builds them
-all), the export to senders and the drift check against the previous night's published
-scores; the run says so in its log.
+campaign report; the export history (``winback.exports.history``) is kept there too and
+handed to the night's Spark catalogue before dbt builds. The export to senders reads the
+published Parquet and the customers' contact fields in this session; the drift check
+reads the last published night's scores from the Parquet publish. Not on this engine yet:
+incremental snapshots (every night builds them all).
 """
 
 from __future__ import annotations
@@ -22,17 +24,19 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import pandas as pd
 from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
 from winback import spark as engine
 from winback.config import Settings
 from winback.decisions.run import DecisionsResult
+from winback.exports.history import copy_history
 from winback.flows.common import Steps, step
 from winback.ingest import LoadReport
 from winback.ingest.spark_load import load_data_dir_spark
 from winback.models import lifecycle, snapshots, tracking
-from winback.publish import PublishReport
+from winback.publish import PublishReport, read_previous_probabilities
 from winback.runs import NightlyResult
 from winback.stages import Heartbeat, StageClock
 from winback.transform import FEATURE_BUILD, run_dbt
@@ -63,6 +67,16 @@ def load_raw_spark(settings: Settings, spark: Any, as_of: dt.date | None) -> Loa
         description="Rows loaded and quarantined per table",
     )
     return report
+
+
+@step()
+def copy_export_history(settings: Settings, store: Any) -> int:
+    """The win-back contacts exported so far (kept in the local DuckDB file) into the
+    night's Spark catalogue, where dbt reads them (the response learner, the frequency
+    cap R13, the campaign measurement)."""
+    rows = copy_history(settings, store)
+    get_run_logger().info("export history: %s recorded contact rows handed to Spark", rows)
+    return rows
 
 
 @step()
@@ -112,6 +126,12 @@ def score_customers_spark(
 
 
 @step()
+def read_scores_spark(spark: Any) -> pd.Series:
+    """Tonight's churn probabilities (for the drift check against the last night's)."""
+    return engine.scored_probabilities(spark)
+
+
+@step()
 def publish_spark(settings: Settings, spark: Any, as_of: str, run_id: str) -> PublishReport:
     """The nightly tables as Parquet with their manifest, switched in at once."""
     report = engine.publish_parquet(spark, settings, flow="nightly", run_id=run_id, as_of=as_of)
@@ -130,8 +150,10 @@ def spark_chain(
     """The nightly's steps on Spark, under the run lock (``flows/nightly.py``)."""
     from winback.flows.nightly import (
         decide,
+        export_list,
         finish,
         load_merchant_assumptions,
+        score_drift,
         train_model,
         validate_features,
         validate_raw,
@@ -147,6 +169,7 @@ def spark_chain(
             run.rows = sum(t.rows_loaded for t in load.tables.values())
             run(validate_raw, settings, load, store)
             run(load_merchant_assumptions, settings, store)
+            run(copy_export_history, settings, store)
         with clock.stage("dbt build"):
             model_seconds = run(build_features_spark, settings, load.as_of)
         with clock.stage("validation"):
@@ -157,16 +180,17 @@ def spark_chain(
             read.release()
         with clock.stage("scoring + publish"):
             scored, chosen = run(score_customers_spark, settings, spark, load.as_of)
+            probabilities = run(read_scores_spark, spark)
         with clock.stage("decisions"):
             decisions: DecisionsResult = run(decide, settings, load.as_of, send_from, store)
+        previous = read_previous_probabilities(settings)
         with clock.stage("publish"):
             published = run(publish_spark, settings, spark, load.as_of.isoformat(), run_id)
-    if settings.export.after_nightly if export is None else export:
-        logger.warning(
-            "export: not done on the Spark engine yet; the list is in the published "
-            "Parquet table marts.winback_list (%s)",
-            published.published_path,
-        )
+            exported = None
+            if settings.export.after_nightly if export is None else export:
+                exported = run(
+                    export_list, settings, load.as_of, settings.as_of is not None, send_from, store
+                )
     return finish(
         settings,
         clock,
@@ -178,6 +202,6 @@ def spark_chain(
         warnings=warnings,
         decisions=decisions,
         published=published,
-        psi=None,
-        exported=None,
+        psi=score_drift(previous, probabilities),
+        exported=exported,
     )

@@ -424,12 +424,24 @@ def decisions_backtest(
 
     from winback.config import load_settings
     from winback.decisions.backtest import backtest_text, read_backtest
+    from winback.publish import open_published, published_location
+    from winback.warehouse import connect
 
     try:
-        path = database or load_settings().resolved().warehouse.published_file()
-        if not path.exists():
-            raise FileNotFoundError(f"{path} does not exist: run `winback nightly` first")
-        frame = read_backtest(path)
+        if database is not None:
+            if not database.exists():
+                raise FileNotFoundError(f"{database} does not exist: run `winback nightly` first")
+            with connect(database, read_only=True) as con:
+                frame = read_backtest(con)
+        else:
+            settings = load_settings().resolved()
+            with open_published(settings) as published:
+                if published is None:
+                    raise FileNotFoundError(
+                        f"{published_location(settings)} does not exist: run `winback "
+                        "nightly` first"
+                    )
+                frame = read_backtest(published)
     except (ValueError, OSError, duckdb.Error) as exc:
         _fail(exc, "Decisions backtest")
         return

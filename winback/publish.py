@@ -25,16 +25,27 @@ is removed by the next publish. Callers hold the run lock (:mod:`winback.locking
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
+from winback.config import Settings
 from winback.stages import drill_point
-from winback.warehouse import Warehouse, column_types, connect, relations, scalar
+from winback.warehouse import (
+    Warehouse,
+    column_types,
+    connect,
+    relations,
+    scalar,
+    table_exists,
+)
 
 # What the nightly flow publishes (analyst-facing tables; see README "Tables analysts query").
 NIGHTLY_TABLES: tuple[str, ...] = (
@@ -454,22 +465,72 @@ def _inserted(
     return int(con.execute(insert, params or []).fetchall()[0][0])
 
 
-def read_previous_probabilities(published_path: Path) -> pd.Series | None:
-    """The churn probabilities of the newest as-of date in the published file (the last
-    published nightly run), or None when nothing is published yet."""
-    if not published_path.exists():
-        return None
-    con = duckdb.connect(str(published_path), read_only=True)
+# --- reading what was published, whichever engine published it ----------------------------
+
+
+def parquet_published_dir(settings: Settings) -> Path:
+    """Where the Spark engine publishes (``<spark warehouse dir>/../published``, local
+    only): ``CURRENT`` names the run whose folder ``runs/<run_id>/`` holds the tables."""
+    return Path(settings.spark.warehouse_location()).parent / "published"
+
+
+def published_location(settings: Settings) -> Path:
+    """What a reader opens: the analysts' DuckDB file, or on the Spark engine the
+    ``CURRENT`` pointer of the Parquet publish (``winback.spark.publish_parquet``)."""
+    if settings.engine == "spark":
+        return parquet_published_dir(settings) / "CURRENT"
+    return settings.warehouse.published_file()
+
+
+@contextmanager
+def open_published(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection | None]:
+    """A read-only DuckDB connection to what the last run published, or None when nothing
+    is published yet (:func:`published_location` does not exist).
+
+    On the Spark engine it is an in-memory DuckDB whose ``schema.table`` views read the
+    Parquet tables of the ``CURRENT`` run, with ``meta.publish_runs`` and
+    ``meta.published_tables`` from its ``_manifest.json``: the same SQL reads either
+    engine's publish (the export, the score drift check)."""
+    location = published_location(settings)
+    if not location.exists():
+        yield None
+        return
+    if settings.engine != "spark":
+        with connect(location, read_only=True) as con:
+            yield con
+        return
+    run = location.parent / "runs" / location.read_text().strip()
+    con = duckdb.connect()
     try:
-        try:
-            frame = con.execute(
-                "select churn_probability from marts.churn_scores "
-                "where as_of_date = (select max(as_of_date) from marts.churn_scores)"
-            ).df()
-        except duckdb.CatalogException:
-            return None
+        con.execute("set TimeZone = 'UTC'")
+        for folder in sorted(p for p in run.iterdir() if p.is_dir()):
+            schema, _, table = folder.name.partition(".")
+            con.execute(f'create schema if not exists "{schema}"')
+            source = str(folder / "*.parquet").replace("'", "''")
+            con.execute(
+                f'create view "{schema}"."{table}" as select * from read_parquet(\'{source}\')'
+            )
+        manifest = json.loads((run / "_manifest.json").read_text())
+        con.execute("create schema if not exists meta")
+        for name in ("publish_runs", "published_tables"):
+            con.register("manifest_rows", pd.DataFrame(manifest[name]))
+            con.execute(f"create table meta.{name} as select * from manifest_rows")
+            con.unregister("manifest_rows")
+        yield con
     finally:
         con.close()
+
+
+def read_previous_probabilities(settings: Settings) -> pd.Series | None:
+    """The churn probabilities of the newest as-of date published (the last published
+    nightly run, either engine), or None when nothing is published yet."""
+    with open_published(settings) as con:
+        if con is None or not table_exists(con, "marts.churn_scores"):
+            return None
+        frame = con.execute(
+            "select churn_probability from marts.churn_scores "
+            "where as_of_date = (select max(as_of_date) from marts.churn_scores)"
+        ).df()
     return frame["churn_probability"] if len(frame) else None
 
 

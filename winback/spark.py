@@ -302,6 +302,11 @@ def score_snapshot(
     return written
 
 
+def scored_probabilities(spark: SparkSession) -> pd.Series:
+    """The churn probabilities ``score_snapshot`` wrote, on the driver (one column)."""
+    return to_pandas(spark.table(SCORED_CUSTOMERS).select("churn_probability"))["churn_probability"]
+
+
 # The columns the BTYD value model reads (models.btyd.purchase_history), with the keys.
 BTYD_COLUMNS = (
     "customer_id",
@@ -378,11 +383,6 @@ def read_features(spark: SparkSession, plan: SnapshotPlan, seed: int) -> Feature
 # --- publishing (the DuckDB twin: winback.publish) ------------------------------------------
 
 
-def published_dir(settings: Settings) -> Path:
-    """Where the Spark engine publishes (``<warehouse dir>/../published``, local only)."""
-    return Path(settings.spark.warehouse_location()).parent / "published"
-
-
 def publish_parquet(
     spark: SparkSession, settings: Settings, *, flow: str, run_id: str, as_of: str
 ) -> PublishReport:
@@ -398,9 +398,9 @@ def publish_parquet(
     import json
     import shutil
 
-    from winback.publish import FLOW_TABLES
+    from winback.publish import FLOW_TABLES, parquet_published_dir
 
-    root = published_dir(settings)
+    root = parquet_published_dir(settings)
     runs = root / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     current_file = root / "CURRENT"

@@ -94,13 +94,16 @@ def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> A
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, qualified_name: str) -> bool:
-    """Whether ``schema.table`` exists in the connection's database."""
+    """Whether ``schema.table`` exists in the connection's database, as a table or a view
+    (as Spark's ``tableExists``; a published Spark run is read through views)."""
     schema, table = qualified_name.split(".")
     found = con.execute(
-        "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?",
-        [schema, table],
-    ).fetchone()
-    return bool(found and found[0])
+        "select count(*) from duckdb_tables() where schema_name = ? and table_name = ? "
+        "union all select count(*) from duckdb_views() where schema_name = ? "
+        "and view_name = ? and not internal",
+        [schema, table, schema, table],
+    ).fetchall()
+    return any(row[0] for row in found)
 
 
 def relations(con: duckdb.DuckDBPyConnection, database: str | None = None) -> set[str]:

@@ -5,8 +5,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 
@@ -15,7 +15,7 @@ from winback.decisions import allocate
 from winback.models.decision_backtest import POLICY_NAME, BacktestResult, backtest_newest_campaign
 from winback.models.response import HeldOut, hold_out_newest
 from winback.tables import TableStore, store_for
-from winback.warehouse import Warehouse, connect
+from winback.warehouse import Warehouse
 
 BACKTEST_TABLE = "decisions.backtest_estimates"
 MART = "marts.winback_backtest"
@@ -119,12 +119,12 @@ def write_backtest(
     )
 
 
-def read_backtest(database: Path) -> pd.DataFrame:
-    """``marts.winback_backtest`` of a warehouse file (the published one for analysts)."""
-    with connect(database, read_only=True) as con:
-        return con.execute(
-            f"select * from {MART} order by method = 'dr' desc, method, rank_in_method"
-        ).df()
+def read_backtest(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """``marts.winback_backtest`` of a connection to a warehouse file or to what was
+    published (``winback.publish.open_published``, either engine)."""
+    return con.execute(
+        f"select * from {MART} order by method = 'dr' desc, method, rank_in_method"
+    ).df()
 
 
 def backtest_text(frame: pd.DataFrame) -> str:

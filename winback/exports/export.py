@@ -27,6 +27,8 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -37,9 +39,10 @@ import pandas as pd
 from winback.config import Settings
 from winback.exports.history import exported_rows, record_export
 from winback.exports.render import render_messages
-from winback.publish import fsync_path
+from winback.publish import fsync_path, open_published, published_location
 from winback.stages import drill_point
-from winback.warehouse import connect, table_exists
+from winback.tables import DuckDBTables, TableStore
+from winback.warehouse import table_exists
 
 Format = Literal["csv", "parquet"]
 MANIFEST = "manifest.json"
@@ -158,34 +161,32 @@ class ExportReport:
 # --- reading -------------------------------------------------------------------------------
 
 
-def _published(settings: Settings) -> Path:
-    path = settings.warehouse.published_file()
-    if not path.exists():
-        raise ExportError(
-            f"nothing published yet ({path} does not exist): run `winback nightly` first"
-        )
-    return path
-
-
-def _read(path: Path, sql: str, params: list[object] | None = None) -> pd.DataFrame:
-    with connect(path, read_only=True) as con:
-        return con.execute(sql, params or []).df()
+@contextmanager
+def _published(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
+    """What the last run published, either engine (``winback.publish.open_published``)."""
+    with open_published(settings) as con:
+        if con is None:
+            raise ExportError(
+                f"nothing published yet ({published_location(settings)} does not exist): "
+                "run `winback nightly` first"
+            )
+        yield con
 
 
 def read_control_group(settings: Settings, as_of: dt.date) -> pd.DataFrame:
     """The campaign's control group of ``as_of`` (selected, held out, R10)."""
-    return _read(
-        _published(settings),
-        "select customer_id, campaign_id, contact_1_offer from marts.winback_list "
-        "where as_of_date = ? and is_selected and is_control_group order by customer_id",
-        [as_of],
-    )
+    with _published(settings) as con:
+        return con.execute(
+            "select customer_id, campaign_id, contact_1_offer from marts.winback_list "
+            "where as_of_date = ? and is_selected and is_control_group order by customer_id",
+            [as_of],
+        ).df()
 
 
 def read_plan(settings: Settings, as_of: dt.date | None) -> tuple[dt.date, pd.DataFrame]:
     """The planned contacts of ``as_of`` (default: the newest published list)."""
-    path = _published(settings)
-    with connect(path, read_only=True) as con:
+    path = published_location(settings)
+    with _published(settings) as con:
         if not table_exists(con, PLAN_TABLE):
             raise ExportError(
                 f"{path} has no {PLAN_TABLE} (published by an older version): run "
@@ -214,34 +215,32 @@ def read_plan(settings: Settings, as_of: dt.date | None) -> tuple[dt.date, pd.Da
     return as_of, plan
 
 
-def contact_fields(settings: Settings, customer_ids: pd.Series) -> tuple[pd.DataFrame, set[str]]:
+def contact_fields(
+    settings: Settings, customer_ids: pd.Series, store: TableStore | None = None
+) -> tuple[pd.DataFrame, set[str]]:
     """Every contact column of setting ``export.contact_columns`` present in the
-    customers file (raw layer of the working warehouse), for ``customer_ids``."""
+    customers file (raw layer of the working warehouse, or of ``store``: the Spark
+    engine's tables), for ``customer_ids``."""
     wanted = sorted({c for cols in settings.export.contact_columns.values() for c in cols})
     empty = pd.DataFrame({"customer_id": pd.Series(dtype="string")})
     if customer_ids.empty:
         return empty, set()
+    # Read-write like every reader of the working warehouse: dbt (in this process) may
+    # still hold it open, and DuckDB refuses a second access mode.
+    tables = store or DuckDBTables(settings.warehouse)
     try:
-        # Read-write like every reader of the working warehouse: dbt (in this process)
-        # may still hold it open, and DuckDB refuses a second access mode.
-        with connect(settings.warehouse) as con:
-            if not table_exists(con, "raw.customers"):
-                return empty, set()
-            present = [
-                r[0]
-                for r in con.execute(
-                    "select column_name from information_schema.columns "
-                    "where table_schema = 'raw' and table_name = 'customers'"
-                ).fetchall()
-                if r[0] in wanted
-            ]
-            ids = pd.DataFrame({"customer_id": customer_ids.unique()})
-            con.register("export_ids", ids)
-            selected = ", ".join(f'c."{c}"' for c in present)
-            frame = con.execute(
-                "select c.customer_id" + (f", {selected}" if selected else "") + " "
-                "from raw.customers as c inner join export_ids using (customer_id)"
-            ).df()
+        if not tables.has_table("raw.customers"):
+            return empty, set()
+        columns = tables.read("select * from raw.customers where 1 = 0").columns
+        present = [c for c in columns if c in wanted]
+        ids = pd.DataFrame({"customer_id": customer_ids.unique()})
+        # Every column, picked here: a header may need quoting, and the engines quote
+        # differently (the customers file has a few columns).
+        frame = tables.read(
+            "select c.* from raw.customers as c inner join export_ids as i "
+            "on c.customer_id = i.customer_id",
+            {"export_ids": ids},
+        )[["customer_id", *present]]
     except duckdb.IOException as exc:
         raise ExportError(
             f"the warehouse {settings.warehouse.path} is busy (another run is writing it): "
@@ -352,6 +351,7 @@ def export_winback(
     out_dir: Path | None = None,
     fmt: Format | None = None,
     record: bool = True,
+    store: TableStore | None = None,
 ) -> ExportReport:
     """Export the planned contacts of ``as_of`` (default: the newest published list).
 
@@ -359,7 +359,15 @@ def export_winback(
     passed; otherwise they are left out and counted. ``now`` is naive UTC (default: now).
     With ``record``, the contacts exported and the campaign's control group become
     history (:mod:`winback.exports.history`). The caller holds the run lock (the CLI
-    takes it; the nightly flow already has it)."""
+    takes it; the nightly flow already has it). ``store``: where the raw customers are
+    when not in the DuckDB warehouse (the Spark engine's nightly run)."""
+    if store is None and settings.engine == "spark":
+        raise ExportError(
+            "on the Spark engine the win-back list is exported by the nightly run itself "
+            "(the contact fields are in that run's raw tables, which last only as long as "
+            "its Spark session): keep setting export.after_nightly on (the default) and run "
+            "`winback nightly`"
+        )
     explicit = as_of is not None
     as_of, plan = read_plan(settings, as_of)
     replay = explicit if replay is None else replay
@@ -376,7 +384,7 @@ def export_winback(
         offer_valid_until=pd.to_datetime(plan["offer_valid_until"]).dt.strftime("%Y-%m-%d"),
         as_of_date=as_of.isoformat(),
     )[WINBACK_COLUMNS]
-    fields, present = contact_fields(settings, plan["customer_id"])
+    fields, present = contact_fields(settings, plan["customer_id"], store)
     by_channel, used, missing = _with_contact_fields(plan, fields, present, settings)
     report = ExportReport(
         kind="winback",
@@ -410,8 +418,8 @@ def export_reminders(
 ) -> ExportReport:
     """Export the decided payment reminders whose time is at or after ``at`` (naive
     UTC; default now; a given ``at`` is a replay), from the newest reminder run."""
-    path = _published(settings)
-    with connect(path, read_only=True) as con:
+    path = published_location(settings)
+    with _published(settings) as con:
         if not table_exists(con, REMINDER_TABLE):
             raise ExportError(
                 f"{path} holds no payment reminders: run `winback payment-reminders` first"

@@ -9,6 +9,10 @@ window, setting ``response.window_days``).
 
 A contact is recorded once however often it is exported (rows are replaced by contact
 id), and a later export that leaves out past contacts removes none of the earlier ones.
+
+On the Spark engine the history stays in the same local DuckDB file (Spark's tables last
+one session); :func:`copy_history` hands it to the night's Spark catalogue before dbt
+builds, so both engines' models read the same contacts.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ import datetime as dt
 import pandas as pd
 
 from winback.config import Settings
-from winback.warehouse import connect
+from winback.tables import TableStore
+from winback.warehouse import connect, fetch_frame, table_exists
 
 TABLE = "history.winback_exported_contacts"
 DDL = f"""
@@ -92,3 +97,24 @@ def record_export(settings: Settings, rows: pd.DataFrame) -> int:
             con.execute("rollback")
             raise
     return len(rows)
+
+
+def read_history(settings: Settings) -> pd.DataFrame | None:
+    """Every recorded row (None before the first export)."""
+    with connect(settings.warehouse) as con:
+        if not table_exists(con, TABLE):
+            return None
+        return fetch_frame(con, f"select * from {TABLE} order by contact_id")
+
+
+def copy_history(settings: Settings, store: TableStore) -> int:
+    """Put the history of the working warehouse into ``store`` (the Spark engine's tables)
+    under the same name, for dbt's ``stg_history__exported_contacts``; with none recorded
+    yet, ``store`` has none either (the model then reads an empty relation). Returns the
+    rows copied."""
+    rows = read_history(settings)
+    if rows is None:
+        store.drop_table(TABLE)
+        return 0
+    # As recorded: dbt's staging model casts every column to the engine's type.
+    return store.replace(TABLE, rows, "select * from frame")
