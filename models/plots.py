@@ -37,7 +37,9 @@ def roc_plot(y: np.ndarray, scores: dict[str, np.ndarray], path: Path) -> Path:
 def pr_plot(y: np.ndarray, scores: dict[str, np.ndarray], path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(5, 5))
     for name, p in scores.items():
-        precision, recall, _ = precision_recall_curve(y, p)
+        # Only the corners of the curve: the same picture, without drawing a point per
+        # customer (~1.5 s for four curves of a million customers).
+        precision, recall, _ = precision_recall_curve(y, p, drop_intermediate=True)
         ax.plot(recall, precision, label=name)
     ax.axhline(float(np.mean(y)), color="k", ls=":", lw=1)
     ax.set(xlabel="recall", ylabel="precision", title="Precision-recall (validation)")
