@@ -468,6 +468,14 @@ def _inserted(
 # --- reading what was published, whichever engine published it ----------------------------
 
 
+# The Spark engine's Parquet publish (written by ``winback.spark.publish_parquet``):
+# ``<dir>/CURRENT`` holds the run id whose tables are in ``<dir>/runs/<run_id>/<table>/``,
+# with the run's manifest beside them.
+PARQUET_CURRENT = "CURRENT"
+PARQUET_RUNS = "runs"
+PARQUET_MANIFEST = "_manifest.json"
+
+
 def parquet_published_dir(settings: Settings) -> Path:
     """Where the Spark engine publishes (``<spark warehouse dir>/../published``, local
     only): ``CURRENT`` names the run whose folder ``runs/<run_id>/`` holds the tables."""
@@ -478,7 +486,7 @@ def published_location(settings: Settings) -> Path:
     """What a reader opens: the analysts' DuckDB file, or on the Spark engine the
     ``CURRENT`` pointer of the Parquet publish (``winback.spark.publish_parquet``)."""
     if settings.engine == "spark":
-        return parquet_published_dir(settings) / "CURRENT"
+        return parquet_published_dir(settings) / PARQUET_CURRENT
     return settings.warehouse.published_file()
 
 
@@ -499,7 +507,7 @@ def open_published(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection | N
         with connect(location, read_only=True) as con:
             yield con
         return
-    run = location.parent / "runs" / location.read_text().strip()
+    run = location.parent / PARQUET_RUNS / location.read_text().strip()
     con = duckdb.connect()
     try:
         con.execute("set TimeZone = 'UTC'")
@@ -510,7 +518,7 @@ def open_published(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection | N
             con.execute(
                 f'create view "{schema}"."{table}" as select * from read_parquet(\'{source}\')'
             )
-        manifest = json.loads((run / "_manifest.json").read_text())
+        manifest = json.loads((run / PARQUET_MANIFEST).read_text())
         con.execute("create schema if not exists meta")
         for name in ("publish_runs", "published_tables"):
             con.register("manifest_rows", pd.DataFrame(manifest[name]))

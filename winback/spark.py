@@ -398,12 +398,18 @@ def publish_parquet(
     import json
     import shutil
 
-    from winback.publish import FLOW_TABLES, parquet_published_dir
+    from winback.publish import (
+        FLOW_TABLES,
+        PARQUET_CURRENT,
+        PARQUET_MANIFEST,
+        PARQUET_RUNS,
+        parquet_published_dir,
+    )
 
     root = parquet_published_dir(settings)
-    runs = root / "runs"
+    runs = root / PARQUET_RUNS
     runs.mkdir(parents=True, exist_ok=True)
-    current_file = root / "CURRENT"
+    current_file = root / PARQUET_CURRENT
     previous = current_file.read_text().strip() if current_file.exists() else None
     target = runs / run_id
     shutil.rmtree(target, ignore_errors=True)
@@ -422,9 +428,9 @@ def publish_parquet(
             for t, n in counts.items()
         ],
     }
-    (target / "_manifest.json").write_text(json.dumps(manifest, indent=2))
+    (target / PARQUET_MANIFEST).write_text(json.dumps(manifest, indent=2))
     drill_point("publish:before-rename")
-    pointer = root / f"CURRENT.tmp-{os.getpid()}"
+    pointer = root / f"{PARQUET_CURRENT}.tmp-{os.getpid()}"
     pointer.write_text(run_id + "\n")
     os.replace(pointer, current_file)
     keep = {run_id, previous}

@@ -231,16 +231,15 @@ def contact_fields(
     try:
         if not tables.has_table("raw.customers"):
             return empty, set()
-        columns = tables.read("select * from raw.customers where 1 = 0").columns
-        present = [c for c in columns if c in wanted]
-        ids = pd.DataFrame({"customer_id": customer_ids.unique()})
         # Every column, picked here: a header may need quoting, and the engines quote
         # differently (the customers file has a few columns).
         frame = tables.read(
             "select c.* from raw.customers as c inner join export_ids as i "
             "on c.customer_id = i.customer_id",
-            {"export_ids": ids},
-        )[["customer_id", *present]]
+            {"export_ids": pd.DataFrame({"customer_id": customer_ids.unique()})},
+        )
+        present = [c for c in frame.columns if c in wanted]
+        frame = frame[["customer_id", *present]]
     except duckdb.IOException as exc:
         raise ExportError(
             f"the warehouse {settings.warehouse.path} is busy (another run is writing it): "
